@@ -1,0 +1,178 @@
+"""The one typed, frozen settings object of savedesk.
+
+Settings come, in rising priority, from the defaults below, an optional TOML
+file (``savedesk.toml`` in the workspace, or the path in ``SAVEDESK_CONFIG``),
+``SAVEDESK_*`` environment variables (nested with ``__``, for example
+``SAVEDESK_MLFLOW__TRACKING_URI``) and explicit keyword arguments. Nothing here
+touches the disk or a clock at import time: folders are created by the commands
+that write into them.
+
+On embedded defaults everything of one workspace lives in its folder, so two
+workspaces never mix; each part can be pointed elsewhere (an MLflow server,
+PostgreSQL, object storage) by setting its URL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_NAME = "savedesk.toml"
+
+
+class MlflowSettings(BaseModel):
+    """Where MLflow keeps runs and models. Empty means inside the workspace."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tracking_uri: str = ""
+    artifact_root: str = ""
+
+
+class PrefectSettings(BaseModel):
+    """Where Prefect keeps its state. Empty home means inside the workspace."""
+
+    model_config = ConfigDict(frozen=True)
+
+    home: str = ""
+    api_url: str = ""
+    server_startup_timeout_seconds: int = 120
+
+
+class Settings(BaseSettings):
+    """Everything savedesk can be configured with.
+
+    Attributes:
+        data: The workspace folder. Raw tables live in ``data/raw``; every other
+            embedded default (features, MLflow, Prefect, published lists,
+            outcomes) lives beside them.
+        storage_url: Where derived files go; empty means the workspace itself.
+        outcomes_url: SQLAlchemy URL of the outcomes store; empty means SQLite
+            in the workspace.
+        mlflow: MLflow tracking and artifact locations.
+        prefect: Prefect home and API.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SAVEDESK_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    data: Path = Path("data/demo")
+    storage_url: str = ""
+    outcomes_url: str = ""
+    mlflow: MlflowSettings = MlflowSettings()
+    prefect: PrefectSettings = PrefectSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments beat the environment, which beats the file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file(init_settings())
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    # Derived locations: one place decides where each part of a workspace lives.
+
+    @property
+    def raw_dir(self) -> Path:
+        """Folder of the raw tables (the data contract)."""
+        return self.data / "raw"
+
+    @property
+    def truth_dir(self) -> Path:
+        """Folder of the simulator's hidden truth, when the data is simulated."""
+        return self.data / "truth"
+
+    @property
+    def rejects_dir(self) -> Path:
+        """Folder of quarantined rows, one Parquet file per table."""
+        return self.data / "rejects"
+
+    @property
+    def clean_dir(self) -> Path:
+        """Folder of validated, typed tables: raw minus quarantined rows."""
+        return self.data / "clean"
+
+    @property
+    def features_dir(self) -> Path:
+        """Folder of feature snapshots."""
+        return self.data / "features"
+
+    @property
+    def published_dir(self) -> Path:
+        """Folder of published call lists, one subfolder per business date."""
+        return self.data / "published"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """MLflow tracking URI; SQLite inside the workspace by default."""
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        return f"sqlite:///{(self.data / 'mlflow' / 'mlflow.db').resolve()}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        """Where MLflow stores artifacts; inside the workspace by default."""
+        if self.mlflow.artifact_root:
+            return self.mlflow.artifact_root
+        return (self.data / "mlflow" / "artifacts").resolve().as_uri()
+
+    @property
+    def prefect_home(self) -> Path:
+        """Prefect's home folder; inside the workspace by default."""
+        return Path(self.prefect.home) if self.prefect.home else self.data / "prefect"
+
+    @property
+    def outcomes_database_url(self) -> str:
+        """SQLAlchemy URL of the outcomes store; SQLite in the workspace by default."""
+        if self.outcomes_url:
+            return self.outcomes_url
+        return f"sqlite:///{(self.data / 'outcomes.db').resolve()}"
+
+
+def _config_file(init_values: dict[str, Any]) -> Path | None:
+    """The TOML file to read, if any: ``SAVEDESK_CONFIG`` or the workspace's own."""
+    explicit = os.environ.get("SAVEDESK_CONFIG")
+    if explicit:
+        return Path(explicit)
+    data = init_values.get("data") or os.environ.get("SAVEDESK_DATA")
+    if data:
+        candidate = Path(data) / CONFIG_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(data: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings for one workspace.
+
+    Args:
+        data: The workspace folder; when None, ``SAVEDESK_DATA`` or the default.
+        **overrides: Explicit values that beat every other source.
+
+    Returns:
+        The frozen settings object.
+    """
+    if data is not None:
+        overrides["data"] = data
+    return Settings(**overrides)

@@ -1,0 +1,377 @@
+"""The raw data contract: every table savedesk reads, declared once.
+
+Each table is a pandera ``DataFrameSchema``. Column-level facts (type, allowed
+values, nullability, whether the column may be absent, whether it holds PII)
+live on the pandera columns; table-level facts live in the schema's metadata:
+
+- ``required``: whether the table must be present in an extract;
+- ``key``: the column that identifies a row;
+- ``foreign_keys``: column -> (parent table, parent column);
+- ``event_time``: the date at which the row became known (what point-in-time
+  features filter on, and what must not lie after the extract's end);
+- ``known_later``: dates that are filled in after the row was first stamped
+  (a payment date, a close date); features must treat them as unknown when
+  they lie after ``as_of``.
+
+The data dictionary in ``docs/data-dictionary.md`` is generated from these
+declarations (``savedesk docs``) and a test keeps it in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.pandas as pa
+
+from sources import vocabulary as v
+
+DATE = "datetime64[ns]"
+
+
+def _id(description: str) -> pa.Column:
+    return pa.Column(str, pa.Check.str_length(min_value=1), nullable=False, description=description)
+
+
+def _date(description: str, *, nullable: bool = False, required: bool = True) -> pa.Column:
+    return pa.Column(DATE, nullable=nullable, required=required, coerce=True, description=description)
+
+
+def _code(
+    values: tuple[str, ...], description: str, *, nullable: bool = False, required: bool = True
+) -> pa.Column:
+    return pa.Column(
+        str, pa.Check.isin(values), nullable=nullable, required=required, description=description
+    )
+
+
+def _money(description: str, *, nullable: bool = False, required: bool = True) -> pa.Column:
+    return pa.Column(
+        "float64",
+        pa.Check.ge(0),
+        nullable=nullable,
+        required=required,
+        coerce=True,
+        description=description,
+    )
+
+
+def _flag(description: str, *, required: bool = True) -> pa.Column:
+    return pa.Column("boolean", nullable=False, required=required, coerce=True, description=description)
+
+
+def _pii(description: str) -> pa.Column:
+    return pa.Column(str, nullable=True, required=False, description=description, metadata={"pii": True})
+
+
+ACCOUNTS = pa.DataFrameSchema(
+    name="accounts",
+    description="One row per customer account, with its first agreement and, once it ends, its close.",
+    metadata={
+        "required": True,
+        "key": "account_id",
+        "foreign_keys": {},
+        "event_time": "start_date",
+        "known_later": ["close_date", "close_reason"],
+    },
+    columns={
+        "account_id": _id("Account number."),
+        "account_name": _pii("Customer's business or household name."),
+        "contact_name": _pii("Name of the customer's contact person."),
+        "phone": _pii("Contact phone number."),
+        "email": _pii("Contact email address."),
+        "street_address": _pii("Service address."),
+        "city": pa.Column(str, nullable=False, description="Service city."),
+        "state": pa.Column(
+            str,
+            pa.Check.str_matches(r"^[A-Z]{2}$"),
+            nullable=False,
+            description="Two-letter state or province code of the service address.",
+        ),
+        "territory": pa.Column(
+            str, pa.Check.str_length(min_value=1), nullable=False, description="Sales territory."
+        ),
+        "segment": _code(v.SEGMENTS, "Line of business."),
+        "industry": _code(v.INDUSTRIES, "Customer's industry.", nullable=True, required=False),
+        "start_date": _date("First day of service."),
+        "contract_term_months": pa.Column(
+            "Int64",
+            pa.Check.in_range(0, 120),
+            nullable=True,
+            required=False,
+            coerce=True,
+            description="Term of the first agreement in months; 0 = month to month.",
+        ),
+        "auto_renew": _flag(
+            "Whether the agreement renews for the same term at its end (evergreen clause).",
+            required=False,
+        ),
+        "close_date": _date("Last day of service, once the account has closed.", nullable=True),
+        "close_reason": _code(
+            v.CANCELLATION_REASONS, "Why the account closed.", nullable=True, required=False
+        ),
+    },
+)
+
+SERVICE_LINES = pa.DataFrameSchema(
+    name="service_lines",
+    description=(
+        "One row per container service on an account. A right-size ends a line and starts"
+        " a new one; rate changes after the start are in rate_changes."
+    ),
+    metadata={
+        "required": True,
+        "key": "line_id",
+        "foreign_keys": {"account_id": ("accounts", "account_id")},
+        "event_time": "start_date",
+        "known_later": ["end_date"],
+    },
+    columns={
+        "line_id": _id("Service line number."),
+        "account_id": _id("Account the line belongs to."),
+        "stream": _code(v.STREAMS, "Material collected."),
+        "container_type": _code(v.CONTAINER_TYPES, "Container type."),
+        "container_yards": pa.Column(
+            "float64", pa.Check.gt(0), coerce=True, description="Container size in cubic yards."
+        ),
+        "pickups_per_week": pa.Column(
+            "float64",
+            pa.Check.gt(0),
+            coerce=True,
+            description="Scheduled pickups per week (roll-off: average hauls per week).",
+        ),
+        "monthly_rate": _money("Monthly rate when the line started, in dollars."),
+        "is_lease": _flag("Whether the line includes leased equipment (compactor).", required=False),
+        "start_date": _date("First day of the line."),
+        "end_date": _date("Last day of the line, once it has ended.", nullable=True),
+    },
+)
+
+RATE_CHANGES = pa.DataFrameSchema(
+    name="rate_changes",
+    description="Every change to a line's monthly rate: increases, surcharges, rollbacks, renewals.",
+    metadata={
+        "required": False,
+        "key": "change_id",
+        "foreign_keys": {
+            "account_id": ("accounts", "account_id"),
+            "line_id": ("service_lines", "line_id"),
+        },
+        "event_time": "effective_date",
+        "known_later": [],
+    },
+    columns={
+        "change_id": _id("Rate change number."),
+        "account_id": _id("Account."),
+        "line_id": _id("Service line whose rate changed."),
+        "effective_date": _date("First day of the new rate."),
+        "change_type": _code(v.RATE_CHANGE_TYPES, "Kind of change."),
+        "old_rate": _money("Monthly rate before, in dollars."),
+        "new_rate": _money("Monthly rate after, in dollars."),
+    },
+)
+
+SERVICE_EVENTS = pa.DataFrameSchema(
+    name="service_events",
+    description="Service exceptions and fill audits recorded by drivers and dispatch.",
+    metadata={
+        "required": False,
+        "key": "event_id",
+        "foreign_keys": {
+            "account_id": ("accounts", "account_id"),
+            "line_id": ("service_lines", "line_id"),
+        },
+        "event_time": "event_date",
+        "known_later": [],
+    },
+    columns={
+        "event_id": _id("Event number."),
+        "account_id": _id("Account."),
+        "line_id": _id("Service line."),
+        "event_date": _date("Day of the event."),
+        "event_type": _code(v.SERVICE_EVENT_TYPES, "Kind of event."),
+        "charge": _money("Amount charged for the event (overage, contamination), in dollars.", nullable=True),
+        "fill_pct": pa.Column(
+            "float64",
+            pa.Check.in_range(0, 300),
+            nullable=True,
+            required=False,
+            coerce=True,
+            description="Measured fill of the container at a fill audit, in % of capacity.",
+        ),
+    },
+)
+
+INVOICES = pa.DataFrameSchema(
+    name="invoices",
+    description="Monthly invoices and their payment.",
+    metadata={
+        "required": False,
+        "key": "invoice_id",
+        "foreign_keys": {"account_id": ("accounts", "account_id")},
+        "event_time": "invoice_date",
+        "known_later": ["paid_date"],
+    },
+    columns={
+        "invoice_id": _id("Invoice number."),
+        "account_id": _id("Account."),
+        "invoice_date": _date("Day the invoice was issued."),
+        "due_date": _date("Day payment is due."),
+        "amount": _money("Invoice total, in dollars."),
+        "paid_date": _date("Day the invoice was paid in full, once paid.", nullable=True),
+    },
+)
+
+CONTACTS = pa.DataFrameSchema(
+    name="contacts",
+    description="Customer contacts with the hauler: complaints, disputes, requests, questions.",
+    metadata={
+        "required": False,
+        "key": "contact_id",
+        "foreign_keys": {"account_id": ("accounts", "account_id")},
+        "event_time": "contact_date",
+        "known_later": ["resolved_date"],
+    },
+    columns={
+        "contact_id": _id("Contact number."),
+        "account_id": _id("Account."),
+        "contact_date": _date("Day of the contact."),
+        "channel": _code(v.CONTACT_CHANNELS, "How the customer reached the hauler."),
+        "contact_type": _code(v.CONTACT_TYPES, "Kind of contact."),
+        "topic": _code(v.CONTACT_TOPICS, "What it was about."),
+        "escalated": _flag("Whether it was escalated to a supervisor."),
+        "resolved_date": _date("Day it was resolved, once resolved.", nullable=True),
+    },
+)
+
+CANCELLATION_REQUESTS = pa.DataFrameSchema(
+    name="cancellation_requests",
+    description="Every request by a customer to end service, with its stated reason.",
+    metadata={
+        "required": True,
+        "key": "request_id",
+        "foreign_keys": {"account_id": ("accounts", "account_id")},
+        "event_time": "request_date",
+        "known_later": ["resolution", "resolved_date"],
+    },
+    columns={
+        "request_id": _id("Request number."),
+        "account_id": _id("Account."),
+        "request_date": _date("Day the customer asked to cancel."),
+        "reason": _code(v.CANCELLATION_REASONS, "Stated reason."),
+        "channel": _code(v.REQUEST_CHANNELS, "How the request came in."),
+        "resolution": _code(v.REQUEST_RESOLUTIONS, "How the call ended: saved, cancelled or still open."),
+        "resolved_date": _date("Day the request was resolved.", nullable=True),
+    },
+)
+
+SAVE_ATTEMPTS = pa.DataFrameSchema(
+    name="save_attempts",
+    description=(
+        "The offer a rep made on a cancellation request and whether the customer accepted it."
+        " A flip is followed by the outside specialist's own attempt."
+    ),
+    metadata={
+        "required": False,
+        "key": "attempt_id",
+        "foreign_keys": {
+            "request_id": ("cancellation_requests", "request_id"),
+            "account_id": ("accounts", "account_id"),
+        },
+        "event_time": "attempt_date",
+        "known_later": [],
+    },
+    columns={
+        "attempt_id": _id("Attempt number."),
+        "request_id": _id("Cancellation request answered."),
+        "account_id": _id("Account."),
+        "attempt_date": _date("Day of the attempt."),
+        "rep_id": _id("Rep who made the offer."),
+        "rep_channel": _code(v.REP_CHANNELS, "Inside sales rep or outside save specialist."),
+        "offer": _code(v.OFFERS, "Offer made."),
+        "rollback_pct": pa.Column(
+            "float64",
+            pa.Check.in_range(0, 100),
+            coerce=True,
+            description="Rate rollback in % of the monthly rate (0 when the offer is not a rollback).",
+        ),
+        "credit_amount": _money("One-off credit given, in dollars."),
+        "new_monthly_rate": _money("Account's monthly rate if the offer is accepted, in dollars."),
+        "new_term_months": pa.Column(
+            "Int64",
+            pa.Check.in_range(0, 120),
+            nullable=True,
+            coerce=True,
+            description="Term of the new agreement, when the offer re-signs one.",
+        ),
+        "accepted": _flag("Whether the customer accepted the offer on the call."),
+    },
+)
+
+TABLES: dict[str, pa.DataFrameSchema] = {
+    schema.name: schema
+    for schema in (
+        ACCOUNTS,
+        SERVICE_LINES,
+        RATE_CHANGES,
+        SERVICE_EVENTS,
+        INVOICES,
+        CONTACTS,
+        CANCELLATION_REQUESTS,
+        SAVE_ATTEMPTS,
+    )
+}
+"""Every table of the contract, parents before children."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """The table-level facts of one contract table, read from its metadata."""
+
+    name: str
+    required: bool
+    key: str
+    foreign_keys: dict[str, tuple[str, str]]
+    event_time: str
+    known_later: tuple[str, ...]
+
+    @property
+    def date_columns(self) -> tuple[str, ...]:
+        """Every date column of the table."""
+        return tuple(c for c, col in TABLES[self.name].columns.items() if str(col.dtype) == DATE)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns that must be present."""
+        return tuple(c for c, col in TABLES[self.name].columns.items() if col.required)
+
+    @property
+    def pii_columns(self) -> tuple[str, ...]:
+        """Columns that hold personal data and must never leave the raw layer."""
+        return tuple(
+            c for c, col in TABLES[self.name].columns.items() if (col.metadata or {}).get("pii")
+        )
+
+
+def table_info(name: str) -> TableInfo:
+    """The table-level facts of a contract table.
+
+    Args:
+        name: A table name from ``TABLES``.
+
+    Returns:
+        Its key, foreign keys, event time and whether it is required.
+    """
+    meta = TABLES[name].metadata or {}
+    return TableInfo(
+        name=name,
+        required=bool(meta["required"]),
+        key=str(meta["key"]),
+        foreign_keys=dict(meta["foreign_keys"]),
+        event_time=str(meta["event_time"]),
+        known_later=tuple(meta["known_later"]),
+    )
+
+
+def controllable(reason: str) -> bool:
+    """Whether a cancellation reason is one the desk can act on."""
+    return reason in v.CONTROLLABLE_REASONS
