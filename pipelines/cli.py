@@ -60,7 +60,7 @@ def simulate(
 ) -> None:
     """Simulate a hauler with known ground truth into OUT/raw and OUT/truth."""
     from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
-    from sources.summary import render_simulation_summary
+    from pipelines.display import render_simulation_summary
 
     settings = _settings(out or data)
     config = SimulationConfig(accounts=accounts, months=months, seed=seed)

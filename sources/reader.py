@@ -86,7 +86,7 @@ def read_table(path: Path) -> pd.DataFrame:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
         raise TableReadError(f"{path}: not a readable Parquet file ({error}).") from error
-    return table.to_pandas()
+    return table.to_pandas(date_as_object=False)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

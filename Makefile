@@ -1,0 +1,49 @@
+# savedesk: two commands do all set-up on a fresh machine.
+#   make demo   create the environment, then run the main job end to end on embedded defaults
+#   make test   create the environment, then lint, type-check and run every test
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := data/demo
+
+export OMP_WAIT_POLICY := passive
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+export DO_NOT_TRACK := 1
+
+.PHONY: env demo test lint typecheck unit docs clean
+
+env: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+ifeq ($(UV),)
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv sync --frozen
+else
+	$(UV) sync --frozen
+endif
+	touch $@
+
+demo: env
+	$(BIN)/savedesk simulate --data $(DEMO) --accounts 5000 --months 24 --seed 7
+	$(BIN)/savedesk validate --data $(DEMO)
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: env
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+docs: env
+	$(BIN)/python -m sources.dictionary
+
+clean:
+	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache .mypy_cache

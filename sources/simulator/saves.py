@@ -1,0 +1,198 @@
+"""The retention desk of the simulated hauler: reps answer requests with biased offers.
+
+A rep picks an offer by habit (``offers.rep_offer_propensity``); the customer
+accepts by the hidden truth (``offers.durable_save_probability``); a flip goes
+to the territory's outside specialist a day or two later. Accepted offers
+change the account (rates, lines, contract); some saves relapse within 90 days,
+and every request's truth for every catalog offer is kept for evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sources import vocabulary as v
+from sources.simulator.book import CONTAINER, Lines
+from sources.simulator.offers import (
+    OFFER,
+    ROLLBACK_PCT,
+    SPECIALIST_OFFERS,
+    SPECIALIST_SHARES,
+    RequestContext,
+    choose,
+    durable_save_probability,
+    relapse_probability,
+    rep_offer_propensity,
+)
+
+if TYPE_CHECKING:
+    from sources.simulator.dynamics import Hauler
+
+# The contract's offer of each catalog offer (rollback sizes fold into "rollback").
+CONTRACT_OFFER = np.array([v.OFFERS.index(o.split("_")[0] if o.startswith("rollback") else o)
+                           for o in v.CATALOG_OFFERS])  # fmt: skip
+RENEWAL_TERM_MONTHS = 36
+RATE_LOCK_DAYS = 730
+
+
+class SaveDesk:
+    """Answers each month's cancellation requests for a running ``Hauler``."""
+
+    def __init__(self, hauler: Hauler) -> None:
+        """Staff each territory with reps whose rollback habits differ."""
+        self.hauler = hauler
+        cfg = hauler.config
+        self.reps = cfg.reps_per_territory
+        self.rollback_habit = hauler.rng.normal(0.3, 0.6, size=(len(cfg.territories), self.reps))
+        self.next_request = 0
+        self.truth: list[dict[str, np.ndarray]] = []
+
+    def context(self, who: np.ndarray, reason: np.ndarray, m: int, day: np.ndarray) -> RequestContext:
+        """What the save response of these requests depends on."""
+        h, a = self.hauler.history, self.hauler.accounts
+        return RequestContext(
+            reason=reason,
+            segment=a.segment[who],
+            revenue=h.revenue[m, who].astype(np.float64),
+            tenure_years=(day - a.start[who]) / 365.25,
+            price_sensitivity=a.price_sensitivity[who],
+            utilization=a.utilization[who],
+            missed_90d=h.last("missed", m, 3)[who],
+            complaints_90d=h.last("complaints", m, 3)[who],
+            noise=self.hauler.rng.normal(0.0, 0.3, size=len(who)),
+        )
+
+    def answer(self, who: np.ndarray, reason: np.ndarray, day: np.ndarray, m: int) -> None:
+        """Log the requests, the reps' attempts and their outcomes; apply accepted offers."""
+        hauler, rng, end = self.hauler, self.hauler.rng, self.hauler.calendar.end
+        n = len(who)
+        number = np.arange(self.next_request, self.next_request + n)
+        self.next_request += n
+        ctx = self.context(who, reason, m, day)
+        durable = durable_save_probability(ctx)
+        relapse = relapse_probability(ctx)
+        accept = np.minimum(0.97, durable / (1.0 - relapse))
+        territory = hauler.accounts.territory[who]
+        rep = rng.integers(0, self.reps, size=n)
+        propensity = rep_offer_propensity(ctx, self.rollback_habit[territory, rep])
+        offer = choose(rng, propensity)
+
+        flip = offer == OFFER["flip"]
+        specialist_day = day + rng.integers(1, 4, size=n)
+        answered = np.where(flip, specialist_day, day) <= end
+        answered &= day < end  # requests of the extract's last day are still open
+        effective = np.where(flip, SPECIALIST_OFFERS[choose(rng, np.tile(SPECIALIST_SHARES, (n, 1)))], offer)
+        rows = np.arange(n)
+        accepted = answered & (rng.random(n) < accept[rows, offer])
+        relapses = accepted & (rng.random(n) < relapse[rows, offer])
+        resolved = np.where(flip, specialist_day, day)
+        self.truth.append({
+            "request": number, "account": who, "day": day, "durable": durable, "propensity": propensity,
+            "offer": offer, "answered": answered, "accepted": accepted,
+        })  # fmt: skip
+
+        self.log_request(number, who, day, reason, np.where(answered, np.where(accepted, 0, 1), 2), resolved,
+                         answered)  # fmt: skip
+        inside = day < end
+        rep_id = np.char.add(np.char.add("R", np.char.zfill(territory.astype(str), 2)), rep.astype(str))
+        self.log_attempt(number, who, day, rep_id, "inside_sales", offer, accepted & ~flip, inside, m)
+        specialist_id = np.char.add(np.char.add("S", np.char.zfill(territory.astype(str), 2)), "0")
+        self.log_attempt(number, who, specialist_day, specialist_id, "outside_specialist", effective,
+                         accepted & flip, flip & answered, m)  # fmt: skip
+
+        saved = np.flatnonzero(accepted)
+        self.apply(who[saved], effective[saved], resolved[saved], m)
+        hauler.saved_on[who[saved]] = resolved[saved]
+        hauler.saved_by_rollback[who[saved]] = ROLLBACK_PCT[effective[saved]] > 0
+
+        lost = np.flatnonzero(answered & ~accepted)
+        hauler.close(who[lost], resolved[lost] + rng.integers(14, 31, size=len(lost)), reason[lost])
+        back = np.flatnonzero(relapses)
+        again = resolved[back] + rng.integers(20, 71, size=len(back))
+        relapse_number = np.arange(self.next_request, self.next_request + len(back))
+        self.next_request += len(back)
+        self.log_request(relapse_number, who[back], again, reason[back], np.ones(len(back), dtype=int), again,
+                         again <= end, channel=1)  # fmt: skip
+        hauler.close(who[back], again + 14, reason[back])
+
+    def log_request(
+        self, number: np.ndarray, who: np.ndarray, day: np.ndarray, reason: np.ndarray,
+        resolution: np.ndarray, resolved: np.ndarray, resolved_known: np.ndarray, channel: int | None = None,
+    ) -> None:  # fmt: skip
+        """Log requests stamped on or before the extract's end."""
+        rng = self.hauler.rng
+        keep = day <= self.hauler.calendar.end
+        channels = rng.choice(len(v.REQUEST_CHANNELS), p=[0.7, 0.2, 0.1], size=len(who)) if channel is None \
+            else np.full(len(who), channel)  # fmt: skip
+        self.hauler.log["cancellation_requests"].add(
+            request=number[keep], account=who[keep], day=day[keep], reason=reason[keep], channel=channels[keep],
+            resolution=resolution[keep], resolved=np.where(resolved_known, resolved, -1)[keep],
+        )  # fmt: skip
+
+    def log_attempt(
+        self, number: np.ndarray, who: np.ndarray, day: np.ndarray, rep_id: np.ndarray, channel: str,
+        offer: np.ndarray, accepted: np.ndarray, keep: np.ndarray, m: int,
+    ) -> None:  # fmt: skip
+        """Log the attempts in ``keep`` with what the offer would have meant for the account."""
+        h = self.hauler.history
+        revenue = h.revenue[m, who].astype(np.float64)
+        pct = ROLLBACK_PCT[offer]
+        new_rate = np.where(offer == OFFER["renewal_rate_lock"], revenue * 0.98, revenue * (1 - pct / 100))
+        credit = np.where(offer == OFFER["service_recovery"], np.round(0.5 * revenue, 2), 0.0)
+        term = np.where(offer == OFFER["renewal_rate_lock"], RENEWAL_TERM_MONTHS, -1)
+        self.hauler.log["save_attempts"].add(
+            request=number[keep], account=who[keep], day=day[keep], rep=rep_id[keep], rep_channel=channel,
+            offer=CONTRACT_OFFER[offer][keep], rollback_pct=pct[keep], credit=credit[keep],
+            new_rate=np.round(new_rate, 2)[keep], term=term[keep], accepted=accepted[keep],
+        )  # fmt: skip
+
+    def apply(self, who: np.ndarray, offer: np.ndarray, day: np.ndarray, m: int) -> None:
+        """Change the saved accounts as their accepted offer says."""
+        hauler = self.hauler
+        for catalog_offer in np.unique(offer):
+            lines = hauler.lines
+            chosen = offer == catalog_offer
+            accounts, days = who[chosen], day[chosen]
+            mask = np.zeros(hauler.accounts.size, dtype=bool)
+            mask[accounts] = True
+            when = np.zeros(hauler.accounts.size, dtype=np.int64)
+            when[accounts] = days
+            live = hauler.live_lines(mask)
+            live = live[lines.end[live] == -1]
+            if ROLLBACK_PCT[catalog_offer] > 0:
+                factor = 1 - ROLLBACK_PCT[catalog_offer] / 100
+                hauler.set_rates(live, lines.rate[live] * factor, when[lines.account[live]], "rollback")
+            elif catalog_offer == OFFER["renewal_rate_lock"]:
+                hauler.set_rates(live, lines.rate[live] * 0.98, when[lines.account[live]], "rate_lock_renewal")
+                hauler.accounts.contract_end[accounts] = days + int(RENEWAL_TERM_MONTHS * 30.44)
+                hauler.lock_until[accounts] = days + RATE_LOCK_DAYS
+            elif catalog_offer == OFFER["service_recovery"]:
+                hauler.recovered_until[accounts] = days + 180
+            elif catalog_offer == OFFER["right_size"]:
+                self.right_size(live, when)
+
+    def right_size(self, live: np.ndarray, when: np.ndarray) -> None:
+        """Replace each account's biggest line by a smaller one: fewer pickups or a smaller container."""
+        hauler, lines = self.hauler, self.hauler.lines
+        capacity = lines.yards[live] * lines.pickups[live]
+        order = np.lexsort((-capacity, lines.account[live]))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = lines.account[live][order][1:] != lines.account[live][order][:-1]
+        old = live[order][first]
+        new = Lines(**{k: getattr(lines, k)[old].copy() for k in vars(lines)})
+        fewer = (new.pickups > 1.0) & (new.container != CONTAINER["cart"])
+        new.pickups = np.where(fewer, new.pickups - 1.0, new.pickups)
+        new.yards = np.where(fewer, new.yards, np.where(new.container == CONTAINER["cart"], 0.35, new.yards * 0.67))
+        ratio = (new.yards * new.pickups) / (lines.yards[old] * lines.pickups[old])
+        new.cost = np.round(new.cost * ratio**0.9, 2)
+        new.rate = np.round(new.rate * ratio**0.85, 2)
+        new.start_rate = new.rate.copy()
+        day = when[lines.account[old]]
+        new.start = day + 1
+        new.end = np.full(len(old), -1, dtype=np.int64)
+        lines.end[old] = day
+        hauler.lines = lines.append(new)
+        owners = lines.account[old]
+        hauler.accounts.utilization[owners] = np.minimum(1.05, hauler.accounts.utilization[owners] / ratio)
