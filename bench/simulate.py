@@ -44,14 +44,16 @@ def main() -> None:
     reference_s = time.perf_counter() - written
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
-    print(f"accounts {args.accounts:,} x {args.months} months, seed {args.seed}")  # noqa: T201
+    print(f"accounts {args.accounts:,} x {args.months} months, seed {args.seed}")
     for name, rows in hauler.summary["rows"].items():
-        print(f"  {name:<24}{rows:>14,}")  # noqa: T201
-    print(f"  {'total rows':<24}{sum(hauler.summary['rows'].values()):>14,}")  # noqa: T201
-    print(f"simulate   {simulated - started:8.1f} s")  # noqa: T201
-    print(f"write      {written - simulated:8.1f} s   (reference: plain Parquet write of the raw tables {reference_s:.1f} s)")  # noqa: T201
-    print(f"total      {written - started:8.1f} s   (goal: 300 s)")  # noqa: T201
-    print(f"peak RSS   {peak_gib:8.2f} GiB (goal: 8 GiB)")  # noqa: T201
+        print(f"  {name:<24}{rows:>14,}")
+    print(f"  {'total rows':<24}{sum(hauler.summary['rows'].values()):>14,}")
+    print(f"simulate   {simulated - started:8.1f} s")
+    print(
+        f"write      {written - simulated:8.1f} s   (reference: plain Parquet write of the tables {reference_s:.1f} s)"
+    )
+    print(f"total      {written - started:8.1f} s   (goal: 300 s)")
+    print(f"peak RSS   {peak_gib:8.2f} GiB (goal: 8 GiB)")
     shutil.rmtree(reference)
 
 

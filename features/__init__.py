@@ -1,0 +1,1 @@
+"""Features: point-in-time feature functions, the feature registry and labels."""

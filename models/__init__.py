@@ -1,0 +1,1 @@
+"""Models: training, evaluation, the save policy, explanations and MLflow tracking."""

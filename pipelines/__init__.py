@@ -1,0 +1,1 @@
+"""Pipelines: settings, the savedesk command and Prefect flows."""

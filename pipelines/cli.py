@@ -53,14 +53,12 @@ def simulate(
     end: Annotated[
         str | None, typer.Option(help="Last day of the extract (YYYY-MM-DD). Default: a fixed date.")
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Workspace to write into. Default: --data.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Workspace to write into. Default: --data.")] = None,
     data: DataOption = None,
 ) -> None:
     """Simulate a hauler with known ground truth into OUT/raw and OUT/truth."""
-    from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
     from pipelines.display import render_simulation_summary
+    from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
     settings = _settings(out or data)
     config = SimulationConfig(accounts=accounts, months=months, seed=seed)

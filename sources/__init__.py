@@ -1,0 +1,1 @@
+"""Sources: the raw data contract, readers, validation and the synthetic hauler."""

@@ -36,12 +36,8 @@ def _date(description: str, *, nullable: bool = False, required: bool = True) ->
     return pa.Column(DATE, nullable=nullable, required=required, coerce=True, description=description)
 
 
-def _code(
-    values: tuple[str, ...], description: str, *, nullable: bool = False, required: bool = True
-) -> pa.Column:
-    return pa.Column(
-        str, pa.Check.isin(values), nullable=nullable, required=required, description=description
-    )
+def _code(values: tuple[str, ...], description: str, *, nullable: bool = False, required: bool = True) -> pa.Column:
+    return pa.Column(str, pa.Check.isin(values), nullable=nullable, required=required, description=description)
 
 
 def _money(description: str, *, nullable: bool = False, required: bool = True) -> pa.Column:
@@ -87,9 +83,7 @@ ACCOUNTS = pa.DataFrameSchema(
             nullable=False,
             description="Two-letter state or province code of the service address.",
         ),
-        "territory": pa.Column(
-            str, pa.Check.str_length(min_value=1), nullable=False, description="Sales territory."
-        ),
+        "territory": pa.Column(str, pa.Check.str_length(min_value=1), nullable=False, description="Sales territory."),
         "segment": _code(v.SEGMENTS, "Line of business."),
         "industry": _code(v.INDUSTRIES, "Customer's industry.", nullable=True, required=False),
         "start_date": _date("First day of service."),
@@ -106,9 +100,7 @@ ACCOUNTS = pa.DataFrameSchema(
             required=False,
         ),
         "close_date": _date("Last day of service, once the account has closed.", nullable=True),
-        "close_reason": _code(
-            v.CANCELLATION_REASONS, "Why the account closed.", nullable=True, required=False
-        ),
+        "close_reason": _code(v.CANCELLATION_REASONS, "Why the account closed.", nullable=True, required=False),
     },
 )
 
@@ -347,9 +339,7 @@ class TableInfo:
     @property
     def pii_columns(self) -> tuple[str, ...]:
         """Columns that hold personal data and must never leave the raw layer."""
-        return tuple(
-            c for c, col in TABLES[self.name].columns.items() if (col.metadata or {}).get("pii")
-        )
+        return tuple(c for c, col in TABLES[self.name].columns.items() if (col.metadata or {}).get("pii"))
 
 
 def table_info(name: str) -> TableInfo:

@@ -47,9 +47,7 @@ def read_extract(raw_dir: Path) -> Extract:
         meta = json.loads(path.read_text(encoding="utf-8"))
         end = date.fromisoformat(meta["end_date"]) if meta.get("end_date") else None
     except (ValueError, KeyError, TypeError) as error:
-        raise TableReadError(
-            f"{path}: expected JSON with an ISO 'end_date' (YYYY-MM-DD); {error}"
-        ) from error
+        raise TableReadError(f"{path}: expected JSON with an ISO 'end_date' (YYYY-MM-DD); {error}") from error
     return Extract(end=end, source=str(meta.get("source", "unknown")))
 
 
@@ -94,7 +92,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
     except UnicodeDecodeError as error:
         raise TableReadError(
-            f"{path}: not UTF-8 text (byte {error.object[error.start:error.start + 1]!r} at"
+            f"{path}: not UTF-8 text (byte {error.object[error.start : error.start + 1]!r} at"
             f" offset {error.start}); re-export the file as UTF-8."
         ) from error
     except pd.errors.EmptyDataError as error:

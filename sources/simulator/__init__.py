@@ -76,7 +76,11 @@ def write_hauler(hauler: SimulatedHauler, workspace: Path) -> dict[str, Any]:
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():
             pq.write_table(table, folder / f"{name}.parquet", compression="zstd", row_group_size=1_000_000)
-    extract = {"source": "simulator", "start_date": hauler.summary["start_date"], "end_date": hauler.summary["end_date"]}
+    extract = {
+        "source": "simulator",
+        "start_date": hauler.summary["start_date"],
+        "end_date": hauler.summary["end_date"],
+    }
     (raw_dir / EXTRACT_FILE).write_text(json.dumps(extract, indent=2) + "\n", encoding="utf-8")
     (truth_dir / "summary.json").write_text(json.dumps(hauler.summary, indent=2) + "\n", encoding="utf-8")
     return hauler.summary

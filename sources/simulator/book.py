@@ -159,9 +159,7 @@ def draw_accounts(config: SimulationConfig, calendar: Calendar, rng: np.random.G
     )
 
 
-def _first_contract_end(
-    start: np.ndarray, term: np.ndarray, auto_renew: np.ndarray, today: int
-) -> np.ndarray:
+def _first_contract_end(start: np.ndarray, term: np.ndarray, auto_renew: np.ndarray, today: int) -> np.ndarray:
     """End of the agreement in force on ``today``, rolling evergreen terms forward."""
     term_days = (term * DAYS_PER_MONTH).round().astype(np.int64)
     end = start + term_days
@@ -173,9 +171,7 @@ def _first_contract_end(
     return np.where((term_days == 0) | (end < today), -1, end)
 
 
-def draw_lines(
-    accounts: Accounts, config: SimulationConfig, calendar: Calendar, rng: np.random.Generator
-) -> Lines:
+def draw_lines(accounts: Accounts, config: SimulationConfig, calendar: Calendar, rng: np.random.Generator) -> Lines:
     """Draw each account's service lines: container, size, frequency, stream and rate."""
     seg = accounts.segment
     state = np.array([t.state for t in config.territories])[accounts.territory]
@@ -185,9 +181,7 @@ def draw_lines(
 
     wants = {
         "trash": np.ones(n, dtype=bool),
-        "recycling": np.where(
-            mandated, rng.random(n) < 0.95, rng.random(n) < np.where(seg == 0, 0.7, 0.55)
-        ),
+        "recycling": np.where(mandated, rng.random(n) < 0.95, rng.random(n) < np.where(seg == 0, 0.7, 0.55)),
         "organics": np.where(
             mandated,
             rng.random(n) < 0.9,
@@ -213,8 +207,9 @@ def draw_lines(
 
     yards = rng.choice(FRONT_LOAD_YARDS, size=m)
     yards[container == CONTAINER["cart"]] = 0.5
-    yards[container == CONTAINER["roll_off"]] = rng.choice(ROLL_OFF_YARDS, size=int(
-        (container == CONTAINER["roll_off"]).sum()))
+    yards[container == CONTAINER["roll_off"]] = rng.choice(
+        ROLL_OFF_YARDS, size=int((container == CONTAINER["roll_off"]).sum())
+    )
     yards[compactor] = rng.choice(COMPACTOR_YARDS, size=int(compactor.sum()))
     pickups = rng.choice([1.0, 2.0, 3.0, 5.0], p=[0.45, 0.3, 0.15, 0.1], size=m)
     pickups[container == CONTAINER["cart"]] = 1.0

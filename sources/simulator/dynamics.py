@@ -90,9 +90,7 @@ class Hauler:
         self.desk = SaveDesk(self)
         months = calendar.month_starts.astype("datetime64[D]").astype("datetime64[M]")
         self.month_of_year = (months.astype(np.int64) % 12).astype(np.int64)
-        self.start_month_of_year = (
-            accounts.start.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
-        )
+        self.start_month_of_year = accounts.start.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
 
     def run(self) -> None:
         """Play every month of the extract."""
@@ -157,7 +155,9 @@ class Hauler:
         pct = np.where(
             seg == SEGMENT["municipal"],
             cfg.cpi_pct,
-            np.where(seg == SEGMENT["residential"], cfg.cpi_pct + 1.0, cfg.cpi_pct + markup + a.extra_increase_pct[owner]),
+            np.where(
+                seg == SEGMENT["residential"], cfg.cpi_pct + 1.0, cfg.cpi_pct + markup + a.extra_increase_pct[owner]
+            ),
         ) + self.rng.normal(0.0, 0.4, size=len(lines))
         day = np.minimum(first + (a.start[owner] - first) % 28, last)
         self.set_rates(lines, self.lines.rate[lines] * (1 + np.maximum(pct, 0.5) / 100), day, "annual_increase")
@@ -312,13 +312,17 @@ class Hauler:
         competitor = (entry[a.territory[who]] <= m) & business
         tenure_years = (first - a.start[who]) / 365.25
         saved_recently = (self.saved_on[who] >= 0) & (first - self.saved_on[who] < 365)
+
+        def recent(counter: str, cap: int) -> np.ndarray:
+            return np.minimum(h.last(counter, m, 3)[who], cap)
+
+        failures = 0.5 * recent("missed", 6) + 0.2 * recent("late_pickups", 6)
         drivers = {
             "price": 11.0 * ps * np.maximum(shock_90, 0) + 5.0 * ps * np.maximum(shock_365 - 0.04, 0),
-            "service_failure": a.service_sensitivity[who]
-            * (0.5 * np.minimum(h.last("missed", m, 3)[who], 6) + 0.2 * np.minimum(h.last("late_pickups", m, 3)[who], 6))
-            + 0.35 * np.minimum(h.last("complaints", m, 3)[who], 3) + 0.5 * np.minimum(h.last("escalations", m, 3)[who], 2),
-            "billing": 0.35 * np.minimum(h.last("late_invoices", m, 3)[who], 3)
-            + 0.25 * np.minimum(h.last("overages", m, 3)[who], 3),
+            "service_failure": a.service_sensitivity[who] * failures
+            + 0.35 * recent("complaints", 3)
+            + 0.5 * recent("escalations", 2),
+            "billing": 0.35 * recent("late_invoices", 3) + 0.25 * recent("overages", 3),
             "competitor_offer": 0.9 * np.sqrt(ps) * competitor,
             "contract_terms": 1.1 * renewal_window + 0.35 * month_to_month,
             "over_servicing": 2.5 * np.maximum(0.6 - a.utilization[who], 0) * business,
@@ -328,9 +332,7 @@ class Hauler:
         relapse = 0.6 * saved_recently + 0.6 * saved_recently * self.saved_by_rollback[who] * ps
         drivers["logit"] = base + tenure + relapse + a.frailty[who] + sum(drivers.values())
         distress = a.distress[who]
-        drivers["uncontrollable"] = expit(
-            np.where(seg == SEGMENT["residential"], -6.1, -6.2) + 4.0 * distress
-        )
+        drivers["uncontrollable"] = expit(np.where(seg == SEGMENT["residential"], -6.1, -6.2) + 4.0 * distress)
         drivers["closure"] = expit(cfg.closure_base_logit + 5.0 * distress) * business
         return drivers
 

@@ -11,8 +11,6 @@ from collections import defaultdict
 
 import numpy as np
 
-
-
 from sources import vocabulary as v
 
 VOCABULARIES: dict[str, tuple[str, ...]] = {

@@ -8,14 +8,92 @@ from __future__ import annotations
 
 import numpy as np
 
-FIRST = np.array(["Maria", "James", "Linda", "Robert", "Ana", "Wei", "Priya", "Carlos", "Emily", "David",
-                  "Sofia", "Michael", "Aisha", "John", "Mei", "Luis", "Sarah", "Kevin", "Grace", "Omar"])  # fmt: skip
-LAST = np.array(["Garcia", "Smith", "Nguyen", "Johnson", "Patel", "Brown", "Lopez", "Kim", "Williams", "Chen",
-                 "Martinez", "Davis", "Singh", "Wilson", "Hernandez", "Lee", "Clark", "Lewis", "Young", "Khan"])  # fmt: skip
-BUSINESS = np.array(["Dental", "Grill", "Market", "Motors", "Logistics", "Bakery", "Clinic", "Builders",
-                     "Hotel", "Academy", "Foods", "Supply", "Cafe", "Works", "Partners"])  # fmt: skip
-STREETS = np.array(["Main", "Oak", "Maple", "Cedar", "Elm", "Pine", "Lake", "Hill", "Park", "River",
-                    "Washington", "Lincoln", "Sunset", "Mission", "Industrial"])  # fmt: skip
+FIRST = np.array(
+    [
+        "Maria",
+        "James",
+        "Linda",
+        "Robert",
+        "Ana",
+        "Wei",
+        "Priya",
+        "Carlos",
+        "Emily",
+        "David",
+        "Sofia",
+        "Michael",
+        "Aisha",
+        "John",
+        "Mei",
+        "Luis",
+        "Sarah",
+        "Kevin",
+        "Grace",
+        "Omar",
+    ]
+)
+LAST = np.array(
+    [
+        "Garcia",
+        "Smith",
+        "Nguyen",
+        "Johnson",
+        "Patel",
+        "Brown",
+        "Lopez",
+        "Kim",
+        "Williams",
+        "Chen",
+        "Martinez",
+        "Davis",
+        "Singh",
+        "Wilson",
+        "Hernandez",
+        "Lee",
+        "Clark",
+        "Lewis",
+        "Young",
+        "Khan",
+    ]
+)
+BUSINESS = np.array(
+    [
+        "Dental",
+        "Grill",
+        "Market",
+        "Motors",
+        "Logistics",
+        "Bakery",
+        "Clinic",
+        "Builders",
+        "Hotel",
+        "Academy",
+        "Foods",
+        "Supply",
+        "Cafe",
+        "Works",
+        "Partners",
+    ]
+)
+STREETS = np.array(
+    [
+        "Main",
+        "Oak",
+        "Maple",
+        "Cedar",
+        "Elm",
+        "Pine",
+        "Lake",
+        "Hill",
+        "Park",
+        "River",
+        "Washington",
+        "Lincoln",
+        "Sunset",
+        "Mission",
+        "Industrial",
+    ]
+)
 SUFFIXES = np.array(["St", "Ave", "Blvd", "Rd", "Dr", "Way"])
 
 
@@ -43,11 +121,22 @@ def personal_data(rng: np.random.Generator, residential: np.ndarray) -> dict[str
     contact = _join(first, " ", last)
     digits = rng.integers(0, 10_000_000, size=n)
     area = rng.integers(201, 990, size=n)
-    phone = _join("(", area.astype(str), ") ", (digits // 10_000).astype(str), "-",
-                  np.char.zfill((digits % 10_000).astype(str), 4))  # fmt: skip
+    phone = _join(
+        "(",
+        area.astype(str),
+        ") ",
+        (digits // 10_000).astype(str),
+        "-",
+        np.char.zfill((digits % 10_000).astype(str), 4),
+    )
     email = _join(np.char.lower(first), ".", np.char.lower(last), (digits % 997).astype(str), "@example.com")
-    street = _join(rng.integers(1, 9999, size=n).astype(str), " ", STREETS[rng.integers(0, len(STREETS), size=n)],
-                   " ", SUFFIXES[rng.integers(0, len(SUFFIXES), size=n)])  # fmt: skip
+    street = _join(
+        rng.integers(1, 9999, size=n).astype(str),
+        " ",
+        STREETS[rng.integers(0, len(STREETS), size=n)],
+        " ",
+        SUFFIXES[rng.integers(0, len(SUFFIXES), size=n)],
+    )
     return {
         "account_name": np.where(residential, contact, business),
         "contact_name": contact,

@@ -101,9 +101,7 @@ def summarize(hauler: Hauler, raw: dict[str, pa.Table]) -> dict[str, Any]:
         "seed": int(hauler.config.seed),
         "rows": {name: int(table.num_rows) for name, table in raw.items()},
         "annual_churn_rate_commercial": round(float(closed / max(exposure_years, 1e-9)), 4),
-        "controllable_share": round(float(np.isin(reasons, v.CONTROLLABLE_REASONS).mean()), 4)
-        if len(reasons)
-        else 0.0,
+        "controllable_share": round(float(np.isin(reasons, v.CONTROLLABLE_REASONS).mean()), 4) if len(reasons) else 0.0,
         "save_rate": round(float(durable[answered].mean()), 4) if answered.any() else 0.0,
         "save_rate_by_offer": by_offer,
         "offer_share": {
