@@ -40,7 +40,7 @@ typecheck: env
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 docs: env
 	$(BIN)/python -m sources.dictionary

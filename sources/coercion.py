@@ -112,8 +112,9 @@ def _to_dates(values: pd.Series) -> pd.Series:
         # One explicit format: pandas would otherwise guess it from the first row.
         parsed = pd.to_datetime(values.astype("str"), format="ISO8601", errors="coerce")
     # Dates a nanosecond timestamp cannot hold (before 1677, after 2262) are typos.
-    out_of_range = (parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)
-    return parsed.mask(out_of_range).astype("datetime64[ns]")
+    if parsed.min() < pd.Timestamp.min or parsed.max() > pd.Timestamp.max:
+        parsed = parsed.mask((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max))
+    return parsed.astype("datetime64[ns]")
 
 
 def _to_numbers(values: pd.Series, *, whole: bool) -> pd.Series:

@@ -9,12 +9,16 @@ live on the pandera columns; table-level facts live in the schema's metadata:
 - ``foreign_keys``: column -> (parent table, parent column);
 - ``event_time``: the date at which the row became known (what point-in-time
   features filter on, and what must not lie after the extract's end);
-- ``known_later``: dates that are filled in after the row was first stamped
-  (a payment date, a close date); features must treat them as unknown when
-  they lie after ``as_of``.
+- ``known_later``: columns filled in after the row was first stamped (a
+  payment date, a close date and reason); features must treat them as unknown
+  when they lie after ``as_of``;
+- ``revealed_by``: for a known-later column that is not itself a date, the date
+  column that says when it became known;
+- ``date_order``: pairs ``(later, earlier)`` of dates of one row where the first
+  may not come before the second (a line cannot end before it starts).
 
 The data dictionary in ``docs/data-dictionary.md`` is generated from these
-declarations (``savedesk docs``) and a test keeps it in step.
+declarations (``make docs``) and a test keeps it in step.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ ACCOUNTS = pa.DataFrameSchema(
         "foreign_keys": {},
         "event_time": "start_date",
         "known_later": ["close_date", "close_reason"],
+        "revealed_by": {"close_reason": "close_date"},
+        "date_order": [("close_date", "start_date")],
     },
     columns={
         "account_id": _id("Account number."),
@@ -116,6 +122,7 @@ SERVICE_LINES = pa.DataFrameSchema(
         "foreign_keys": {"account_id": ("accounts", "account_id")},
         "event_time": "start_date",
         "known_later": ["end_date"],
+        "date_order": [("end_date", "start_date")],
     },
     columns={
         "line_id": _id("Service line number."),
@@ -202,6 +209,7 @@ INVOICES = pa.DataFrameSchema(
         "foreign_keys": {"account_id": ("accounts", "account_id")},
         "event_time": "invoice_date",
         "known_later": ["paid_date"],
+        "date_order": [("due_date", "invoice_date")],
     },
     columns={
         "invoice_id": _id("Invoice number."),
@@ -244,6 +252,7 @@ CANCELLATION_REQUESTS = pa.DataFrameSchema(
         "foreign_keys": {"account_id": ("accounts", "account_id")},
         "event_time": "request_date",
         "known_later": ["resolution", "resolved_date"],
+        "revealed_by": {"resolution": "resolved_date"},
     },
     columns={
         "request_id": _id("Request number."),
@@ -325,6 +334,10 @@ class TableInfo:
     foreign_keys: dict[str, tuple[str, str]]
     event_time: str
     known_later: tuple[str, ...]
+    revealed_by: dict[str, str]
+    """Known-later columns that are not dates, each with the date that reveals it."""
+    date_order: tuple[tuple[str, str], ...]
+    """Pairs (later, earlier) of dates of one row: the first may not precede the second."""
 
     @property
     def date_columns(self) -> tuple[str, ...]:
@@ -359,6 +372,8 @@ def table_info(name: str) -> TableInfo:
         foreign_keys=dict(meta["foreign_keys"]),
         event_time=str(meta["event_time"]),
         known_later=tuple(meta["known_later"]),
+        revealed_by=dict(meta.get("revealed_by", {})),
+        date_order=tuple((later, earlier) for later, earlier in meta.get("date_order", ())),
     )
 
 

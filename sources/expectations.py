@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pandera.pandas as pa
 
+from sources.contract import table_info
+
 DATE_FORMAT = "YYYY-MM-DD"
 
 _DTYPE_WORDS = {
@@ -40,12 +42,9 @@ class DateOrder:
         return f"`{self.later}` is on or after `{self.earlier}`"
 
 
-DATE_ORDERS: dict[str, tuple[DateOrder, ...]] = {
-    "accounts": (DateOrder("close_date", "start_date"),),
-    "service_lines": (DateOrder("end_date", "start_date"),),
-    "invoices": (DateOrder("due_date", "invoice_date"),),
-}
-"""Cross-column sanity a hauler expects, per table (a row breaking one is quarantined)."""
+def date_orders(table: str) -> tuple[DateOrder, ...]:
+    """The date-order rules the contract declares for a table (a row breaking one is quarantined)."""
+    return tuple(DateOrder(later, earlier) for later, earlier in table_info(table).date_order)
 
 
 def describe_dtype(column: pa.Column) -> str:

@@ -87,6 +87,17 @@ def read_table(path: Path) -> pd.DataFrame:
     return table.to_pandas(date_as_object=False)
 
 
+def _first_bad_byte(path: Path) -> str:
+    """Where the first byte that is not UTF-8 sits, as line and byte offset."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return f"byte {data[error.start : error.start + 1]!r} on line {line}, offset {error.start}"
+    return "undecodable bytes"
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 SHOWN_PROBLEMS = 20
+REPORT_FILE = "validation.json"
+"""Name of the report in the clean folder."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,10 @@ class Problem:
 
     @property
     def where(self) -> str:
-        """The row as a person finds it: its key, else its row number."""
-        if self.key is not None:
-            return self.key
-        return f"row {self.row}" if self.row is not None else "-"
+        """The row as a person finds it: its key and row number, or the file for a file problem."""
+        if self.row is None:
+            return self.key or self.file
+        return f"{self.key} (row {self.row})" if self.key else f"row {self.row}"
 
     def message(self) -> str:
         """The problem as one sentence."""
@@ -171,7 +174,7 @@ class ValidationReport:
         shown = min(len(self.problems), SHOWN_PROBLEMS)
         console.print(
             f"{self.problem_count:,} problem(s) in total (showing {shown});"
-            f" {rejected:,} row(s) quarantined in {self.rejects_dir}."
+            f" {rejected:,} row(s) quarantined in {self.rejects_dir}, each with its reject_reason."
         )
         if self.fatal:
             console.print(
@@ -182,6 +185,7 @@ class ValidationReport:
                 console.print(f"[red]- {action}[/red]")
         else:
             console.print(f"[green]Clean tables written to {self.clean_dir}.[/green]")
+        console.print(f"Full report: {Path(self.clean_dir) / REPORT_FILE}")
 
 
 def _summary_dict(summary: TableSummary) -> dict[str, Any]:
@@ -192,12 +196,14 @@ def _summary_dict(summary: TableSummary) -> dict[str, Any]:
 
 def _counts_table(tables: tuple[TableSummary, ...]) -> Table:
     counts = Table(title="Rows per table")
-    for name, justify in (("Table", "left"), ("Status", "left"), ("Read", "right"),
-                          ("Kept", "right"), ("Rejected", "right"), ("File", "left")):
-        counts.add_column(name, justify=justify)  # type: ignore[arg-type]
+    counts.add_column("Table")
+    counts.add_column("Status")
+    for number in ("Read", "Kept", "Rejected"):
+        counts.add_column(number, justify="right")
+    counts.add_column("File")
     styles = {"ok": "green", "absent": "dim", "fatal": "red"}
     for summary in tables:
-        status = summary.status if summary.required or summary.status != "absent" else "absent (optional)"
+        status = "absent (optional)" if summary.status == "absent" else summary.status
         counts.add_row(
             summary.table,
             f"[{styles[summary.status]}]{status}[/]",
@@ -217,7 +223,7 @@ def _problems_table(problems: tuple[Problem, ...]) -> Table:
         style = "red" if problem.fatal else ""
         listed.add_row(
             problem.table,
-            problem.where if problem.row is not None or problem.key else problem.file,
+            problem.where,
             problem.column or "-",
             problem.expected,
             problem.found,

@@ -46,6 +46,14 @@ TERMS = {
 }
 AUTO_RENEW_SHARE = {"residential": 0.2, "commercial": 0.8, "industrial": 0.6, "municipal": 0.3}
 
+# Log price and service sensitivity by industry: what a rep knows from experience
+# (restaurants shop on price and hate missed pickups; hospitals and schools less so).
+_PRICE = {"restaurant": 0.35, "retail": 0.2, "hospitality": 0.15, "healthcare": -0.2, "education": -0.25,
+          "government": -0.45, "manufacturing": 0.1, "construction": 0.3, "warehouse": 0.05}  # fmt: skip
+_SERVICE = {"restaurant": 0.3, "healthcare": 0.3, "hospitality": 0.2, "household": -0.1, "government": -0.2}
+PRICE_SENSITIVITY = np.array([_PRICE.get(i, 0.0) for i in v.INDUSTRIES])
+SERVICE_SENSITIVITY = np.array([_SERVICE.get(i, 0.0) for i in v.INDUSTRIES])
+
 FRONT_LOAD_YARDS = np.array([2.0, 3.0, 4.0, 6.0, 8.0])
 ROLL_OFF_YARDS = np.array([20.0, 30.0, 40.0])
 COMPACTOR_YARDS = np.array([20.0, 30.0, 34.0])
@@ -150,8 +158,8 @@ def draw_accounts(config: SimulationConfig, calendar: Calendar, rng: np.random.G
         term_months=term,
         auto_renew=auto_renew,
         contract_end=contract_end,
-        price_sensitivity=rng.lognormal(0.0, 0.55, size=n),
-        service_sensitivity=rng.lognormal(0.0, 0.45, size=n),
+        price_sensitivity=np.exp(PRICE_SENSITIVITY[industry_keys] + rng.normal(0.0, 0.3, size=n)),
+        service_sensitivity=np.exp(SERVICE_SENSITIVITY[industry_keys] + rng.normal(0.0, 0.25, size=n)),
         distress=rng.beta(1.2, 9.0, size=n),
         utilization=np.clip(rng.normal(0.82, 0.25, size=n), 0.2, 1.6),
         frailty=rng.normal(0.0, config.hidden_frailty_sd, size=n),

@@ -275,10 +275,18 @@ class Hauler:
         controllable = expit(drivers.pop("logit"))
         uncontrollable = drivers.pop("uncontrollable")
         closure = drivers.pop("closure")
+        # Accounts whose close is already decided (lost, or a save that relapses) leave for sure:
+        # the truth says so in the month the close takes effect.
+        leaving = np.flatnonzero(open_ & (self.closed >= first))
         self.hazard_rows.append(
-            {"account": eligible.astype(np.int32), "month": np.full(len(eligible), m, dtype=np.int8),
-             "request": (controllable + uncontrollable).astype(np.float32), "closure": closure.astype(np.float32)}
-        )  # fmt: skip
+            {
+                "account": np.concatenate([eligible, leaving]).astype(np.int32),
+                "month": np.full(len(eligible) + len(leaving), m, dtype=np.int8),
+                "request": np.concatenate([controllable + uncontrollable, np.zeros(len(leaving))]).astype(np.float32),
+                "closure": np.concatenate([closure, self.closed[leaving] <= last]).astype(np.float32),
+                "exit_decided": np.concatenate([np.zeros(len(eligible), bool), np.ones(len(leaving), bool)]),
+            }
+        )
         draw = self.rng.random(len(eligible))
         asks = draw < controllable + uncontrollable
         reason = self.draw_reasons(drivers, draw < controllable, eligible)
@@ -313,16 +321,19 @@ class Hauler:
         tenure_years = (first - a.start[who]) / 365.25
         saved_recently = (self.saved_on[who] >= 0) & (first - self.saved_on[who] < 365)
 
-        def recent(counter: str, cap: int) -> np.ndarray:
-            return np.minimum(h.last(counter, m, 3)[who], cap)
+        def recent(counter: str, cap: int, months: int = 6) -> np.ndarray:
+            return np.minimum(h.last(counter, m, months)[who], cap)
 
-        failures = 0.5 * recent("missed", 6) + 0.2 * recent("late_pickups", 6)
+        # Customers hold grudges for months: drivers are counted over half a year, and a year's
+        # increases weigh more than the latest one, so most of the hazard is in the account's
+        # state on any given day rather than in next month's luck.
+        failures = 0.3 * recent("missed", 8) + 0.12 * recent("late_pickups", 8)
         drivers = {
-            "price": 11.0 * ps * np.maximum(shock_90, 0) + 5.0 * ps * np.maximum(shock_365 - 0.04, 0),
+            "price": 4.0 * ps * np.maximum(shock_90, 0) + 7.0 * ps * np.maximum(shock_365 - 0.03, 0),
             "service_failure": a.service_sensitivity[who] * failures
-            + 0.35 * recent("complaints", 3)
-            + 0.5 * recent("escalations", 2),
-            "billing": 0.35 * recent("late_invoices", 3) + 0.25 * recent("overages", 3),
+            + 0.25 * recent("complaints", 3)
+            + 0.35 * recent("escalations", 2),
+            "billing": 0.25 * recent("late_invoices", 4) + 0.15 * recent("overages", 4),
             "competitor_offer": 0.9 * np.sqrt(ps) * competitor,
             "contract_terms": 1.1 * renewal_window + 0.35 * month_to_month,
             "over_servicing": 2.5 * np.maximum(0.6 - a.utilization[who], 0) * business,

@@ -68,6 +68,8 @@ class SaveDesk:
         """Log the requests, the reps' attempts and their outcomes; apply accepted offers."""
         hauler, rng, end = self.hauler, self.hauler.rng, self.hauler.calendar.end
         n = len(who)
+        if n == 0:
+            return
         number = np.arange(self.next_request, self.next_request + n)
         self.next_request += n
         ctx = self.context(who, reason, m, day)

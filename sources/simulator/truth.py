@@ -28,6 +28,7 @@ def truth_tables(hauler: Hauler, keys: Keys) -> dict[str, pa.Table]:
         "month": dates(hauler.calendar.month_starts[h["month"][order]], end),
         "request_hazard": pa.array(h["request"][order].astype(np.float32)),
         "closure_hazard": pa.array(h["closure"][order].astype(np.float32)),
+        "exit_decided": pa.array(h["exit_decided"][order]),
     })  # fmt: skip
 
     t = _answered(hauler)

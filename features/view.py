@@ -1,0 +1,87 @@
+"""The point-in-time view of the raw tables: the only way feature code sees data.
+
+``as_of_view`` keeps the rows stamped on or before ``as_of`` (by each table's
+declared event time) and blanks every known-later column whose value was not
+yet known on ``as_of`` (a payment made later, a close that happens later, a
+resolution reached later). Feature functions receive this view and nothing
+else, so no feature can read tomorrow: that is what the leakage tests prove.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+
+from sources.contract import DATE, TABLES, table_info
+
+Tables = dict[str, pl.LazyFrame]
+
+
+def scan_tables(folder: Path) -> Tables:
+    """Lazily scan the contract tables present in a folder of Parquet files.
+
+    Args:
+        folder: A folder holding ``<table>.parquet`` (for example ``DIR/clean``)
+            or ``<table>/*.parquet`` (one file per account shard).
+
+    Returns:
+        One lazy frame per table found, dates cast to ``pl.Date``.
+    """
+    tables: Tables = {}
+    for name in TABLES:
+        single, sharded = folder / f"{name}.parquet", folder / name
+        if single.is_file():
+            tables[name] = pl.scan_parquet(single)
+        elif sharded.is_dir():
+            tables[name] = pl.scan_parquet(sharded / "*.parquet")
+    return {name: with_date_types(name, frame) for name, frame in tables.items()}
+
+
+def with_date_types(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Cast a table's date columns to ``pl.Date`` (Parquet may hold dates or timestamps)."""
+    columns = frame.collect_schema().names()
+    dates = [c for c, col in TABLES[name].columns.items() if str(col.dtype) == DATE and c in columns]
+    return frame.with_columns(pl.col(c).cast(pl.Date) for c in dates)
+
+
+def from_frames(frames: dict[str, pl.DataFrame | pa.Table | pd.DataFrame]) -> Tables:
+    """Lazy tables from in-memory frames (polars, pyarrow or pandas), as in tests and notebooks."""
+    out: Tables = {}
+    for name, frame in frames.items():
+        if isinstance(frame, pl.DataFrame):
+            lazy = frame.lazy()
+        elif isinstance(frame, pa.Table):
+            lazy = pl.DataFrame(pl.from_arrow(frame)).lazy()
+        else:
+            lazy = pl.from_pandas(frame).lazy()
+        out[name] = with_date_types(name, lazy)
+    return out
+
+
+def as_of_view(tables: Tables, as_of: date) -> Tables:
+    """What was known on ``as_of``: rows stamped by then, later facts blanked.
+
+    Args:
+        tables: Raw (or validated) tables.
+        as_of: The day the features describe; rows stamped on this day count.
+
+    Returns:
+        The same tables, filtered and masked.
+    """
+    view: Tables = {}
+    for name, frame in tables.items():
+        info = table_info(name)
+        frame = frame.filter(pl.col(info.event_time) <= as_of)
+        present = set(frame.collect_schema().names())
+        masks = []
+        for column in info.known_later:
+            if column not in present:
+                continue
+            reveal = info.revealed_by.get(column, column)
+            masks.append(pl.when(pl.col(reveal) <= as_of).then(pl.col(column)).otherwise(None).alias(column))
+        view[name] = frame.with_columns(masks) if masks else frame
+    return view
