@@ -84,8 +84,8 @@ class SimulationConfig:
     request_base_logit: dict[str, float] = field(
         default_factory=lambda: {
             "residential": -6.2,
-            "commercial": -7.15,
-            "industrial": -7.15,
+            "commercial": -7.05,
+            "industrial": -7.05,
             "municipal": -7.4,
         }
     )

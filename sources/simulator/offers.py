@@ -85,7 +85,7 @@ def durable_save_probability(ctx: RequestContext) -> np.ndarray:
     )
     big = np.log(np.maximum(ctx.revenue, 30.0) / 300.0)
     z[:, OFFER["flip"]] += 0.5 * big - 1.6 * (ctx.segment == 0)
-    z += (0.25 * np.log1p(ctx.tenure_years) - 0.1 - 0.25 * np.minimum(ctx.complaints_90d, 3))[:, None]
+    z += (0.25 * np.log1p(ctx.tenure_years) + 0.15 - 0.25 * np.minimum(ctx.complaints_90d, 3))[:, None]
     z += ctx.noise[:, None]
     # A closed or sold business is gone whatever the offer: account effects barely move it.
     base = BASE_LOGIT[ctx.reason]
