@@ -44,6 +44,7 @@ test: lint typecheck
 
 docs: env
 	$(BIN)/python -m sources.dictionary
+	$(BIN)/python -m features.docs
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache .mypy_cache

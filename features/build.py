@@ -82,7 +82,22 @@ def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame
     if "rate_changes" in view:
         lazy = versus_territory(lazy)
     names = feature_names(set(tables))
+    _check_against_registry(lazy.collect_schema().names(), names)
     return lazy.select("account_id", *names).sort("account_id").collect()
+
+
+class FeatureRegistryError(RuntimeError):
+    """The build and the registry disagree: a feature computed but not declared, or declared but not built."""
+
+
+def _check_against_registry(columns: list[str], registered: list[str]) -> None:
+    computed = set(columns) - {"account_id"}
+    unregistered, missing = sorted(computed - set(registered)), sorted(set(registered) - computed)
+    if unregistered or missing:
+        raise FeatureRegistryError(
+            f"computed but not registered: {unregistered or 'none'}; registered but not computed:"
+            f" {missing or 'none'}. Declare each feature once in features/registry.py."
+        )
 
 
 def _per_account(view: Tables, as_of: date) -> pl.LazyFrame:

@@ -49,7 +49,11 @@ class LabelSpec:
         return extract_end - timedelta(days=self.lead_days + self.horizon_days)
 
 
-def churn_labels(tables: Tables, as_of: date, extract_end: date, spec: LabelSpec = LabelSpec()) -> pl.DataFrame:
+DEFAULT_LABELS = LabelSpec()
+"""90-day churn window starting on the as-of date; 90 days to call a save durable."""
+
+
+def churn_labels(tables: Tables, as_of: date, extract_end: date, spec: LabelSpec = DEFAULT_LABELS) -> pl.DataFrame:
     """Churn label of every account in service on ``as_of``.
 
     Args:
@@ -79,7 +83,7 @@ def churn_labels(tables: Tables, as_of: date, extract_end: date, spec: LabelSpec
     return labelled.with_columns(pl.col("churn").fill_null(False)).sort("account_id").collect()
 
 
-def durable_save_labels(tables: Tables, extract_end: date, spec: LabelSpec = LabelSpec()) -> pl.DataFrame:
+def durable_save_labels(tables: Tables, extract_end: date, spec: LabelSpec = DEFAULT_LABELS) -> pl.DataFrame:
     """Durable-save label of every cancellation request whose window lies inside the data.
 
     Active means not closed by ``request_date + durable_days``; billed means,

@@ -13,8 +13,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 
 from pipelines.settings import Settings, load_settings
+from pipelines.workspace import Workspace, WorkspaceError, open_workspace
 
 app = typer.Typer(
     name="savedesk",
@@ -23,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 DataOption = Annotated[
     Path | None,
@@ -92,6 +94,70 @@ def validate(
         report.render(console)
     if report.fatal:
         raise typer.Exit(1)
+
+
+def _workspace(settings: Settings) -> Workspace:
+    try:
+        with console.status(f"Checking {settings.raw_dir}…"):
+            return open_workspace(settings)
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def features(
+    as_of: Annotated[str, typer.Option("--as-of", help="Day the features describe (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    data: DataOption = None,
+    shards: Annotated[int, typer.Option(help="Build in this many account shards (bounded memory).", min=1)] = 1,
+) -> None:
+    """Build features as of a date: one row per account in service, written as Parquet."""
+    from features.build import build_features
+    from pipelines.snapshots import write_parquet_atomically
+
+    settings = _settings(data)
+    day = _parse_date(as_of, "--as-of")
+    assert day is not None  # noqa: S101 - required option
+    workspace = _workspace(settings)
+    try:
+        workspace.check_as_of(day)
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    with console.status(f"Building features as of {day}…"):
+        frame = build_features(workspace.tables, day, shards=shards)
+    write_parquet_atomically(frame, out)
+    console.print(f"{frame.height:,} accounts × {frame.width - 1} features as of {day} → {out}")
+
+
+@app.command()
+def snapshots(
+    start: Annotated[str, typer.Option(help="First as-of date (YYYY-MM-DD); month ends from here.")],
+    end: Annotated[str, typer.Option(help="Last as-of date (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for as_of=YYYY-MM-DD/ partitions.")],
+    data: DataOption = None,
+    horizon_days: Annotated[int, typer.Option(help="Churn label window, in days.")] = 90,
+    lead_days: Annotated[int, typer.Option(help="Days between the as-of date and the window.")] = 0,
+) -> None:
+    """Write monthly training snapshots (features + churn label), partitioned by as-of date."""
+    from features.labels import LabelSpec
+    from pipelines.snapshots import snapshot_dates, write_snapshots
+
+    settings = _settings(data)
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    assert first is not None and last is not None  # noqa: S101 - required options
+    spec = LabelSpec(horizon_days=horizon_days, lead_days=lead_days)
+    workspace = _workspace(settings)
+    try:
+        dates = snapshot_dates(workspace, first, last, spec)
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    with Progress(console=console) as progress:
+        task = progress.add_task("Snapshots", total=len(dates))
+        rows = write_snapshots(workspace, dates, out, spec, progress=lambda _: progress.advance(task))
+    console.print(f"{len(rows)} snapshots, {sum(rows.values()):,} rows → {out}")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,12 @@ class Extract:
     Attributes:
         end: The last day the extract covers; nothing may be stamped later.
         source: Who produced it (a hauler's export, the simulator).
+        start: The first day its event history covers (earlier history is absent).
     """
 
     end: date | None
     source: str = "unknown"
+    start: date | None = None
 
 
 def read_extract(raw_dir: Path) -> Extract:
@@ -46,9 +48,10 @@ def read_extract(raw_dir: Path) -> Extract:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
         end = date.fromisoformat(meta["end_date"]) if meta.get("end_date") else None
+        start = date.fromisoformat(meta["start_date"]) if meta.get("start_date") else None
     except (ValueError, KeyError, TypeError) as error:
         raise TableReadError(f"{path}: expected JSON with an ISO 'end_date' (YYYY-MM-DD); {error}") from error
-    return Extract(end=end, source=str(meta.get("source", "unknown")))
+    return Extract(end=end, source=str(meta.get("source", "unknown")), start=start)
 
 
 def table_path(raw_dir: Path, table: str) -> Path | None:
