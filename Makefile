@@ -31,6 +31,8 @@ endif
 demo: env
 	$(BIN)/savedesk simulate --data $(DEMO) --accounts 5000 --months 24 --seed 7
 	$(BIN)/savedesk validate --data $(DEMO)
+	$(BIN)/savedesk features --data $(DEMO) --as-of 2026-10-31 --out $(DEMO)/features/as_of=2026-10-31.parquet
+	$(BIN)/savedesk snapshots --data $(DEMO) --start 2025-11-01 --end 2026-07-31 --out $(DEMO)/features/snapshots
 
 lint: env
 	$(BIN)/ruff check .
