@@ -299,7 +299,8 @@ class Hauler:
         distress = self.accounts.distress[who]
         kind = np.where(distress > 0.2, REASON["bankruptcy"], np.where(
             self.rng.random(len(who)) < 0.5, REASON["business_closed"], REASON["sold"]))  # fmt: skip
-        self.close(who, self.calendar.random_days(self.rng, m, len(who)), kind)
+        day = np.maximum(self.calendar.random_days(self.rng, m, len(who)), self.accounts.start[who] + 1)
+        self.close(who, day, kind)
 
     def hazard_drivers(self, m: int, first: int, who: np.ndarray) -> dict[str, np.ndarray]:
         """The log-odds contributions behind each account's monthly hazard."""
