@@ -26,6 +26,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from models.churn import ChurnParams
+from models.gate import GateRules
+from models.metrics import EmpcParams
+
 CONFIG_FILE_NAME = "savedesk.toml"
 
 
@@ -46,6 +50,20 @@ class PrefectSettings(BaseModel):
     home: str = ""
     api_url: str = ""
     server_startup_timeout_seconds: int = 120
+
+
+class ChurnModelSettings(BaseModel):
+    """How the churn model is trained, judged and promoted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    horizon_days: int = 90
+    lead_days: int = 0
+    train_months: int = 5
+    """Monthly snapshots before the validation month used for training."""
+    params: ChurnParams = ChurnParams()
+    gate: GateRules = GateRules()
+    empc: EmpcParams = EmpcParams()
 
 
 class Settings(BaseSettings):
@@ -74,6 +92,7 @@ class Settings(BaseSettings):
     outcomes_url: str = ""
     mlflow: MlflowSettings = MlflowSettings()
     prefect: PrefectSettings = PrefectSettings()
+    churn: ChurnModelSettings = ChurnModelSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -136,6 +155,11 @@ class Settings(BaseSettings):
         if self.mlflow.artifact_root:
             return self.mlflow.artifact_root
         return (self.data / "mlflow" / "artifacts").resolve().as_uri()
+
+    @property
+    def registry_audit_log(self) -> Path:
+        """Append-only JSON-lines log of every alias move and refusal of the model registry."""
+        return self.data / "mlflow" / "registry-audit.jsonl"
 
     @property
     def prefect_home(self) -> Path:

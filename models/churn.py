@@ -1,0 +1,153 @@
+"""The churn model: LightGBM on the registered features, calibrated on a later month.
+
+``ChurnModel`` carries everything that turns a feature frame into a calibrated
+probability: the column list, the categories seen in training, the booster and
+the calibrator. Training and serving both go through ``ChurnModel.prepare``, so
+inputs are cast identically everywhere (strings become the training's
+categories; a category never seen in training becomes missing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+
+@dataclass(frozen=True)
+class ChurnParams:
+    """LightGBM and calibration settings of the churn model."""
+
+    learning_rate: float = 0.03
+    num_leaves: int = 31
+    max_depth: int = 8
+    min_child_samples: int = 100
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+    n_estimators: int = 2000
+    early_stopping_rounds: int = 100
+    calibration: str = "platt"
+    """"platt" (keeps the ranking exactly) or "isotonic" (more flexible, ties scores)."""
+    seed: int = 7
+    threads: int = 2
+
+    def lightgbm(self) -> dict[str, Any]:
+        """Keyword arguments of ``lightgbm.LGBMClassifier``."""
+        return {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "min_child_samples": self.min_child_samples,
+            "subsample": self.subsample,
+            "subsample_freq": 1,
+            "colsample_bytree": self.colsample_bytree,
+            "reg_lambda": self.reg_lambda,
+            "n_estimators": self.n_estimators,
+            "random_state": self.seed,
+            "n_jobs": self.threads,
+            "verbose": -1,
+        }
+
+
+@dataclass
+class ChurnModel:
+    """A fitted churn model: columns, categories, booster, calibrator."""
+
+    columns: list[str]
+    categories: dict[str, list[str]]
+    booster: lgb.Booster
+    calibrator: IsotonicRegression | LogisticRegression | None = None
+    best_iteration: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's input: its columns, categoricals cast to the training's categories, the rest float."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"the feature frame lacks the model's columns: {missing}")
+        out = {}
+        for column in self.columns:
+            if column in self.categories:
+                values = frame[column].astype("object").where(frame[column].notna(), None)
+                out[column] = pd.Categorical(values, categories=self.categories[column])
+            else:
+                out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=frame.index)
+
+    def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
+        """LightGBM's log-odds, before calibration."""
+        return np.asarray(self.booster.predict(self.prepare(frame), raw_score=True))
+
+    def uncalibrated(self, frame: pd.DataFrame) -> np.ndarray:
+        """LightGBM's probability, before calibration."""
+        return 1.0 / (1.0 + np.exp(-self.raw_score(frame)))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of churn in the label window."""
+        if isinstance(self.calibrator, LogisticRegression):  # Platt: a logistic curve on the log-odds
+            return self.calibrator.predict_proba(self.raw_score(frame).reshape(-1, 1))[:, 1]
+        p = self.uncalibrated(frame)
+        return p if self.calibrator is None else np.clip(self.calibrator.predict(p), 0.0, 1.0)
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Exact SHAP contributions to the log-odds (``pred_contrib``), one column per feature plus ``bias``."""
+        values = np.asarray(self.booster.predict(self.prepare(frame), pred_contrib=True))
+        return pd.DataFrame(values, columns=[*self.columns, "bias"], index=frame.index)
+
+
+def _categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
+    return {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
+
+
+def train_churn_model(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    calibrate: pd.DataFrame | None,
+    columns: list[str],
+    categorical: list[str],
+    label: str = "churn",
+    params: ChurnParams | None = None,
+) -> ChurnModel:
+    """Fit LightGBM on ``train`` with early stopping on ``valid``; calibrate on ``calibrate``.
+
+    Args:
+        train: Earlier snapshots (features and label).
+        valid: A later month, for early stopping only.
+        calibrate: A later month still, for the calibrator only (None: no calibration).
+        columns: Feature columns, in order.
+        categorical: Which of them are categories.
+        label: The label column (bool or 0/1).
+        params: Hyper-parameters.
+
+    Returns:
+        The fitted model.
+    """
+    params = params or ChurnParams()
+    model = ChurnModel(columns=list(columns), categories=_categories(train, categorical), booster=None)  # type: ignore[arg-type]
+    x_train, x_valid = model.prepare(train), model.prepare(valid)
+    classifier = lgb.LGBMClassifier(**params.lightgbm())
+    classifier.fit(
+        x_train,
+        train[label].astype(int),
+        eval_set=[(x_valid, valid[label].astype(int))],
+        eval_metric="auc",
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+    )
+    model.booster = classifier.booster_
+    model.best_iteration = int(classifier.best_iteration_ or classifier.n_estimators)
+    model.booster.best_iteration = model.best_iteration
+    if calibrate is not None and params.calibration == "isotonic":
+        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        isotonic.fit(model.uncalibrated(calibrate), calibrate[label].astype(int))
+        model.calibrator = isotonic
+    elif calibrate is not None and params.calibration == "platt":
+        platt = LogisticRegression(C=1e6)
+        platt.fit(model.raw_score(calibrate).reshape(-1, 1), calibrate[label].astype(int))
+        model.calibrator = platt
+    return model
