@@ -71,7 +71,7 @@ class ChurnModel:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"the feature frame lacks the model's columns: {missing}")
-        out = {}
+        out: dict[str, Any] = {}
         for column in self.columns:
             if column in self.categories:
                 values = frame[column].astype("object").where(frame[column].notna(), None)
