@@ -23,14 +23,14 @@ from sklearn.linear_model import LogisticRegression
 class ChurnParams:
     """LightGBM and calibration settings of the churn model."""
 
-    learning_rate: float = 0.03
-    num_leaves: int = 31
+    learning_rate: float = 0.05
+    num_leaves: int = 15
     max_depth: int = 8
-    min_child_samples: int = 100
+    min_child_samples: int = 300
     subsample: float = 0.8
     colsample_bytree: float = 0.8
-    reg_lambda: float = 1.0
-    n_estimators: int = 2000
+    reg_lambda: float = 5.0
+    n_estimators: int = 1000
     early_stopping_rounds: int = 100
     calibration: str = "platt"
     """"platt" (keeps the ranking exactly) or "isotonic" (more flexible, ties scores)."""

@@ -1,0 +1,77 @@
+"""Splitting monthly snapshots by time: train, then validation, calibration and test months.
+
+Every step sees only earlier as-of dates than the next, and the test month
+lies at least a label window after the calibration month, so no label the
+earlier steps saw overlaps the test month's window.
+
+Consecutive monthly snapshots share most of their label windows: an account
+that asks to cancel in April is a positive in the February and the March
+snapshot alike. Early stopping and calibration therefore use *held-out
+accounts* (a stable fifth of the book that training never sees) at their later
+months; otherwise the validation month rewards memorising accounts and early
+stopping never stops.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+HOLDOUT_BUCKETS = 5
+
+
+def month_end_before(day: date, months: int = 1) -> date:
+    """The month end ``months`` whole months before ``day``'s month."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index + 1, 12)
+    return date(year, month + 1, 1) - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """The as-of dates of each step of training."""
+
+    train: tuple[date, ...]
+    valid: date
+    calibrate: date
+    test: date
+
+    @classmethod
+    def ending(cls, test: date, train_months: int, label_days: int) -> TimeSplit:
+        """The split whose test month is ``test``.
+
+        Args:
+            test: As-of date of the test month.
+            train_months: Monthly snapshots used for training.
+            label_days: Lead plus horizon of the label; the calibration month's
+                window ends on or before the test as-of date.
+        """
+        calibrate = month_end_before(test, 1)
+        while calibrate + timedelta(days=label_days) > test:
+            calibrate = month_end_before(calibrate, 1)
+        valid = month_end_before(calibrate, 1)
+        train = tuple(month_end_before(valid, k) for k in range(train_months, 0, -1))
+        return cls(train=train, valid=valid, calibrate=calibrate, test=test)
+
+    @property
+    def all_dates(self) -> tuple[date, ...]:
+        """Every as-of date, oldest first."""
+        return (*self.train, self.valid, self.calibrate, self.test)
+
+    def describe(self) -> dict[str, str]:
+        """The split as text, for parameters and logs."""
+        return {
+            "train_as_of": ",".join(d.isoformat() for d in self.train),
+            "valid_as_of": self.valid.isoformat(),
+            "calibrate_as_of": self.calibrate.isoformat(),
+            "test_as_of": self.test.isoformat(),
+        }
+
+
+def held_out(account_ids: pd.Series) -> np.ndarray:
+    """Whether each account belongs to the held-out fifth of the book (stable CRC-32 of its id)."""
+    return np.array([zlib.crc32(str(a).encode()) % HOLDOUT_BUCKETS == 0 for a in account_ids], dtype=bool)

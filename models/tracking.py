@@ -1,0 +1,284 @@
+"""MLflow at the edge: the one place that talks to a tracking server and model registry.
+
+A ``Tracker`` points at one tracking URI (SQLite in the workspace by default,
+PostgreSQL or a server when configured), one artifact root and one audit log.
+It logs a training run (parameters, metrics, features, data fingerprint, plots,
+tables and the pyfunc model), registers the model with alias ``challenger``,
+applies the promotion gate's decision to alias ``champion`` and records every
+alias move or refusal on the version and in the append-only audit log.
+
+Nothing happens at import. MLflow's process-wide tracking and registry URIs are
+set only for the length of a ``Tracker`` call and restored afterwards, so two
+trackers on two workspaces never mix (not thread-safe: MLflow's URIs are global).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.pyfunc import PyFuncModel
+from mlflow.tracking import _tracking_service
+from mlflow.tracking._model_registry import utils as _registry_service
+from sqlalchemy.engine import make_url
+
+from models.churn import ChurnModel
+from models.gate import GateDecision
+from models.registry import (
+    CHALLENGER,
+    CHAMPION,
+    SCORE_COLUMN,
+    ChurnPyfunc,
+    RegisteredVersion,
+    alias_version,
+    apply_gate,
+    move_alias,
+    pip_requirements,
+    read_audit_log,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
+
+__all__ = ["Tracker", "RegisteredVersion", "fingerprint", "read_audit_log"]
+
+DEFAULT_MODEL_NAME = "savedesk-churn"
+INPUT_EXAMPLE_ROWS = 5
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# A logged model must not depend on the working directory: without this, MLflow copies the uv.lock and
+# pyproject.toml of whatever project the process was started in into the model (requirements are pinned).
+_SCOPED_ENV = {"MLFLOW_UV_AUTO_DETECT": "false"}
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A sha256 of a frame's values, column names and dtypes (row order matters, the index does not)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+@contextmanager
+def _pointed_at(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (runs, log_model, load_model) at ``uri``; restore everything after."""
+    saved_env = {name: os.environ.get(name) for name in (*_URI_VARIABLES, *_SCOPED_ENV)}
+    # MLflow keeps the URIs in module globals (and mirrors them into the environment); save both.
+    saved_tracking = _tracking_service.utils._tracking_uri
+    saved_registry = _registry_service._registry_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    os.environ.update(_SCOPED_ENV)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved_tracking)  # type: ignore[arg-type]  # None unsets it again
+        _registry_service._registry_uri = saved_registry
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class Tracker:
+    """Runs, registry and aliases of one tracking store, plus its audit log."""
+
+    def __init__(self, tracking_uri: str, artifact_root: str, audit_log: Path) -> None:
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root.rstrip("/")
+        self.audit_log = Path(audit_log)
+        self._client: mlflow.MlflowClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Tracker:
+        """The tracker of a workspace's settings (SQLite and artifacts inside it on defaults)."""
+        return cls(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, settings.registry_audit_log)
+
+    @property
+    def client(self) -> mlflow.MlflowClient:
+        """The MLflow client of this store; a SQLite file's folder is created on first use."""
+        if self._client is None:
+            url = make_url(self.tracking_uri) if "://" in self.tracking_uri else None
+            if url is not None and url.get_backend_name() == "sqlite" and url.database:
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            self._client = mlflow.MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    @contextmanager
+    def _active(self) -> Iterator[mlflow.MlflowClient]:
+        client = self.client
+        with _pointed_at(self.tracking_uri):
+            yield client
+
+    def experiment_id(self, name: str) -> str:
+        """The experiment named ``name``, created on first use with its artifacts under the artifact root."""
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                return self.client.create_experiment(name, artifact_location=f"{self.artifact_root}/{name}")
+            except MlflowException as error:  # another process created it between the two calls
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise error
+        if experiment.lifecycle_stage != "active":
+            raise ValueError(
+                f"MLflow experiment {name!r} at {self.tracking_uri} is deleted; restore it (mlflow experiments "
+                "restore) or train under another model name"
+            )
+        return str(experiment.experiment_id)
+
+    def log_training_run(
+        self,
+        model: ChurnModel,
+        train: pd.DataFrame,
+        *,
+        name: str = DEFAULT_MODEL_NAME,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        as_of: Sequence[date] | None = None,
+        plots: Sequence[Path] = (),
+        tables: Mapping[str, pd.DataFrame] | None = None,
+        reports: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+        at: datetime | None = None,
+    ) -> RegisteredVersion:
+        """Log one training run, register its model as ``name`` and point alias ``challenger`` at it.
+
+        Args:
+            model: The fitted churn model.
+            train: The training frame (features and label); rows, as-of dates and fingerprint come from it,
+                and the signature and input example from its model columns only.
+            name: Registered model name, also the experiment's name.
+            params: Hyper-parameters and other settings of the run.
+            metrics: Flat name -> value (``test.auc``, ``segment.commercial.auc``).
+            as_of: Training as-of dates; read from ``train["as_of"]`` when None.
+            plots: Image or HTML files, logged under ``plots/``.
+            tables: Extra tables, logged as ``tables/<name>.csv``.
+            reports: Extra JSON documents, logged as ``reports/<name>.json``.
+            run_name: The run's display name.
+            at: When the challenger alias moved (default: now, UTC).
+
+        Returns:
+            The registered version.
+        """
+        if as_of is None:
+            as_of = sorted(pd.to_datetime(train["as_of"]).dt.date.unique()) if "as_of" in train.columns else []
+        features = train[model.columns]
+        run_params = {
+            **dict(params or {}),
+            "features": len(model.columns),
+            "categorical_features": len(model.categories),
+            "best_iteration": model.best_iteration,
+            "calibrator": type(model.calibrator).__name__ if model.calibrator is not None else "none",
+            "train.rows": len(train),
+            "train.as_of": ",".join(d.isoformat() for d in as_of),
+            "train.fingerprint": fingerprint(train),
+        }
+        experiment_id = self.experiment_id(name)
+        with self._active() as client, mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            run_id = run.info.run_id
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), 0, 0) for k, v in sorted((metrics or {}).items())],
+                params=[Param(k, str(v)) for k, v in sorted(run_params.items())],
+            )
+            client.log_dict(run_id, {"columns": model.columns, "categories": model.categories}, "features.json")
+            if model.metadata:
+                client.log_dict(run_id, model.metadata, "model_metadata.json")
+            for plot in plots:
+                client.log_artifact(run_id, str(plot), "plots")
+            for table, frame in (tables or {}).items():
+                client.log_text(run_id, frame.to_csv(index=False), f"tables/{table}.csv")
+            for report, document in (reports or {}).items():
+                client.log_dict(run_id, document, f"reports/{report}.json")
+            with warnings.catch_warnings():
+                # Integer columns stay integers: serving frames come from the same feature builder.
+                warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+                signature = infer_signature(features, pd.Series(model.predict_proba(features), name=SCORE_COLUMN))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=ChurnPyfunc(model),
+                pip_requirements=pip_requirements(),
+                signature=signature,
+                input_example=features.head(INPUT_EXAMPLE_ROWS),
+            )
+            registered = mlflow.register_model(info.model_uri, name)
+        version = RegisteredVersion(name, int(registered.version), run_id)
+        summary = f"registered from run {run_id}"
+        move_alias(self.client, self.audit_log, version, CHALLENGER, "alias_set", at or utc_now(), summary)
+        return version
+
+    def apply_gate(
+        self, name: str, version: int, decision: GateDecision, *, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Apply the gate's decision to alias ``champion``; see ``models.registry.apply_gate``."""
+        return apply_gate(self.client, self.audit_log, name, version, decision, at or utc_now())
+
+    def alias_version(self, name: str, alias: str) -> RegisteredVersion | None:
+        """The version holding ``alias`` of model ``name``, or None (also when the model is not registered)."""
+        return alias_version(self.client, name, alias)
+
+    def champion_version(self, name: str = DEFAULT_MODEL_NAME) -> RegisteredVersion | None:
+        """The current champion of model ``name``, or None."""
+        return alias_version(self.client, name, CHAMPION)
+
+    def load_pyfunc(self, model_uri: str) -> PyFuncModel:
+        """The pyfunc model at ``model_uri`` (``models:/savedesk-churn@champion``), as served."""
+        with self._active():
+            return mlflow.pyfunc.load_model(model_uri)
+
+    def load_churn_model(self, model_uri: str) -> ChurnModel:
+        """The ``ChurnModel`` inside the pyfunc model at ``model_uri``."""
+        wrapper = self.load_pyfunc(model_uri).unwrap_python_model()
+        if not isinstance(wrapper, ChurnPyfunc):
+            raise TypeError(f"{model_uri} holds a {type(wrapper).__name__}, not a savedesk churn model")
+        return wrapper.churn
+
+    def scan_run(self, run_id: str, needles: Iterable[str]) -> list[str]:
+        """Where any of ``needles`` appears in a run: params, tags, metric names, artifacts, logged models.
+
+        Matching ignores case. Artifacts are read as bytes (pickles and images
+        included), so a string hidden in a binary file is found too.
+
+        Returns:
+            One ``"<where>: <needle>"`` per hit; empty when the run is clean.
+        """
+        wanted = sorted({n.casefold() for n in needles if n})
+        run = self.client.get_run(run_id)
+        texts: list[tuple[str, str]] = [(f"param {k}", f"{k}={v}") for k, v in run.data.params.items()]
+        texts += [(f"tag {k}", f"{k}={v}") for k, v in run.data.tags.items()]
+        texts += [(f"metric {k}", k) for k in run.data.metrics]
+        with self._active(), tempfile.TemporaryDirectory() as scratch:
+            run_dir = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=f"{scratch}/run")
+            roots = [(f"run {run_id}", Path(run_dir))]
+            for output in run.outputs.model_outputs if run.outputs else []:
+                logged = self.client.get_logged_model(output.model_id)
+                texts += [(f"model {logged.model_id} param {k}", f"{k}={v}") for k, v in logged.params.items()]
+                texts += [(f"model {logged.model_id} tag {k}", f"{k}={v}") for k, v in logged.tags.items()]
+                model_dir = mlflow.artifacts.download_artifacts(
+                    f"models:/{logged.model_id}", dst_path=f"{scratch}/{logged.model_id}"
+                )
+                roots.append((f"model {logged.model_id}", Path(model_dir)))
+            for where, root in roots:
+                for file in sorted(p for p in root.rglob("*") if p.is_file()):
+                    content = file.read_bytes().decode("utf-8", errors="ignore")
+                    texts.append((f"{where} artifact {file.relative_to(root)}", content))
+        hits = []
+        for where, text in texts:
+            folded = text.casefold()
+            hits += [f"{where}: {needle}" for needle in wanted if needle in folded]
+        return hits
