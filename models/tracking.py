@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -33,7 +34,6 @@ from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import _tracking_service
 from mlflow.tracking._model_registry import utils as _registry_service
-from sqlalchemy.engine import make_url
 
 from models.churn import ChurnModel
 from models.gate import GateDecision
@@ -109,12 +109,16 @@ class Tracker:
         return cls(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, settings.registry_audit_log)
 
     @property
+    def display_uri(self) -> str:
+        """The tracking URI with any password masked, for messages."""
+        return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", self.tracking_uri)
+
+    @property
     def client(self) -> mlflow.MlflowClient:
         """The MLflow client of this store; a SQLite file's folder is created on first use."""
         if self._client is None:
-            url = make_url(self.tracking_uri) if "://" in self.tracking_uri else None
-            if url is not None and url.get_backend_name() == "sqlite" and url.database:
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            if self.tracking_uri.startswith("sqlite:///"):  # SQLite creates the file, not its folder
+                Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self._client = mlflow.MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
@@ -136,7 +140,7 @@ class Tracker:
                     raise error
         if experiment.lifecycle_stage != "active":
             raise ValueError(
-                f"MLflow experiment {name!r} at {self.tracking_uri} is deleted; restore it (mlflow experiments "
+                f"MLflow experiment {name!r} at {self.display_uri} is deleted; restore it (mlflow experiments "
                 "restore) or train under another model name"
             )
         return str(experiment.experiment_id)
@@ -237,9 +241,19 @@ class Tracker:
         return alias_version(self.client, name, CHAMPION)
 
     def load_pyfunc(self, model_uri: str) -> PyFuncModel:
-        """The pyfunc model at ``model_uri`` (``models:/savedesk-churn@champion``), as served."""
+        """The pyfunc model at ``model_uri`` (``models:/savedesk-churn@champion``), as served.
+
+        Raises:
+            LookupError: The registry has no such model, version or alias.
+        """
         with self._active():
-            return mlflow.pyfunc.load_model(model_uri)
+            try:
+                return mlflow.pyfunc.load_model(model_uri)
+            except MlflowException as error:
+                missing = error.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in error.message
+                if not missing:
+                    raise
+                raise LookupError(f"{model_uri}: {error.message} (registry {self.display_uri})") from error
 
     def load_churn_model(self, model_uri: str) -> ChurnModel:
         """The ``ChurnModel`` inside the pyfunc model at ``model_uri``."""

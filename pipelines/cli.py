@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from pipelines.display import render_figures, render_training
 from pipelines.settings import Settings, load_settings
 from pipelines.workspace import Workspace, WorkspaceError, open_workspace
 
@@ -98,7 +99,7 @@ def validate(
 
 def _workspace(settings: Settings) -> Workspace:
     try:
-        with console.status(f"Checking {settings.raw_dir}…"):
+        with errors.status(f"Checking {settings.raw_dir}…"):
             return open_workspace(settings)
     except WorkspaceError as error:
         errors.print(f"[red]{error}[/red]")
@@ -158,6 +159,57 @@ def snapshots(
         task = progress.add_task("Snapshots", total=len(dates))
         rows = write_snapshots(workspace, dates, out, spec, progress=lambda _: progress.advance(task))
     console.print(f"{len(rows)} snapshots, {sum(rows.values()):,} rows → {out}")
+
+
+@app.command()
+def train(
+    data: DataOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Test month's as-of date. Default: the latest with a full label.")
+    ] = None,
+) -> None:
+    """Train the churn model on monthly snapshots, register it as challenger and run the promotion gate."""
+    from pipelines.training import fit_and_evaluate, load_snapshots, record_and_gate, time_split
+
+    settings = _settings(data)
+    workspace = _workspace(settings)
+    try:
+        split = time_split(settings, workspace, _parse_date(as_of, "--as-of"))
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    with console.status(f"Building {len(split.all_dates)} monthly snapshots…"):
+        frames = load_snapshots(settings, workspace, split)
+    with console.status("Training the churn model…"):
+        training = fit_and_evaluate(settings, split, frames)
+    with console.status("Recording the run and applying the gate…"):
+        outcome = record_and_gate(settings, training)
+    render_training(training, outcome, console)
+
+
+@app.command()
+def evaluate(
+    data: DataOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Test month's as-of date. Default: the latest with a full label.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Judge the champion model on a test month: metrics, baselines and (on simulated data) the oracle."""
+    from pipelines.training import evaluate_champion
+
+    settings = _settings(data)
+    workspace = _workspace(settings)
+    try:
+        with errors.status("Evaluating the champion…"):
+            figures = evaluate_champion(settings, workspace, _parse_date(as_of, "--as-of"))
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(figures, indent=2, sort_keys=True))  # noqa: T201 - the JSON is the output
+    else:
+        render_figures(figures, console)
 
 
 if __name__ == "__main__":

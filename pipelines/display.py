@@ -27,3 +27,22 @@ def render_simulation_summary(summary: dict[str, Any], console: Console) -> None
     for offer, rate in summary["save_rate_by_offer"].items():
         offers.add_row(offer, f"{summary['offer_share'][offer]:.1%}", f"{rate:.1%}")
     console.print(offers)
+
+
+def render_figures(figures: dict[str, Any], console: Console) -> None:
+    """Print a flat dict of evaluation figures as a two-column table."""
+    table = Table("figure", "value", title="Evaluation")
+    for name, value in sorted(figures.items()):
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+def render_training(training: Any, outcome: Any, console: Console) -> None:
+    """Print what a training run produced and what the gate decided."""
+    metrics = training.evaluation.flat("test")
+    headline = {k: v for k, v in metrics.items() if ".segment." not in k}
+    render_figures(headline, console)
+    console.print(training.evaluation.by_segment.round(4).to_string(index=False))
+    verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted[/yellow]"
+    console.print(f"Registered savedesk-churn v{outcome.version} ({outcome.model_uri}): {verdict}")
+    console.print(f"Gate: {outcome.summary}")

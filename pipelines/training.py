@@ -93,3 +93,103 @@ def plot_files(training: ChurnTraining, folder: Path) -> list[Path]:
         calibration_plot(y, p, folder / "calibration.png"),
         shap_summary_plot(training.model.contributions(sample), folder / "shap_summary.png"),
     ]
+
+
+@dataclass
+class GateOutcome:
+    """What the training run registered and what the gate did with it."""
+
+    version: int
+    model_uri: str
+    promoted: bool
+    summary: str
+    champion_version: int | None
+
+
+def training_frame(training: ChurnTraining) -> pd.DataFrame:
+    """The training rows with their as-of dates, as recorded with the run."""
+    return training.train
+
+
+def record_and_gate(settings: Settings, training: ChurnTraining, name: str = "savedesk-churn") -> GateOutcome:
+    """Log the run, register the model as challenger, compare with the champion and apply the gate."""
+    import tempfile
+
+    from models.evaluation import evaluate_scores
+    from models.gate import decide
+    from models.tracking import Tracker
+
+    tracker = Tracker.from_settings(settings)
+    evaluation = training.evaluation
+    with tempfile.TemporaryDirectory() as folder:
+        version = tracker.log_training_run(
+            training.model,
+            training.train,
+            name=name,
+            params={**training.split.describe(), **_params(settings)},
+            metrics=evaluation.flat("test"),
+            as_of=list(training.split.train),
+            plots=plot_files(training, Path(folder)),
+            tables={"by_segment": evaluation.by_segment, "by_territory": evaluation.by_territory},
+        )
+    champion = tracker.champion_version(name)
+    champion_metrics = champion_segments = None
+    if champion is not None and champion.version != version.version:
+        incumbent = tracker.load_churn_model(champion.model_uri)
+        judged = evaluate_scores(training.test, incumbent.predict_proba(training.test), settings.churn.empc)
+        champion_metrics, champion_segments = judged.metrics, judged.segment_aucs()
+    decision = decide(
+        evaluation.metrics,
+        champion_metrics,
+        settings.churn.gate,
+        evaluation.segment_aucs(),
+        champion_segments,
+        champion_label=f"v{champion.version}" if champion else None,
+    )
+    tracker.apply_gate(name, version.version, decision)
+    return GateOutcome(
+        version.version, version.model_uri, decision.promote, decision.summary(), champion.version if champion else None
+    )
+
+
+def _params(settings: Settings) -> dict[str, object]:
+    from dataclasses import asdict
+
+    churn = settings.churn
+    return {
+        **{f"lgbm.{k}": v for k, v in asdict(churn.params).items()},
+        "label.horizon_days": churn.horizon_days,
+        "label.lead_days": churn.lead_days,
+        **{f"gate.{k}": v for k, v in asdict(churn.gate).items()},
+        **{f"empc.{k}": v for k, v in asdict(churn.empc).items()},
+    }
+
+
+def evaluate_champion(
+    settings: Settings, workspace: Workspace, as_of: date | None, name: str = "savedesk-churn"
+) -> dict[str, float | int | str]:
+    """The champion's figures on the test month of ``as_of``, with baselines and the oracle.
+
+    Raises:
+        WorkspaceError: No champion has been registered yet.
+    """
+    from models.tracking import Tracker
+    from pipelines.workspace import WorkspaceError
+
+    tracker = Tracker.from_settings(settings)
+    champion = tracker.champion_version(name)
+    if champion is None:
+        raise WorkspaceError(f"No {name} champion in {settings.mlflow_tracking_uri}: run savedesk train first.")
+    model = tracker.load_churn_model(champion.model_uri)
+    split = time_split(settings, workspace, as_of)
+    frames = load_snapshots(settings, workspace, split)
+    train = pd.concat([f[~held_out(f["account_id"])] for f in (frames[d] for d in split.train)], ignore_index=True)
+    categorical = [c for c in model.columns if BY_NAME[c].categorical]
+    evaluation = evaluate_churn_model(
+        model, train, frames[split.test], categorical, settings.churn.empc, read_oracle(settings, split.test)
+    )
+    return {
+        **evaluation.flat("churn"),
+        "churn.model_version": champion.version,
+        "churn.test_as_of": split.test.isoformat(),
+    }

@@ -8,32 +8,32 @@ empty, migrated MLflow database that each workspace copies instead of
 migrating its own.
 """
 
+# ruff: noqa: E402  (the environment is set before anything imports mlflow)
+
 from __future__ import annotations
 
 import os
 
-# Before mlflow or lightgbm is imported anywhere in the session.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-import shutil  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import date  # noqa: E402
-from pathlib import Path  # noqa: E402
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-from features.registry import categorical_columns, model_columns  # noqa: E402
-from features.snapshots import snapshot  # noqa: E402
-from features.view import from_frames  # noqa: E402
-from models.churn import ChurnModel, ChurnParams, train_churn_model  # noqa: E402
-from models.tracking import Tracker  # noqa: E402
-from pipelines.settings import load_settings  # noqa: E402
-from sources.simulator import SimulationConfig, simulate_hauler  # noqa: E402
+from features.registry import categorical_columns, model_columns
+from features.snapshots import snapshot
+from features.view import from_frames
+from models.churn import ChurnModel, ChurnParams, train_churn_model
+from models.tracking import Tracker
+from pipelines.settings import load_settings
+from sources.simulator import SimulationConfig, simulate_hauler
 
 EXTRACT_END = date(2026, 10, 31)
 TRAIN_AS_OF = (date(2026, 3, 31), date(2026, 4, 30))
@@ -55,6 +55,7 @@ class Months:
     calibrate: pd.DataFrame
     test: pd.DataFrame
     pii: list[str]
+    train_as_of: tuple[date, ...] = TRAIN_AS_OF
 
 
 @pytest.fixture(scope="session")
@@ -62,12 +63,18 @@ def months() -> Months:
     """Simulate once; snapshot the five month-ends; keep the accounts' names, phones, emails and addresses."""
     hauler = simulate_hauler(SimulationConfig(accounts=3_000, months=16, seed=3))
     tables = from_frames(dict(hauler.raw))
-    frames = {d: snapshot(tables, d, EXTRACT_END).to_pandas() for d in (*TRAIN_AS_OF, VALID_AS_OF)}
-    frames |= {d: snapshot(tables, d, EXTRACT_END).to_pandas() for d in (CALIBRATE_AS_OF, TEST_AS_OF)}
+    as_of = (*TRAIN_AS_OF, VALID_AS_OF, CALIBRATE_AS_OF, TEST_AS_OF)
+    frames = {d: snapshot(tables, d, EXTRACT_END).to_pandas() for d in as_of}
     accounts = hauler.raw["accounts"].to_pandas()
     pii = sorted({str(v) for c in PII_COLUMNS for v in accounts[c].dropna()})
     train = pd.concat([frames[d] for d in TRAIN_AS_OF], ignore_index=True)
     return Months(train, frames[VALID_AS_OF], frames[CALIBRATE_AS_OF], frames[TEST_AS_OF], pii)
+
+
+@pytest.fixture(scope="session")
+def churn_params() -> ChurnParams:
+    """The hyper-parameters every test model is trained with."""
+    return PARAMS
 
 
 @pytest.fixture(scope="session")
@@ -93,9 +100,8 @@ def shuffled_model(months: Months) -> ChurnModel:
     def shuffle(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(churn=rng.permutation(frame["churn"].to_numpy()))
 
-    return train_churn_model(
-        shuffle(months.train), shuffle(months.valid), months.calibrate, model_columns(), categorical_columns(), params=PARAMS
-    )
+    train, valid = shuffle(months.train), shuffle(months.valid)
+    return train_churn_model(train, valid, months.calibrate, model_columns(), categorical_columns(), params=PARAMS)
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +113,7 @@ def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workspace / "mlflow" / "mlflow.db"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_tracker(empty_mlflow_db: Path) -> MakeTracker:
     """A function giving the tracker of a fresh workspace folder on its embedded defaults."""
 
