@@ -135,7 +135,8 @@ def train_churn_model(
     classifier.fit(
         x_train,
         train[label].astype(int),
-        eval_set=[(x_valid, valid[label].astype(int))],
+        eval_X=(x_valid,),
+        eval_y=(valid[label].astype(int),),
         eval_metric="auc",
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
     )
