@@ -28,6 +28,8 @@ from pydantic_settings import (
 
 from models.churn import ChurnParams
 from models.gate import GateRules
+from models.guardrails import GuardrailRules
+from models.offers import OfferCatalog
 from models.metrics import EmpcParams
 
 CONFIG_FILE_NAME = "savedesk.toml"
@@ -66,6 +68,15 @@ class ChurnModelSettings(BaseModel):
     empc: EmpcParams = EmpcParams()
 
 
+class SaveSettings(BaseModel):
+    """The offer catalog, its economics and the guardrails of the save policy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offers: OfferCatalog = OfferCatalog()
+    guardrails: GuardrailRules = GuardrailRules()
+
+
 class Settings(BaseSettings):
     """Everything savedesk can be configured with.
 
@@ -93,6 +104,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings = MlflowSettings()
     prefect: PrefectSettings = PrefectSettings()
     churn: ChurnModelSettings = ChurnModelSettings()
+    save: SaveSettings = SaveSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,269 @@
+"""Guardrails: the business rules an offer must pass before a rep sees it.
+
+Each guardrail is a small function over the candidate frame (one row per
+account × offer, the columns of ``models.offers.offer_terms`` plus the request's
+``reason`` and, once the save model has run, ``expected_net_value``). It returns
+a ``Verdict``: whether each row is allowed, and the rule's reason code where it
+is not. A rule that cannot check a row (a missing number) blocks it.
+``apply_guardrails`` runs them all, and for a blocked rollback names the largest
+rollback the rep may still give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from sources import vocabulary as v
+
+
+@dataclass(frozen=True)
+class Mandate:
+    """A jurisdiction's required streams: ``city`` and ``segment`` may be ``*`` for any."""
+
+    state: str
+    city: str
+    segment: str
+    streams: tuple[str, ...]
+
+
+DEFAULT_MANDATES = (
+    Mandate("CA", "*", "commercial", ("recycling", "organics")),  # AB 341 and SB 1383
+    Mandate("WA", "Seattle", "commercial", ("organics",)),  # Seattle's food-waste requirement
+)
+
+
+@dataclass(frozen=True)
+class GuardrailRules:
+    """The limits every recommended offer stays within.
+
+    Attributes:
+        rep_max_rollback_pct: Largest rollback, in %, a rep may give without a manager.
+        min_margin_pct: Least margin over cost to serve a concession may leave, in %.
+        mandates: Streams each jurisdiction requires.
+        service_change_offers: Offers that change the service, which must stay compliant.
+        repeat_penalty_months: Months of a repeat rollback's concession charged against it
+            for teaching the customer to call.
+        close_out_offers: The only offers for an uncontrollable reason.
+    """
+
+    rep_max_rollback_pct: float = 10.0
+    min_margin_pct: float = 10.0
+    mandates: tuple[Mandate, ...] = field(default_factory=lambda: DEFAULT_MANDATES)
+    service_change_offers: tuple[str, ...] = ("right_size",)
+    repeat_penalty_months: float = 2.0
+    close_out_offers: tuple[str, ...] = ("contract_education", "flip")
+
+
+class Verdict(NamedTuple):
+    """A guardrail's answer for each candidate row."""
+
+    allowed: pd.Series
+    reason: pd.Series
+    """The rule's code where the row is blocked, empty where it is allowed."""
+
+
+Guardrail = Callable[[pd.DataFrame, GuardrailRules], Verdict]
+
+REASON_WORDS = {
+    "not_applicable": "does not apply to this account",
+    "uncontrollable_reason": "the customer is leaving for a reason no concession changes",
+    "rep_authority": "your authority (a manager can approve more)",
+    "price_floor": "the price floor",
+    "compliance": "a stream the jurisdiction mandates",
+    "repeat_concession": "already given a rollback in the last 12 months",
+}
+"""Each reason code in a rep's words."""
+
+
+def _verdict(allowed: pd.Series | np.ndarray, code: str, index: pd.Index) -> Verdict:
+    ok = pd.Series(np.asarray(allowed, dtype=bool), index=index)
+    return Verdict(ok, pd.Series(np.where(ok, "", code), index=index, dtype=object))
+
+
+def _number(candidates: pd.DataFrame, column: str, default: float = np.nan) -> pd.Series:
+    if column not in candidates:
+        return pd.Series(default, index=candidates.index, dtype=float)
+    return pd.to_numeric(candidates[column], errors="coerce").astype(float)
+
+
+def _needs(candidates: pd.DataFrame, rule: str, *columns: str) -> None:
+    missing = [c for c in columns if c not in candidates]
+    if missing:
+        raise ValueError(f"The {rule} guardrail needs candidate columns {missing} (from offer_terms).")
+
+
+def applicable_offer(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
+    """An offer that does not apply (a right-size with nothing to shrink) is never recommended."""
+    applies = candidates["applicable"].fillna(False) if "applicable" in candidates else True
+    return _verdict(np.broadcast_to(applies, (len(candidates),)), "not_applicable", candidates.index)
+
+
+def uncontrollable_reason(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
+    """No concession for a closed, moved, bankrupt or sold business: only close out politely, or flip."""
+    _needs(candidates, "uncontrollable reason", "offer")
+    if "reason" not in candidates:  # an at-risk account without a request
+        return _verdict(np.ones(len(candidates), bool), "uncontrollable_reason", candidates.index)
+    leaving = candidates["reason"].isin(v.UNCONTROLLABLE_REASONS)
+    close_out = candidates["offer"].isin(rules.close_out_offers)
+    return _verdict(~leaving | close_out, "uncontrollable_reason", candidates.index)
+
+
+def rep_authority(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
+    """A rollback larger than the rep's authority needs a manager."""
+    _needs(candidates, "rep authority", "rollback_pct")
+    within = _number(candidates, "rollback_pct") <= rules.rep_max_rollback_pct
+    return _verdict(within, "rep_authority", candidates.index)
+
+
+def price_floor(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
+    """A concession never takes the rate below cost to serve plus the minimum margin.
+
+    An offer that gives nothing up is not blocked, so an account already under
+    the floor can still be educated on its contract.
+    """
+    _needs(candidates, "price floor", "new_monthly_rate", "monthly_cost_to_serve", "concession_monthly")
+    floor = _number(candidates, "monthly_cost_to_serve") * (1 + rules.min_margin_pct / 100)
+    # A rate exactly at the floor passes, whatever the float rounding of cost × (1 + margin).
+    above = _number(candidates, "new_monthly_rate") >= floor * (1 - 1e-12)
+    return _verdict(above | (_number(candidates, "concession_monthly") <= 0), "price_floor", candidates.index)
+
+
+def compliance(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
+    """A service change keeps every stream the account's state or city mandates.
+
+    Read on the proposal's resulting streams (``has_<stream>_after``): a stream
+    the jurisdiction requires and the proposal lacks blocks it, and so does a
+    required stream with no column to show it. Without a ``city`` column every
+    city rule of the state is taken to apply.
+    """
+    _needs(candidates, "compliance", "offer", "state", "segment")
+    changes = candidates["offer"].isin(rules.service_change_offers).to_numpy()
+    ok = np.ones(len(candidates), dtype=bool)
+    state, segment = candidates["state"].astype(str), candidates["segment"].astype(str)
+    city = candidates["city"].astype(str) if "city" in candidates else None
+    for mandate in rules.mandates:
+        applies = (state == mandate.state) & ((segment == mandate.segment) | (mandate.segment == "*"))
+        if city is not None and mandate.city != "*":
+            applies &= city == mandate.city
+        for stream in mandate.streams:
+            column = f"has_{stream}_after"
+            kept = candidates[column].fillna(False).astype(bool) if column in candidates else False
+            ok &= (~applies | kept).to_numpy()
+    return _verdict(~changes | ok, "compliance", candidates.index)
+
+
+def repeat_penalty(candidates: pd.DataFrame, rules: GuardrailRules) -> pd.Series:
+    """The charge against a repeat rollback: ``repeat_penalty_months`` of its concession; 0 otherwise."""
+    history = {c: _number(candidates, c) for c in ("rollbacks_365d", "days_since_save", "last_rollback_pct")}
+    # The 365-day count is exact; a save within 365 days after a rollback counts too, to be safe.
+    recent = (history["rollbacks_365d"] > 0) | ((history["days_since_save"] < 365) & (history["last_rollback_pct"] > 0))
+    repeat = (_number(candidates, "rollback_pct") > 0) & recent
+    return (rules.repeat_penalty_months * _number(candidates, "concession_monthly")).where(repeat, 0.0)
+
+
+def repeat_concession(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
+    """No rollback within 12 months of the last one unless, after the penalty, it still beats every other offer.
+
+    "Other offers" are the same account's applicable offers that are not
+    rollbacks. Without ``expected_net_value`` (before the save model has run) no
+    repeat rollback can win, so all are blocked.
+    """
+    _needs(candidates, "repeat concession", "account_id", "rollback_pct", "concession_monthly")
+    penalty = repeat_penalty(candidates, rules)
+    value = _number(candidates, "expected_net_value")
+    key = candidates["request_id"] if "request_id" in candidates else candidates["account_id"]
+    applies = candidates["applicable"].fillna(False).astype(bool) if "applicable" in candidates else True
+    alternative = (_number(candidates, "rollback_pct") <= 0) & applies
+    best_other = value.where(alternative).groupby(key.to_numpy()).transform("max")
+    return _verdict((penalty <= 0) | (value - penalty > best_other), "repeat_concession", candidates.index)
+
+
+GUARDRAILS: tuple[Guardrail, ...] = (
+    applicable_offer,
+    uncontrollable_reason,
+    rep_authority,
+    price_floor,
+    compliance,
+    repeat_concession,
+)
+"""Every guardrail, in the order their reasons are listed."""
+
+
+def apply_guardrails(
+    candidates: pd.DataFrame, rules: GuardrailRules, checks: tuple[Guardrail, ...] = GUARDRAILS
+) -> pd.DataFrame:
+    """Run every guardrail over the candidates.
+
+    Args:
+        candidates: One row per account (or request) × offer.
+        rules: The limits.
+        checks: The guardrails to run.
+
+    Returns:
+        The candidates with ``allowed`` (passes every guardrail), ``blocked_by``
+        (the codes of the guardrails it fails, comma-separated, in ``checks``
+        order), ``needs_manager`` (blocked by the rep's authority alone),
+        ``capped_to`` (for a blocked rollback, the largest allowed smaller
+        rollback of the same account, or empty) and ``note`` (why, in a rep's
+        words).
+    """
+    allowed = np.ones(len(candidates), dtype=bool)
+    blocked_by = np.full(len(candidates), "", dtype=object)
+    for check in checks:
+        verdict = check(candidates, rules)
+        allowed &= verdict.allowed.to_numpy(dtype=bool)
+        code = verdict.reason.to_numpy(dtype=object)
+        blocked_by = np.where(code == "", blocked_by, np.where(blocked_by == "", code, blocked_by + "," + code))
+    out = candidates.assign(allowed=allowed, blocked_by=pd.Series(blocked_by, index=candidates.index, dtype=object))
+    out = out.assign(needs_manager=out["blocked_by"] == "rep_authority")
+    return out.assign(**_caps(out))
+
+
+def _caps(out: pd.DataFrame) -> dict[str, pd.Series]:
+    """For each blocked rollback, the largest allowed smaller rollback of the same account; and every note."""
+    key = out["request_id"] if "request_id" in out else out["account_id"]
+    group = pd.factorize(key)[0].astype(float)
+    pct = _number(out, "rollback_pct").to_numpy()
+    ok = out["allowed"].to_numpy(dtype=bool)
+    # Open rollbacks sorted by (account, size); a blocked one looks up the last open one before it.
+    open_rows = np.flatnonzero((pct > 0) & ok)
+    open_rows = open_rows[np.lexsort((pct[open_rows], group[open_rows]))]
+    blocked = np.flatnonzero((pct > 0) & ~ok)
+    scale = np.nanmax(pct, initial=0.0) + 1.0
+    place = np.searchsorted(group[open_rows] * scale + pct[open_rows], group[blocked] * scale + pct[blocked]) - 1
+    found = np.zeros(len(blocked), dtype=bool)
+    if len(open_rows):
+        found = (place >= 0) & (group[open_rows[np.maximum(place, 0)]] == group[blocked])
+    source = open_rows[place[found]]
+    capped_to = np.full(len(out), "", dtype=object)
+    capped_to[blocked[found]] = out["offer"].to_numpy(dtype=object)[source]
+    cap = np.full(len(out), -1.0)
+    cap[blocked[found]] = pct[source]
+
+    # Few distinct cases: word each once.
+    why_not = out["not_applicable_reason"] if "not_applicable_reason" in out else pd.Series("", index=out.index)
+    cases = pd.MultiIndex.from_arrays([
+        out["blocked_by"].to_numpy(dtype=object), pct > 0, cap, why_not.fillna("").astype(str).to_numpy(dtype=object)
+    ])  # fmt: skip
+    codes, distinct = cases.factorize()
+    notes = np.array([_note(*case) for case in distinct], dtype=object)
+    return {
+        "capped_to": pd.Series(capped_to, index=out.index, dtype=object),
+        "note": pd.Series(notes[codes], index=out.index, dtype=object),
+    }
+
+
+def _note(codes: str, rollback: bool, cap: float, why_not: str) -> str:
+    """Why an offer is blocked, in a rep's words (empty when it is allowed); ``cap`` is -1 when there is none."""
+    if not codes:
+        return ""
+    words = {**REASON_WORDS, "not_applicable": why_not or REASON_WORDS["not_applicable"]}
+    why = " and ".join(words.get(c, c) for c in codes.split(","))
+    if rollback and cap > 0:
+        return f"rollback capped at {cap:g} %: {why}"
+    return f"no rollback: {why}" if rollback else f"not offered: {why}"

@@ -1,0 +1,307 @@
+"""The offer catalog and its economics: what each offer costs and what margin it keeps.
+
+For every account and every catalog offer, ``offer_terms`` says what the account
+would pay after the offer, what it would cost to serve, what the desk gives up
+each month and once, and the margin kept over the value horizon;
+``expected_net_value`` turns those terms and a save probability into money:
+P(save | offer) × margin kept − one-off cost.
+
+Money is in today's dollars. An unlocked account's rate and its cost to serve
+are taken to move together (annual increases pass cost inflation on), so both
+are held flat; a rate lock lets the rate fall behind by the annual increase it
+forgoes, for good.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from models.right_size import RightSizeRules, biggest_lines, right_size
+from sources import vocabulary as v
+
+__all__ = ["CostToServe", "OfferCatalog", "RightSizeRules", "biggest_lines", "expected_net_value", "offer_terms"]
+
+# The simulated hauler's territories (sources/simulator/config.py); a test keeps them equal.
+SIMULATED_COST_INDEX: tuple[tuple[str, float], ...] = (
+    ("LA Metro", 1.25), ("Bay Area", 1.35), ("Sacramento Valley", 1.10), ("Seattle Metro", 1.20),
+    ("Phoenix", 0.95), ("Dallas-Fort Worth", 0.90), ("Houston", 0.92), ("Austin", 1.00),
+    ("Chicago Metro", 1.10), ("Tampa Bay", 0.95), ("Atlanta", 0.93), ("Toronto", 1.15),
+)  # fmt: skip
+
+# What the simulated outside specialist ends up offering on a flip (sources/simulator/offers.py).
+SIMULATED_FLIP_MIX: tuple[tuple[str, float], ...] = (
+    ("rollback_10", 0.25), ("rollback_15", 0.25), ("rollback_20", 0.15), ("renewal_rate_lock", 0.25),
+    ("right_size", 0.10),
+)  # fmt: skip
+
+CONTEXT_COLUMNS = ("request_id", "reason", "segment", "state", "city", "territory",
+                   "rollbacks_365d", "days_since_save", "last_rollback_pct")  # fmt: skip
+"""Account columns copied onto each offer row when present: what the guardrails read."""
+
+TERM_COLUMNS = ("rollback_pct", "monthly_revenue", "new_monthly_rate", "monthly_cost_to_serve", "concession_monthly",
+                "one_off_cost", "margin_kept_monthly", "margin_kept", "weekly_capacity_yards", "weekly_capacity_after",
+                "new_term_months", "proposed_change", "applicable", "not_applicable_reason")  # fmt: skip
+"""The columns ``offer_terms`` computes, after ``account_id`` and ``offer``."""
+
+
+@dataclass(frozen=True)
+class CostToServe:
+    """Monthly cost to serve an account: what the price floor and every margin rest on.
+
+    A line costs ``index × (per_line + per_yard_lifted × yards × pickups a week ×
+    weeks_per_month + compactor if leased)``, where ``index`` is the territory's
+    cost index (labour, fuel, disposal fees relative to 1.0). The defaults are the
+    simulated hauler's own cost model (``sources/simulator/book.py``), so the
+    economics are honest on simulated data. A real hauler puts its finance team's
+    cost to serve here: route cost per lift, disposal per yard and equipment by
+    territory.
+
+    Attributes:
+        territory_index: (territory, cost index) pairs.
+        default_index: Index of a territory missing from the table; ``None``
+            makes a missing territory an error, so a new territory is never
+            priced on a guess.
+        per_line: Fixed monthly cost of a line (billing, container upkeep), in dollars.
+        per_yard_lifted: Collection and disposal per cubic yard lifted, in dollars.
+        weeks_per_month: Weeks in an average month.
+        compactor: Monthly cost of a leased compactor, in dollars.
+    """
+
+    territory_index: tuple[tuple[str, float], ...] = SIMULATED_COST_INDEX
+    default_index: float | None = None
+    per_line: float = 14.0
+    per_yard_lifted: float = 5.2
+    weeks_per_month: float = 4.33
+    compactor: float = 180.0
+
+    def index_of(self, territory: pd.Series) -> np.ndarray:
+        """Each row's territory cost index; unknown territories get ``default_index`` or an error."""
+        index = territory.map(dict(self.territory_index)).to_numpy(dtype=float, na_value=np.nan)
+        unknown = np.isnan(index)
+        if unknown.any() and self.default_index is None:
+            names = sorted(territory[unknown].astype(str).unique())[:10]
+            raise ValueError(
+                f"No cost index for territories {names}: add them to the offer catalog's "
+                "cost_to_serve.territory_index (or set cost_to_serve.default_index)."
+            )
+        return np.where(unknown, self.default_index if self.default_index is not None else np.nan, index)
+
+    def line_cost(self, index: np.ndarray, yards: np.ndarray, pickups: np.ndarray, lease: np.ndarray) -> np.ndarray:
+        """Monthly cost of single lines."""
+        lifted = self.per_yard_lifted * yards * pickups * self.weeks_per_month
+        return index * (self.per_line + lifted + self.compactor * lease)
+
+    def account_cost(
+        self, index: np.ndarray, lines: np.ndarray, weekly_yards: np.ndarray, lease: np.ndarray
+    ) -> np.ndarray:
+        """Monthly cost of whole accounts from their line count, weekly capacity and lease."""
+        lifted = self.per_yard_lifted * weekly_yards * self.weeks_per_month
+        return index * (self.per_line * lines + lifted + self.compactor * lease)
+
+
+@dataclass(frozen=True)
+class OfferCatalog:
+    """Every offer a rep can make, what it costs, and how its margin is valued.
+
+    Attributes:
+        contact_cost: A rep's call: about 20 minutes of a loaded $45/h. Every offer pays it.
+        flip_visit_cost: An outside specialist's visit: travel and about two hours on site.
+        flip_mix: (offer, share) of what the specialist ends up offering on a flip;
+            shares of offers that do not apply to an account are spread over the rest.
+        service_recovery_credit_months: Credit on a service recovery, in months of revenue.
+        service_recovery_ops_cost: Operations' cost of fixing the failure (route audit,
+            supervisor follow-up), in dollars.
+        rollback_pcts: Rollback sizes, in %; each is an offer ``rollback_<pct>``.
+        renewal_discount_pct: Discount of a renewal with a rate lock, in %.
+        renewal_term_months: Term the customer re-signs for.
+        renewal_lock_months: Months without an annual increase.
+        cpi_pct: Annual CPI-linked part of an increase, in %.
+        increase_markup_pct: Typical increase above CPI, in %; with CPI, what a lock forgoes each year.
+        horizon_months: Value horizon: the expected remaining life of a saved account.
+        monthly_discount_rate: Discount rate per month (0.008 ≈ 10 % a year).
+        right_size: How a right-size is proposed and what it does to rate and cost.
+        cost_to_serve: The cost-to-serve model.
+    """
+
+    contact_cost: float = 15.0
+    flip_visit_cost: float = 150.0
+    flip_mix: tuple[tuple[str, float], ...] = SIMULATED_FLIP_MIX
+    service_recovery_credit_months: float = 0.5
+    service_recovery_ops_cost: float = 40.0
+    rollback_pcts: tuple[float, ...] = tuple(float(p) for p in v.ROLLBACK_PCTS)
+    renewal_discount_pct: float = 2.0
+    renewal_term_months: int = 36
+    renewal_lock_months: int = 24
+    cpi_pct: float = 3.2
+    increase_markup_pct: float = 1.5
+    horizon_months: int = 36
+    monthly_discount_rate: float = 0.008
+    right_size: RightSizeRules = field(default_factory=RightSizeRules)
+    cost_to_serve: CostToServe = field(default_factory=CostToServe)
+
+    def __post_init__(self) -> None:
+        """Refuse a catalog whose numbers cannot be right."""
+        problems = []
+        if self.horizon_months < 1:
+            problems.append("horizon_months must be at least 1")
+        if self.monthly_discount_rate < 0:
+            problems.append("monthly_discount_rate must not be negative")
+        if not all(0 < p < 100 for p in self.rollback_pcts):
+            problems.append("rollback_pcts must be between 0 and 100 (exclusive)")
+        unknown = {o for o, _ in self.flip_mix} - (set(self.offers) - {"flip", "contract_education"})
+        if unknown:
+            problems.append(f"flip_mix names offers the specialist cannot make: {sorted(unknown)}")
+        if any(s < 0 for _, s in self.flip_mix) or sum(s for o, s in self.flip_mix if o != "right_size") <= 0:
+            problems.append("flip_mix shares must be non-negative, with some share on an offer other than right_size")
+        if problems:
+            raise ValueError("Offer catalog: " + "; ".join(problems) + ".")
+
+    @property
+    def offers(self) -> tuple[str, ...]:
+        """The offers in catalog order."""
+        rollbacks = tuple(f"rollback_{p:g}" for p in self.rollback_pcts)
+        return ("contract_education", "service_recovery", "right_size", *rollbacks, "renewal_rate_lock", "flip")
+
+    @property
+    def annual_increase_pct(self) -> float:
+        """The annual increase a rate lock forgoes: CPI plus the typical markup."""
+        return self.cpi_pct + self.increase_markup_pct
+
+    def annuity(self) -> float:
+        """Present value of one dollar a month over the horizon."""
+        months = np.arange(1, self.horizon_months + 1)
+        return float(((1 + self.monthly_discount_rate) ** -months).sum())
+
+    def locked_annuity(self) -> float:
+        """Present value of a locked dollar a month: it falls behind by the forgone increase."""
+        months = np.arange(1, self.horizon_months + 1)
+        behind = (1 + self.annual_increase_pct / 100) ** (-np.minimum(months, self.renewal_lock_months) / 12)
+        return float(((1 + self.monthly_discount_rate) ** -months * behind).sum())
+
+
+def _number(frame: pd.DataFrame, column: str, default: float = np.nan) -> np.ndarray:
+    if column not in frame:
+        return np.full(len(frame), default)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def offer_terms(accounts: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
+    """The terms of every catalog offer for every account: one row per (account, offer).
+
+    Args:
+        accounts: One row per account (or per open request) with ``account_id``,
+            ``territory``, ``monthly_revenue``, ``lines``, ``weekly_capacity_yards``,
+            ``has_lease``, the fill features and the biggest line's columns from
+            ``biggest_lines`` (joined on ``account_id``). ``CONTEXT_COLUMNS`` and
+            ``has_<stream>`` columns are carried onto every offer row.
+        catalog: The offer catalog.
+
+    Returns:
+        Rows in account order, offers in catalog order, with ``new_monthly_rate``,
+        ``monthly_cost_to_serve`` (after the offer), ``concession_monthly``
+        (revenue given up a month), ``one_off_cost``, ``margin_kept_monthly``,
+        ``margin_kept`` (discounted over the horizon), ``weekly_capacity_after``,
+        ``new_term_months``, ``proposed_change``, ``applicable`` and
+        ``not_applicable_reason``.
+    """
+    missing = [c for c in ("account_id", "territory", "monthly_revenue", "lines", "weekly_capacity_yards")
+               if c not in accounts]  # fmt: skip
+    if missing:
+        raise ValueError(f"offer_terms needs account columns {missing}; they are features of the account.")
+    accounts = accounts.reset_index(drop=True)
+    cts = catalog.cost_to_serve
+    revenue = _number(accounts, "monthly_revenue")
+    capacity = _number(accounts, "weekly_capacity_yards")
+    lease = _number(accounts, "has_lease", 0.0)
+    index = cts.index_of(accounts["territory"])
+    cost = cts.account_cost(index, _number(accounts, "lines"), capacity, lease)
+    annuity, contact = catalog.annuity(), catalog.contact_cost
+    n = len(accounts)
+
+    def terms(rate: np.ndarray, cost_after: np.ndarray = cost, one_off: float | np.ndarray = 0.0,
+              pct: float = 0.0, locked: bool = False) -> dict[str, np.ndarray]:  # fmt: skip
+        kept = rate * catalog.locked_annuity() - cost_after * annuity if locked else (rate - cost_after) * annuity
+        return {
+            "rollback_pct": np.full(n, pct), "new_monthly_rate": rate, "monthly_cost_to_serve": cost_after,
+            "concession_monthly": revenue - rate, "one_off_cost": contact + np.broadcast_to(one_off, (n,)),
+            "margin_kept_monthly": rate - cost_after, "margin_kept": kept, "weekly_capacity_after": capacity,
+            "new_term_months": np.full(n, float(catalog.renewal_term_months) if locked else np.nan),
+        }  # fmt: skip
+
+    rs = right_size(accounts, catalog.right_size, cts, index, revenue, cost)
+    by_offer = {
+        "contract_education": terms(revenue),
+        "service_recovery": terms(
+            revenue, one_off=catalog.service_recovery_credit_months * revenue + catalog.service_recovery_ops_cost
+        ),
+        "right_size": terms(rs["new_monthly_rate"], rs["monthly_cost_to_serve"], rs["one_off_cost"])
+        | {"weekly_capacity_after": rs["weekly_capacity_after"]},
+        **{f"rollback_{p:g}": terms(revenue * (1 - p / 100), pct=p) for p in catalog.rollback_pcts},
+        "renewal_rate_lock": terms(revenue * (1 - catalog.renewal_discount_pct / 100), locked=True),
+    }
+    by_offer["flip"] = _flip(by_offer, catalog, rs["applicable"], n)
+
+    offers = catalog.offers
+    k = len(offers)
+    columns = {name: np.column_stack([by_offer[o][name] for o in offers]).ravel() for name in by_offer["flip"]}
+    blank = np.full(n, "", dtype=object)
+    text = {"proposed_change": rs["proposed_change"], "not_applicable_reason": rs["not_applicable_reason"]}
+    for name, values in text.items():
+        columns[name] = np.column_stack([values if o == "right_size" else blank for o in offers]).ravel()
+    columns["applicable"] = np.column_stack([rs["applicable"] if o == "right_size" else np.ones(n, bool)
+                                             for o in offers]).ravel()  # fmt: skip
+    streams = [f"has_{s}" for s in v.STREAMS if f"has_{s}" in accounts]
+    context = [c for c in CONTEXT_COLUMNS if c in accounts]
+    carried = accounts.loc[accounts.index.repeat(k), ["account_id", *context, *streams]].reset_index(drop=True)
+    # Right-size only ever shrinks the biggest line and no offer drops a line: every stream is kept.
+    carried = carried.rename(columns={s: f"{s}_after" for s in streams})
+    computed = pd.DataFrame({
+        "offer": np.tile(np.array(offers, dtype=object), n),
+        "monthly_revenue": np.repeat(revenue, k),
+        "weekly_capacity_yards": np.repeat(capacity, k),
+        **columns,
+    })  # fmt: skip
+    first = pd.DataFrame({"account_id": carried["account_id"]})
+    return pd.concat([first, computed[["offer", *TERM_COLUMNS]], carried.drop(columns="account_id")], axis=1)
+
+
+def _flip(
+    by_offer: dict[str, dict[str, np.ndarray]], catalog: OfferCatalog, right_size_applies: np.ndarray, n: int
+) -> dict[str, np.ndarray]:
+    """A flip's terms: the specialist's offers weighted by how often each is made, plus the visit."""
+    weights = {o: np.full(n, s) * (right_size_applies if o == "right_size" else 1.0) for o, s in catalog.flip_mix}
+    total = sum(weights.values())
+    out: dict[str, np.ndarray] = {}
+    for name in by_offer["contract_education"]:
+        out[name] = sum(weights[o] * by_offer[o][name] for o in weights) / total
+    out["rollback_pct"] = np.zeros(n)  # the specialist's authority, not the rep's
+    out["new_term_months"] = np.full(n, np.nan)
+    out["one_off_cost"] = out["one_off_cost"] + catalog.flip_visit_cost
+    return out
+
+
+def expected_net_value(terms: pd.DataFrame, p_save: pd.Series | np.ndarray | float) -> pd.Series:
+    """P(save | offer) × margin kept − one-off cost, per offer row.
+
+    The one-off cost is charged whether or not the save holds: the call and the
+    visit happen either way, and a credit given on an accepted offer is not clawed
+    back if the customer leaves later.
+
+    Args:
+        terms: Rows of ``offer_terms``.
+        p_save: Probability of a durable save of each row: a Series on the same
+            index, an array in row order, or one number.
+
+    Returns:
+        The expected net value of each row, in dollars.
+    """
+    if isinstance(p_save, pd.Series) and not p_save.index.equals(terms.index):
+        raise ValueError("p_save must have the same index as the offer terms, row for row.")
+    p = np.broadcast_to(np.asarray(p_save, dtype=float), (len(terms),))
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("p_save must be probabilities between 0 and 1.")
+    value = p * terms["margin_kept"].to_numpy(dtype=float) - terms["one_off_cost"].to_numpy(dtype=float)
+    return pd.Series(value, index=terms.index, name="expected_net_value")
