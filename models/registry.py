@@ -1,15 +1,17 @@
-"""What the model registry holds and how its moves are written down.
+"""The model registry: what a registered churn model is, and how its aliases move on the record.
 
-The pyfunc wrapper that packages a ``ChurnModel`` for the registry, the pinned
-requirements it is logged with, the reference to one registered version, the
-gate's tags on a version and the append-only audit log of alias moves. Only
-this module and ``models.tracking`` import mlflow; ``models.tracking`` does the
-calls against a tracking server, this module only describes what they write.
+The pyfunc wrapper that packages a ``ChurnModel`` for the registry, the
+pinned requirements and the signature it is logged with; the reference to one registered version;
+alias moves (``challenger`` on registration, ``champion`` by the gate), each
+written as ``gate.*`` tags on the version and one line of the append-only audit
+log. ``models.tracking`` (runs, logging, loading) builds on this; nothing else
+in savedesk imports mlflow.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel
 
 from models.churn import ChurnModel
@@ -27,6 +31,7 @@ from models.gate import GateDecision
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 SCORE_COLUMN = "churn_probability"
+SIGNATURE_ROWS = 1_000
 
 # What a logged churn model needs to load and score; pinned to the versions it was trained with,
 # so MLflow does not spend seconds inferring them (and cannot guess wrong).
@@ -55,6 +60,22 @@ class ChurnPyfunc(PythonModel):
 def pip_requirements() -> list[str]:
     """The pinned runtime requirements of a logged churn model, read from the installed versions."""
     return [f"{name}=={metadata.version(name)}" for name in RUNTIME_DISTRIBUTIONS]
+
+
+def model_signature(features: pd.DataFrame, scores: Any) -> ModelSignature:
+    """The model's signature, from the raw feature frame (strings stay strings, never pandas categories).
+
+    MLflow reads every value to learn which columns may be missing, which takes
+    seconds on a large training frame; the same answer comes from the first rows
+    plus, for each column that has gaps, one row where it is missing.
+    """
+    gaps = features.isna().to_numpy()
+    first_gaps = {int(gaps[:, j].argmax()) for j in np.flatnonzero(gaps.any(axis=0))}
+    rows = sorted(set(range(min(len(features), SIGNATURE_ROWS))) | first_gaps)
+    with warnings.catch_warnings():
+        # Integer columns stay integers: serving frames come from the same feature builder.
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        return infer_signature(features.iloc[rows], pd.Series(scores, name=SCORE_COLUMN))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import tempfile
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -30,7 +29,6 @@ import mlflow
 import pandas as pd
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import _tracking_service
 from mlflow.tracking._model_registry import utils as _registry_service
@@ -40,11 +38,11 @@ from models.gate import GateDecision
 from models.registry import (
     CHALLENGER,
     CHAMPION,
-    SCORE_COLUMN,
     ChurnPyfunc,
     RegisteredVersion,
     alias_version,
     apply_gate,
+    model_signature,
     move_alias,
     pip_requirements,
     read_audit_log,
@@ -54,7 +52,7 @@ from models.registry import (
 if TYPE_CHECKING:
     from pipelines.settings import Settings
 
-__all__ = ["Tracker", "RegisteredVersion", "fingerprint", "read_audit_log"]
+__all__ = ["RegisteredVersion", "Tracker", "find_strings", "fingerprint", "read_audit_log"]
 
 DEFAULT_MODEL_NAME = "savedesk-churn"
 INPUT_EXAMPLE_ROWS = 5
@@ -70,6 +68,25 @@ def fingerprint(frame: pd.DataFrame) -> str:
     digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def find_strings(needles: Iterable[str], text: str, gram: int = 6) -> list[str]:
+    """Which ``needles`` occur in ``text``, ignoring case.
+
+    Thousands of needles against megabytes of text: a needle is searched for only
+    when every one of its ``gram``-character pieces occurs in the text, a
+    necessary condition that is cheap to check against a set of the text's pieces.
+    """
+    folded = text.casefold()
+    pieces = {folded[i : i + gram] for i in range(len(folded) - gram + 1)}
+    found = []
+    for needle in needles:
+        wanted = needle.casefold()
+        if len(wanted) >= gram and not all(wanted[i : i + gram] in pieces for i in range(len(wanted) - gram + 1)):
+            continue
+        if wanted and wanted in folded:
+            found.append(needle)
+    return found
 
 
 @contextmanager
@@ -194,10 +211,10 @@ class Tracker:
         }
         experiment_id = self.experiment_id(name)
         with self._active() as client, mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            run_id = run.info.run_id
+            run_id, stamp = run.info.run_id, int(utc_now().timestamp() * 1000)
             client.log_batch(
                 run_id,
-                metrics=[Metric(k, float(v), 0, 0) for k, v in sorted((metrics or {}).items())],
+                metrics=[Metric(k, float(v), stamp, 0) for k, v in sorted((metrics or {}).items())],
                 params=[Param(k, str(v)) for k, v in sorted(run_params.items())],
             )
             client.log_dict(run_id, {"columns": model.columns, "categories": model.categories}, "features.json")
@@ -209,16 +226,13 @@ class Tracker:
                 client.log_text(run_id, frame.to_csv(index=False), f"tables/{table}.csv")
             for report, document in (reports or {}).items():
                 client.log_dict(run_id, document, f"reports/{report}.json")
-            with warnings.catch_warnings():
-                # Integer columns stay integers: serving frames come from the same feature builder.
-                warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
-                signature = infer_signature(features, pd.Series(model.predict_proba(features), name=SCORE_COLUMN))
+            example = features.head(INPUT_EXAMPLE_ROWS)
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=ChurnPyfunc(model),
                 pip_requirements=pip_requirements(),
-                signature=signature,
-                input_example=features.head(INPUT_EXAMPLE_ROWS),
+                signature=model_signature(features, model.predict_proba(example)),
+                input_example=example,
             )
             registered = mlflow.register_model(info.model_uri, name)
         version = RegisteredVersion(name, int(registered.version), run_id)
@@ -263,19 +277,22 @@ class Tracker:
         return wrapper.churn
 
     def scan_run(self, run_id: str, needles: Iterable[str]) -> list[str]:
-        """Where any of ``needles`` appears in a run: params, tags, metric names, artifacts, logged models.
+        """Where any of ``needles`` appears in a run: params, tags, metric names, artifacts, models, versions.
 
-        Matching ignores case. Artifacts are read as bytes (pickles and images
-        included), so a string hidden in a binary file is found too.
+        Matching ignores case. Every artifact file of the run and of the models it
+        logged (signature, input example, pickle, images) is read, binary or not,
+        and so are the tags of the registered versions made from it.
 
         Returns:
             One ``"<where>: <needle>"`` per hit; empty when the run is clean.
         """
-        wanted = sorted({n.casefold() for n in needles if n})
+        wanted = sorted({n for n in needles if n})
         run = self.client.get_run(run_id)
         texts: list[tuple[str, str]] = [(f"param {k}", f"{k}={v}") for k, v in run.data.params.items()]
         texts += [(f"tag {k}", f"{k}={v}") for k, v in run.data.tags.items()]
         texts += [(f"metric {k}", k) for k in run.data.metrics]
+        for mv in self.client.search_model_versions(f"run_id = '{run_id}'"):
+            texts += [(f"version {mv.name} v{mv.version} tag {k}", f"{k}={v}") for k, v in mv.tags.items()]
         with self._active(), tempfile.TemporaryDirectory() as scratch:
             run_dir = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=f"{scratch}/run")
             roots = [(f"run {run_id}", Path(run_dir))]
@@ -291,8 +308,4 @@ class Tracker:
                 for file in sorted(p for p in root.rglob("*") if p.is_file()):
                     content = file.read_bytes().decode("utf-8", errors="ignore")
                     texts.append((f"{where} artifact {file.relative_to(root)}", content))
-        hits = []
-        for where, text in texts:
-            folded = text.casefold()
-            hits += [f"{where}: {needle}" for needle in wanted if needle in folded]
-        return hits
+        return [f"{where}: {needle}" for where, text in texts for needle in find_strings(wanted, text)]
