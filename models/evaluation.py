@@ -30,14 +30,14 @@ class ChurnEvaluation:
     def flat(self, prefix: str = "churn") -> dict[str, float]:
         """Every figure as ``prefix.name`` (segments as ``prefix.segment.<name>.auc``)."""
         out = {f"{prefix}.{k}": v for k, v in {**self.metrics, **self.extras}.items()}
-        for row in self.by_segment.itertuples():
-            out[f"{prefix}.segment.{row.segment}.auc"] = float(row.auc)
-            out[f"{prefix}.segment.{row.segment}.ece"] = float(row.ece)
+        for row in self.by_segment.to_dict("records"):
+            out[f"{prefix}.segment.{row['segment']}.auc"] = float(row["auc"])
+            out[f"{prefix}.segment.{row['segment']}.ece"] = float(row["ece"])
         return out
 
     def segment_aucs(self) -> dict[str, tuple[float, int]]:
         """Segment -> (AUC, rows), as the gate compares them."""
-        return {str(r.segment): (float(r.auc), int(r.rows)) for r in self.by_segment.itertuples()}
+        return {str(r["segment"]): (float(r["auc"]), int(r["rows"])) for r in self.by_segment.to_dict("records")}
 
 
 def evaluate_scores(test: pd.DataFrame, scores: np.ndarray, empc: EmpcParams, label: str = "churn") -> ChurnEvaluation:
@@ -111,6 +111,6 @@ def oracle_scores(hazard: pd.DataFrame, as_of: date, horizon_days: int, lead_day
     month = pd.Timestamp(first.year, first.month, 1)
     rows = hazard[pd.to_datetime(hazard["month"]) == month]
     stay = (1 - rows["request_hazard"].astype(float)) * (1 - rows["closure_hazard"].astype(float))
-    score = 1 - stay ** (horizon_days / DAYS_PER_MONTH)
-    score = np.where(rows["exit_decided"].to_numpy(), 1.0, score)
+    hazard_score = 1 - stay ** (horizon_days / DAYS_PER_MONTH)
+    score = np.where(rows["exit_decided"].to_numpy(), 1.0, hazard_score.to_numpy())
     return pd.DataFrame({"account_id": rows["account_id"].to_numpy(), "oracle": score})

@@ -29,8 +29,8 @@ from pydantic_settings import (
 from models.churn import ChurnParams
 from models.gate import GateRules
 from models.guardrails import GuardrailRules
-from models.offers import OfferCatalog
 from models.metrics import EmpcParams
+from models.offers import OfferCatalog
 
 CONFIG_FILE_NAME = "savedesk.toml"
 

@@ -144,7 +144,7 @@ def record_and_gate(settings: Settings, training: ChurnTraining, name: str = "sa
         settings.churn.gate,
         evaluation.segment_aucs(),
         champion_segments,
-        champion_label=f"v{champion.version}" if champion else None,
+        champion_label=champion.label if champion else None,
     )
     tracker.apply_gate(name, version.version, decision)
     return GateOutcome(

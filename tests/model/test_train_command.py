@@ -52,4 +52,4 @@ def test_train_registers_gates_and_evaluate_reports_the_champion(workspace: Path
 def test_a_second_training_is_judged_against_the_champion(workspace: Path) -> None:
     result = runner.invoke(app, ["train", "--data", str(workspace)])
     assert result.exit_code == 0, result.output
-    assert "against v1" in " ".join(result.output.split())
+    assert "against savedesk-churn v1" in " ".join(result.output.split())
