@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 from pipelines.display import render_figures, render_training
 from pipelines.settings import Settings, load_settings
+from pipelines.tabular_cli import tabular_app
 from pipelines.workspace import Workspace, WorkspaceError, open_workspace
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(tabular_app, name="tabular", help="One-row-per-customer extracts mapped into the contract.")
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
