@@ -67,6 +67,11 @@ def _builder(engine: str, clean: Path) -> Any:
         return lambda as_of: build_features(scan_tables(clean), as_of)
     from feature_references import duckdb_features, polars_features
 
+    if engine == "duckdb":
+        import duckdb  # noqa: F401
+        import pyarrow  # noqa: F401  (the result is fetched as Arrow)
+    else:
+        import polars  # noqa: F401
     build = duckdb_features if engine == "duckdb" else polars_features
     return lambda as_of: build(clean, as_of)
 

@@ -7,6 +7,7 @@ call one package function and print its result; logic lives in the packages.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -37,6 +38,7 @@ DataOption = Annotated[
 
 
 def _settings(data: Path | None) -> Settings:
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines drown the command's own output
     return load_settings(data)
 
 
