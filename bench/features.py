@@ -35,7 +35,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the savedesk packages; bench/ is on the path already
+# The repository first, so that ``features`` is the package, not this script; bench/ stays on the path for
+# ``feature_references``.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ENGINES = {
     "savedesk": "savedesk build_features",
@@ -50,6 +52,10 @@ SEED = 13
 
 
 def _peak_gib() -> float:
+    """This process's peak RSS: VmHWM, which exec resets (ru_maxrss keeps the parent's peak across fork+exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
 
@@ -224,21 +230,25 @@ def agreement(out: Path, sample: int) -> None:
     ids = {engine: set(frame["account_id"]) for engine, frame in frames.items()}
     for engine, own in ids.items():
         if own != ids["savedesk"]:
-            print(f"ROWS DIFFER: {ENGINES[engine]} has {len(own - ids['savedesk']):,} accounts savedesk lacks,"
-                  f" lacks {len(ids['savedesk'] - own):,} it has")  # fmt: skip
+            print(
+                f"ROWS DIFFER: {ENGINES[engine]} has {len(own - ids['savedesk']):,} accounts savedesk lacks,"
+                f" lacks {len(ids['savedesk'] - own):,} it has"
+            )
     shared = [c for c in frames["duckdb"].columns if c != "account_id" and all(c in f.columns for f in frames.values())]
     accounts = frames["savedesk"].select("account_id").sample(min(sample, frames["savedesk"].height), seed=SEED)
     joined = accounts
     for engine, frame in frames.items():
-        joined = joined.join(frame.select("account_id", *(pl.col(c).alias(f"{c}@{engine}") for c in shared)),
-                             on="account_id", how="left")  # fmt: skip
+        joined = joined.join(
+            frame.select("account_id", *(pl.col(c).alias(f"{c}@{engine}") for c in shared)), on="account_id", how="left"
+        )
     problems = []
     for column in shared:
         values = [pl.col(f"{column}@{engine}") for engine in ENGINES]
         if frames["savedesk"][column].dtype.is_float():
             a, b = values[0], values[1:]
-            same = [(a.is_null() & x.is_null()) | ((a - x).abs() <= 1e-6 * pl.max_horizontal(a.abs(), x.abs()))
-                    for x in b]  # fmt: skip
+            same = [
+                (a.is_null() & x.is_null()) | ((a - x).abs() <= 1e-6 * pl.max_horizontal(a.abs(), x.abs())) for x in b
+            ]
         else:
             same = [values[0].cast(pl.String).eq_missing(x.cast(pl.String)) for x in values[1:]]
         bad = joined.filter(~pl.all_horizontal(s.fill_null(False) for s in same))
@@ -249,8 +259,10 @@ def agreement(out: Path, sample: int) -> None:
         return
     print(f"agreement: {len(problems)} of {len(shared)} columns disagree on {accounts.height:,} sampled accounts")
     for column, bad in problems:
-        print(f"  {column}: {bad.height} accounts (savedesk / duckdb / polars), first: " + "; ".join(
-            f"{row[0]}: {row[1]} / {row[2]} / {row[3]}" for row in bad.head(3).iter_rows()))  # fmt: skip
+        print(
+            f"  {column}: {bad.height} accounts (savedesk / duckdb / polars), first: "
+            + "; ".join(f"{row[0]}: {row[1]} / {row[2]} / {row[3]}" for row in bad.head(3).iter_rows())
+        )
 
 
 def snapshot_dates(data: Path) -> tuple[list[date], date]:
@@ -260,7 +272,8 @@ def snapshot_dates(data: Path) -> tuple[list[date], date]:
     from sources.reader import read_extract
 
     extract = read_extract(data / "raw")
-    assert extract.end is not None, f"{data}/raw/extract.json gives no end_date"  # noqa: S101
+    if extract.end is None:
+        sys.exit(f"{data / 'raw' / 'extract.json'} gives no end_date: the label windows need the extract's last day.")
     last = DEFAULT_LABELS.last_labelled_as_of(extract.end)
     dates = month_ends(extract.start or date(last.year - 2, 1, 1), last)[-SNAPSHOTS:]
     return dates, extract.end
@@ -289,8 +302,10 @@ def main() -> None:
     describe(args)
     if args.snapshots:
         dates, end = snapshot_dates(args.data)
-        print(f"{len(dates)} snapshots as of {dates[0]} … {dates[-1]} (extract end {end}), {args.repeat} runs each;"
-              " references build the same feature frames without labels")  # fmt: skip
+        print(
+            f"{len(dates)} snapshots as of {dates[0]} … {dates[-1]} (extract end {end}), {args.repeat} runs each;"
+            " references build the same feature frames without labels"
+        )
         extra = ["--snapshots", "--dates", ",".join(d.isoformat() for d in dates), "--extract-end", end.isoformat()]
         report(measure(args, extra), snapshots=True)
     else:
