@@ -33,6 +33,8 @@ demo: env
 	$(BIN)/savedesk validate --data $(DEMO)
 	$(BIN)/savedesk features --data $(DEMO) --as-of 2026-10-31 --out $(DEMO)/features/as_of=2026-10-31.parquet
 	$(BIN)/savedesk snapshots --data $(DEMO) --start 2025-11-01 --end 2026-07-31 --out $(DEMO)/features/snapshots
+	$(BIN)/savedesk train --data $(DEMO)
+	$(BIN)/savedesk evaluate --data $(DEMO) --json
 
 lint: env
 	$(BIN)/ruff check .

@@ -15,11 +15,14 @@ SURCHARGES = ("fuel_surcharge", "environmental_fee")
 
 
 def _rate_on(changes: pl.LazyFrame, day: date, name: str) -> pl.LazyFrame:
-    """Each line's rate on a day: the last change in force then (lines without one keep their start rate)."""
+    """Each line's rate on a day: the last change in force then (lines without one keep their start rate).
+
+    Changes on the same day (an increase and a surcharge) apply in ``change_id`` order.
+    """
     return (
         changes.filter(pl.col("effective_date") <= day)
         .group_by("line_id")
-        .agg(pl.col("new_rate").sort_by("effective_date").last().alias(name))
+        .agg(pl.col("new_rate").sort_by(["effective_date", "change_id"]).last().alias(name))
     )
 
 
