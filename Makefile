@@ -29,12 +29,12 @@ endif
 	touch $@
 
 demo: env
-	$(BIN)/savedesk simulate --data $(DEMO) --accounts 5000 --months 24 --seed 7
+	$(BIN)/savedesk simulate --data $(DEMO) --accounts 20000 --months 24 --seed 7
 	$(BIN)/savedesk validate --data $(DEMO)
 	$(BIN)/savedesk features --data $(DEMO) --as-of 2026-10-31 --out $(DEMO)/features/as_of=2026-10-31.parquet
 	$(BIN)/savedesk snapshots --data $(DEMO) --start 2025-11-01 --end 2026-07-31 --out $(DEMO)/features/snapshots
 	$(BIN)/savedesk train --data $(DEMO)
-	$(BIN)/savedesk evaluate --data $(DEMO) --json
+	$(BIN)/savedesk evaluate --data $(DEMO) --alias challenger --json
 
 lint: env
 	$(BIN)/ruff check .

@@ -198,15 +198,18 @@ def evaluate(
         str | None, typer.Option("--as-of", help="Test month's as-of date. Default: the latest with a full label.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    alias: Annotated[
+        str, typer.Option(help="Registry alias of the model to judge: champion or challenger.")
+    ] = "champion",
 ) -> None:
-    """Judge the champion model on a test month: metrics, baselines and (on simulated data) the oracle."""
+    """Judge a registered model on a test month: metrics, baselines and (on simulated data) the oracle."""
     from pipelines.training import evaluate_champion
 
     settings = _settings(data)
     workspace = _workspace(settings)
     try:
-        with errors.status("Evaluating the champion…"):
-            figures = evaluate_champion(settings, workspace, _parse_date(as_of, "--as-of"))
+        with errors.status(f"Evaluating the {alias}…"):
+            figures = evaluate_champion(settings, workspace, _parse_date(as_of, "--as-of"), alias=alias)
     except WorkspaceError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None

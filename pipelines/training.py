@@ -166,20 +166,27 @@ def _params(settings: Settings) -> dict[str, object]:
 
 
 def evaluate_champion(
-    settings: Settings, workspace: Workspace, as_of: date | None, name: str = "savedesk-churn"
+    settings: Settings,
+    workspace: Workspace,
+    as_of: date | None,
+    name: str = "savedesk-churn",
+    alias: str = "champion",
 ) -> dict[str, float | int | str]:
-    """The champion's figures on the test month of ``as_of``, with baselines and the oracle.
+    """The figures of the model holding ``alias`` on the test month of ``as_of``, with baselines and the oracle.
 
     Raises:
-        WorkspaceError: No champion has been registered yet.
+        WorkspaceError: No model holds the alias yet.
     """
     from models.tracking import Tracker
     from pipelines.workspace import WorkspaceError
 
     tracker = Tracker.from_settings(settings)
-    champion = tracker.champion_version(name)
+    champion = tracker.alias_version(name, alias)
     if champion is None:
-        raise WorkspaceError(f"No {name} champion in {settings.mlflow_tracking_uri}: run savedesk train first.")
+        hint = (
+            "run savedesk train first" if alias == "challenger" else "run savedesk train first, or --alias challenger"
+        )
+        raise WorkspaceError(f"No {name} {alias} in {settings.mlflow_tracking_uri}: {hint}.")
     model = tracker.load_churn_model(champion.model_uri)
     split = time_split(settings, workspace, as_of)
     frames = load_snapshots(settings, workspace, split)
