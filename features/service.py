@@ -41,11 +41,20 @@ def service_event_features(view: Tables, as_of: date) -> pl.LazyFrame:
         for days in QUALITY_WINDOWS:
             window = (kind == event) & (day > as_of - timedelta(days=days))
             aggregates.append(window.sum().cast(pl.Int64).alias(f"{event}s_{days}d"))
-        aggregates.append(days_between(as_of, day.filter(kind == event).max()).alias(f"days_since_{event}"))
+        # when/then().max() keeps the aggregation in the streaming engine (filter().max() inside agg does not).
+        aggregates.append(days_between(as_of, pl.when(kind == event).then(day).max()).alias(f"days_since_{event}"))
     audit = kind == "fill_audit"
     fill = pl.col("fill_pct") if "fill_pct" in events.collect_schema().names() else pl.lit(None, pl.Float64)
+    # The latest audit's reading as one streamable max: day * 1000 + fill (fill stays under 300 %), so the
+    # latest day wins and, among audits of several lines that day, the highest reading speaks for the account.
+    latest = pl.when(audit & fill.is_not_null()).then(day.cast(pl.Int64) * 1000 + fill).max()
     aggregates += [
-        fill.filter(audit).sort_by(day.filter(audit)).last().alias("fill_pct_last"),
-        fill.filter(audit & (day > as_of - timedelta(days=365))).mean().alias("fill_pct_mean_365d"),
+        latest.alias("_latest_audit"),
+        pl.when(audit & (day > as_of - timedelta(days=365))).then(fill).mean().alias("fill_pct_mean_365d"),
     ]
-    return events.group_by("account_id").agg(aggregates)
+    return (
+        events.group_by("account_id")
+        .agg(aggregates)
+        .with_columns((pl.col("_latest_audit") - (pl.col("_latest_audit") // 1000) * 1000).alias("fill_pct_last"))
+        .drop("_latest_audit")
+    )
