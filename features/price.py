@@ -14,46 +14,65 @@ INCREASES = ("annual_increase", "fuel_surcharge", "environmental_fee")
 SURCHARGES = ("fuel_surcharge", "environmental_fee")
 
 
-def _rate_on(changes: pl.LazyFrame, day: date, name: str) -> pl.LazyFrame:
-    """Each line's rate on a day: the last change in force then (lines without one keep their start rate).
+# Same-day changes apply in this order: the anniversary increase, then surcharges, then concessions
+# (how the simulator and the billing system apply them). A numeric key keeps the query streamable.
+_SAME_DAY_ORDER = {
+    "annual_increase": 1,
+    "fuel_surcharge": 2,
+    "environmental_fee": 3,
+    "rollback": 4,
+    "rate_lock_renewal": 5,
+}
 
-    Changes on the same day (an increase and a surcharge) apply in ``change_id`` order.
-    """
-    return (
-        changes.filter(pl.col("effective_date") <= day)
-        .group_by("line_id")
-        .agg(pl.col("new_rate").sort_by(["effective_date", "change_id"]).last().alias(name))
+
+def _change_order() -> pl.Expr:
+    """Days since 1970 times ten plus the same-day order: the larger, the later a change applies."""
+    rank = pl.col("change_type").replace_strict(_SAME_DAY_ORDER, default=9, return_dtype=pl.Int64)
+    return pl.col("effective_date").cast(pl.Int64) * 10 + rank
+
+
+def _rates_on(changes: pl.LazyFrame, days: dict[str, date]) -> pl.LazyFrame:
+    """Each line's rate on each day: the last change in force then (null: no change yet, keep the start rate)."""
+    order = _change_order()
+    return changes.group_by("line_id").agg(
+        pl.col("new_rate").max_by(pl.when(pl.col("effective_date") <= day).then(order)).alias(name)
+        for name, day in days.items()
+    )
+
+
+def _last_increase(changes: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """Day, mean size and count of recent surcharges of each account's increases."""
+    increases = changes.filter(pl.col("change_type").is_in(INCREASES) & (pl.col("new_rate") > pl.col("old_rate")))
+    by_day = increases.group_by("account_id", "effective_date").agg(
+        (pl.col("new_rate") / pl.col("old_rate") - 1).mean().round(6).alias("pct"),
+        (pl.col("change_type").is_in(SURCHARGES) & (pl.col("effective_date") > as_of - timedelta(days=365)))
+        .any()
+        .alias("surcharge_day"),
+    )
+    return by_day.group_by("account_id").agg(
+        pl.col("effective_date").max().alias("last_increase_on"),
+        pl.col("pct").max_by("effective_date"),
+        pl.col("surcharge_day").sum().cast(pl.Int64).alias("surcharges_365d"),
     )
 
 
 def price_features(view: Tables, as_of: date) -> pl.LazyFrame:
     """Current revenue, change over 90 and 365 days, last increase, surcharges."""
     changes = view["rate_changes"]
-    lines = lines_in_service(view).select("line_id", "account_id", "monthly_rate")
-    for days, name in ((0, "rate_now"), (90, "rate_90d"), (365, "rate_365d")):
-        lines = lines.join(_rate_on(changes, as_of - timedelta(days=days), name), on="line_id", how="left")
+    cutoffs = {"rate_now": as_of, "rate_90d": as_of - timedelta(days=90), "rate_365d": as_of - timedelta(days=365)}
+    lines = (
+        lines_in_service(view)
+        .select("line_id", "account_id", "monthly_rate")
+        .join(_rates_on(changes, cutoffs), on="line_id", how="left")
+    )
     revenue = lines.group_by("account_id").agg(
         # Rounded to the cent so that the sum does not depend on row order (sharded builds).
         pl.coalesce("rate_now", "monthly_rate").sum().round(2).alias("monthly_revenue"),
         pl.coalesce("rate_90d", "monthly_rate").sum().round(2).alias("revenue_90d"),
         pl.coalesce("rate_365d", "monthly_rate").sum().round(2).alias("revenue_365d"),
     )
-    increases = changes.filter(pl.col("change_type").is_in(INCREASES) & (pl.col("new_rate") > pl.col("old_rate")))
-    last_increase = (
-        increases.with_columns((pl.col("new_rate") / pl.col("old_rate") - 1).alias("pct"))
-        .group_by("account_id")
-        .agg(
-            pl.col("effective_date").max().alias("last_increase_on"),
-            pl.col("pct").filter(pl.col("effective_date") == pl.col("effective_date").max()).mean().round(6),
-            pl.col("effective_date")
-            .filter(pl.col("change_type").is_in(SURCHARGES) & (pl.col("effective_date") > as_of - timedelta(days=365)))
-            .n_unique()
-            .cast(pl.Int64)
-            .alias("surcharges_365d"),
-        )
-    )
     return (
-        revenue.join(last_increase, on="account_id", how="left")
+        revenue.join(_last_increase(changes, as_of), on="account_id", how="left")
         .with_columns(
             _change(pl.col("monthly_revenue"), pl.col("revenue_90d")).alias("rate_change_pct_90d"),
             _change(pl.col("monthly_revenue"), pl.col("revenue_365d")).alias("rate_change_pct_365d"),
