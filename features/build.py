@@ -22,7 +22,7 @@ from features.activity import (
     save_features,
     territory_features,
 )
-from features.price import price_features, versus_territory
+from features.price import price_features, territory_medians, versus_territory
 from features.registry import BY_NAME, FEATURES
 from features.service import service_event_features, service_line_features
 from features.view import Tables, as_of_view
@@ -78,12 +78,18 @@ def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame
             shard_view = {name: frame.join(members, on="account_id", how="semi") for name, frame in view.items()}
             parts.append(_per_account(shard_view, as_of).collect(engine="streaming"))
         frame = pl.concat(parts)
-    lazy = frame.lazy().join(territory_features(view, as_of), on="territory", how="left")
+    if not frame["account_id"].is_sorted():
+        frame = frame.sort("account_id")
+    # Territory context is a small table: join it on without re-sorting or copying the frame twice.
+    territory = territory_features(view, as_of)
     if "rate_changes" in view:
-        lazy = versus_territory(lazy)
+        territory = territory.join(territory_medians(frame.lazy()), on="territory", how="full", coalesce=True)
+    frame = frame.join(territory.collect(), on="territory", how="left", maintain_order="left")
+    if "rate_changes" in view:
+        frame = versus_territory(frame)
     names = feature_names(set(tables))
-    _check_against_registry(lazy.collect_schema().names(), names)
-    return lazy.select("account_id", *names).sort("account_id").collect()
+    _check_against_registry(frame.columns, names)
+    return frame.select("account_id", *names)
 
 
 class FeatureRegistryError(RuntimeError):

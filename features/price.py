@@ -88,10 +88,13 @@ def _change(now: pl.Expr, then: pl.Expr) -> pl.Expr:
     return pl.when(then > 0).then(now / then - 1).otherwise(None)
 
 
-def versus_territory(features: pl.LazyFrame) -> pl.LazyFrame:
+def territory_medians(features: pl.LazyFrame) -> pl.LazyFrame:
+    """Each territory's median 365-day rate change."""
+    return features.group_by("territory").agg(pl.col("rate_change_pct_365d").median().alias("_territory_median_365d"))
+
+
+def versus_territory(features: pl.DataFrame) -> pl.DataFrame:
     """The 365-day rate change minus the territory's median change over the same days."""
     return features.with_columns(
-        (pl.col("rate_change_pct_365d") - pl.col("rate_change_pct_365d").median().over("territory")).alias(
-            "increase_vs_territory_365d"
-        )
-    )
+        (pl.col("rate_change_pct_365d") - pl.col("_territory_median_365d")).alias("increase_vs_territory_365d")
+    ).drop("_territory_median_365d")
