@@ -19,7 +19,6 @@ from datetime import date
 from pathlib import Path
 
 import lightgbm as lgb
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,6 +27,7 @@ from features.snapshots import snapshot  # noqa: E402
 from models.churn import ChurnParams, train_churn_model  # noqa: E402
 from models.dataset import TimeSplit, held_out  # noqa: E402
 from pipelines.settings import load_settings  # noqa: E402
+from pipelines.training import training_rows  # noqa: E402
 from pipelines.workspace import open_workspace  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     started = time.perf_counter()
     frames = {d: snapshot(workspace.tables, d, workspace.end).to_pandas() for d in split.all_dates[:-1]}
     built = time.perf_counter()
-    train = pd.concat([f[~held_out(f["account_id"])] for f in (frames[d] for d in split.train)], ignore_index=True)
+    train = training_rows(frames, split)
     valid, calibrate = (frames[d][held_out(frames[d]["account_id"])] for d in (split.valid, split.calibrate))
     columns = [c for c in train.columns if c in BY_NAME]
     categorical = [c for c in columns if BY_NAME[c].categorical]

@@ -8,7 +8,6 @@ the book; sharded and unsharded builds give the same frame.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from datetime import date
 
@@ -26,6 +25,7 @@ from features.price import price_features, territory_medians, versus_territory
 from features.registry import BY_NAME, FEATURES
 from features.service import service_event_features, service_line_features
 from features.view import Tables, as_of_view
+from sources.keys import stable_bucket
 
 Builder = Callable[[Tables, date], pl.LazyFrame]
 
@@ -46,7 +46,7 @@ _KIND_TYPES = {"count": pl.Int64, "days": pl.Int64, "number": pl.Float64, "ratio
 
 def shard_of(account_ids: pl.Series, shards: int) -> pl.Series:
     """Stable shard of each account: CRC-32 of its id modulo ``shards`` (same on every machine)."""
-    return pl.Series("shard", [zlib.crc32(a.encode()) % shards for a in account_ids.to_list()], dtype=pl.Int64)
+    return pl.Series("shard", stable_bucket(account_ids.to_list(), shards), dtype=pl.Int64)
 
 
 def feature_names(tables: set[str]) -> list[str]:

@@ -14,12 +14,13 @@ stopping never stops.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+
+from sources.keys import stable_bucket
 
 HOLDOUT_BUCKETS = 5
 
@@ -74,4 +75,4 @@ class TimeSplit:
 
 def held_out(account_ids: pd.Series) -> np.ndarray:
     """Whether each account belongs to the held-out fifth of the book (stable CRC-32 of its id)."""
-    return np.array([zlib.crc32(str(a).encode()) % HOLDOUT_BUCKETS == 0 for a in account_ids], dtype=bool)
+    return stable_bucket(account_ids, HOLDOUT_BUCKETS) == 0

@@ -65,9 +65,14 @@ def read_oracle(settings: Settings, as_of: date) -> pd.DataFrame | None:
     return oracle_scores(hazard, as_of, settings.churn.horizon_days, settings.churn.lead_days)
 
 
+def training_rows(frames: dict[date, pd.DataFrame], split: TimeSplit) -> pd.DataFrame:
+    """The training months' rows of the accounts that are not held out."""
+    return pd.concat([frames[d][~held_out(frames[d]["account_id"])] for d in split.train], ignore_index=True)
+
+
 def fit_and_evaluate(settings: Settings, split: TimeSplit, frames: dict[date, pd.DataFrame]) -> ChurnTraining:
     """Fit the churn model on the split's snapshots and judge it on the test month."""
-    train = pd.concat([f[~held_out(f["account_id"])] for f in (frames[d] for d in split.train)], ignore_index=True)
+    train = training_rows(frames, split)
     valid, calibrate = (frames[d][held_out(frames[d]["account_id"])] for d in (split.valid, split.calibrate))
     columns = [c for c in train.columns if c in BY_NAME]
     categorical = [c for c in columns if BY_NAME[c].categorical]
@@ -104,11 +109,6 @@ class GateOutcome:
     promoted: bool
     summary: str
     champion_version: int | None
-
-
-def training_frame(training: ChurnTraining) -> pd.DataFrame:
-    """The training rows with their as-of dates, as recorded with the run."""
-    return training.train
 
 
 def record_and_gate(settings: Settings, training: ChurnTraining, name: str = "savedesk-churn") -> GateOutcome:
@@ -190,7 +190,7 @@ def evaluate_champion(
     model = tracker.load_churn_model(champion.model_uri)
     split = time_split(settings, workspace, as_of)
     frames = load_snapshots(settings, workspace, split)
-    train = pd.concat([f[~held_out(f["account_id"])] for f in (frames[d] for d in split.train)], ignore_index=True)
+    train = training_rows(frames, split)
     categorical = [c for c in model.columns if BY_NAME[c].categorical]
     evaluation = evaluate_churn_model(
         model, train, frames[split.test], categorical, settings.churn.empc, read_oracle(settings, split.test)
