@@ -27,6 +27,7 @@ from mlflow.pyfunc import PythonModel
 
 from models.churn import ChurnModel
 from models.gate import GateDecision
+from models.save import SaveModel
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -57,12 +58,32 @@ class ChurnPyfunc(PythonModel):
         return pd.Series(self.churn.predict_proba(frame), index=frame.index, name=SCORE_COLUMN)
 
 
+class SavePyfunc(PythonModel):
+    """A ``SaveModel`` as an MLflow pyfunc: features plus ``reason`` and ``offer`` in, P(durable save) out.
+
+    Loading it unpickles Python objects: load only from a registry you trust.
+    """
+
+    def __init__(self, save: SaveModel) -> None:
+        self.save = save
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.Series:
+        """Calibrated P(durable save) of each (account, reason, offer) row of ``model_input``."""
+        frame = pd.DataFrame(model_input)
+        return pd.Series(self.save.predict_proba(frame), index=frame.index, name="save_probability")
+
+
+def python_model(model: ChurnModel | SaveModel) -> ChurnPyfunc | SavePyfunc:
+    """The pyfunc wrapper a model is logged in."""
+    return SavePyfunc(model) if isinstance(model, SaveModel) else ChurnPyfunc(model)
+
+
 def pip_requirements() -> list[str]:
     """The pinned runtime requirements of a logged churn model, read from the installed versions."""
     return [f"{name}=={metadata.version(name)}" for name in RUNTIME_DISTRIBUTIONS]
 
 
-def model_signature(features: pd.DataFrame, scores: Any) -> ModelSignature:
+def model_signature(features: pd.DataFrame, scores: Any, score_name: str = SCORE_COLUMN) -> ModelSignature:
     """The model's signature, from the raw feature frame (strings stay strings, never pandas categories).
 
     MLflow reads every value to learn which columns may be missing, which takes
@@ -75,7 +96,7 @@ def model_signature(features: pd.DataFrame, scores: Any) -> ModelSignature:
     with warnings.catch_warnings():
         # Integer columns stay integers: serving frames come from the same feature builder.
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
-        return infer_signature(features.iloc[rows], pd.Series(scores, name=SCORE_COLUMN))
+        return infer_signature(features.iloc[rows], pd.Series(scores, name=score_name))
 
 
 @dataclass(frozen=True)

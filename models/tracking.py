@@ -40,14 +40,17 @@ from models.registry import (
     CHAMPION,
     ChurnPyfunc,
     RegisteredVersion,
+    SavePyfunc,
     alias_version,
     apply_gate,
     model_signature,
     move_alias,
     pip_requirements,
+    python_model,
     read_audit_log,
     utc_now,
 )
+from models.save import SaveModel
 
 if TYPE_CHECKING:
     from pipelines.settings import Settings
@@ -164,7 +167,7 @@ class Tracker:
 
     def log_training_run(
         self,
-        model: ChurnModel,
+        model: ChurnModel | SaveModel,
         train: pd.DataFrame,
         *,
         name: str = DEFAULT_MODEL_NAME,
@@ -180,7 +183,7 @@ class Tracker:
         """Log one training run, register its model as ``name`` and point alias ``challenger`` at it.
 
         Args:
-            model: The fitted churn model.
+            model: The fitted churn or save model.
             train: The training frame (features and label); rows, as-of dates and fingerprint come from it,
                 and the signature and input example from its model columns only.
             name: Registered model name, also the experiment's name.
@@ -227,11 +230,13 @@ class Tracker:
             for report, document in (reports or {}).items():
                 client.log_dict(run_id, document, f"reports/{report}.json")
             example = features.head(INPUT_EXAMPLE_ROWS)
+            wrapper = python_model(model)
+            score_name = "save_probability" if isinstance(wrapper, SavePyfunc) else "churn_probability"
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=ChurnPyfunc(model),
+                python_model=wrapper,
                 pip_requirements=pip_requirements(),
-                signature=model_signature(features, model.predict_proba(example)),
+                signature=model_signature(features, model.predict_proba(example), score_name),
                 input_example=example,
             )
             registered = mlflow.register_model(info.model_uri, name)
@@ -275,6 +280,13 @@ class Tracker:
         if not isinstance(wrapper, ChurnPyfunc):
             raise TypeError(f"{model_uri} holds a {type(wrapper).__name__}, not a savedesk churn model")
         return wrapper.churn
+
+    def load_save_model(self, model_uri: str) -> SaveModel:
+        """The ``SaveModel`` inside the pyfunc model at ``model_uri``."""
+        wrapper = self.load_pyfunc(model_uri).unwrap_python_model()
+        if not isinstance(wrapper, SavePyfunc):
+            raise TypeError(f"{model_uri} holds a {type(wrapper).__name__}, not a savedesk save model")
+        return wrapper.save
 
     def scan_run(self, run_id: str, needles: Iterable[str]) -> list[str]:
         """Where any of ``needles`` appears in a run: params, tags, metric names, artifacts, models, versions.

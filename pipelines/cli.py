@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from pipelines.display import render_figures, render_training
+from pipelines.display import render_figures, render_policy_values, render_save_training, render_training
 from pipelines.settings import Settings, load_settings
 from pipelines.tabular_cli import tabular_app
 from pipelines.workspace import Workspace, WorkspaceError, open_workspace
@@ -172,13 +172,15 @@ def train(
         str | None, typer.Option("--as-of", help="Test month's as-of date. Default: the latest with a full label.")
     ] = None,
 ) -> None:
-    """Train the churn model on monthly snapshots, register it as challenger and run the promotion gate."""
+    """Train the churn and the save models, register each as challenger and run their promotion gates."""
+    from pipelines.save_training import fit_save_model, load_requests, record_and_gate_save, request_split
     from pipelines.training import fit_and_evaluate, load_snapshots, record_and_gate, time_split
 
     settings = _settings(data)
     workspace = _workspace(settings)
     try:
         split = time_split(settings, workspace, _parse_date(as_of, "--as-of"))
+        requests = request_split(settings, workspace)
     except WorkspaceError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -189,6 +191,13 @@ def train(
     with console.status("Recording the run and applying the gate…"):
         outcome = record_and_gate(settings, training)
     render_training(training, outcome, console)
+    with console.status("Building the cancellation requests with what each was decided on…"):
+        decisions = load_requests(settings, workspace, requests)
+    with console.status("Training the save model and judging the policy…"):
+        save = fit_save_model(settings, decisions, requests)
+    with console.status("Recording the save model's run and applying its gate…"):
+        save_outcome = record_and_gate_save(settings, save)
+    render_save_training(save, save_outcome, console)
 
 
 @app.command()
@@ -202,7 +211,11 @@ def evaluate(
         str, typer.Option(help="Registry alias of the model to judge: champion or challenger.")
     ] = "champion",
 ) -> None:
-    """Judge a registered model on a test month: metrics, baselines and (on simulated data) the oracle."""
+    """Judge the registered models: churn on a test month, save and policy on the latest labelled requests.
+
+    On simulated data the figures include the oracle's (churn ranking, policy value) from the truth.
+    """
+    from pipelines.save_training import evaluate_save_model
     from pipelines.training import evaluate_champion
 
     settings = _settings(data)
@@ -213,10 +226,16 @@ def evaluate(
     except WorkspaceError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    try:
+        with errors.status(f"Evaluating the save model's {alias} and the policy…"):
+            figures |= evaluate_save_model(settings, workspace, alias=alias)
+    except WorkspaceError as error:  # a save model that never passed its gate has no champion yet
+        errors.print(f"[yellow]{error} The save and policy figures are left out.[/yellow]")
     if as_json:
         print(json.dumps(figures, indent=2, sort_keys=True))  # noqa: T201 - the JSON is the output
     else:
         render_figures(figures, console)
+        render_policy_values(figures, console)
 
 
 if __name__ == "__main__":

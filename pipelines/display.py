@@ -46,3 +46,47 @@ def render_training(training: Any, outcome: Any, console: Console) -> None:
     verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted[/yellow]"
     console.print(f"Registered savedesk-churn v{outcome.version} ({outcome.model_uri}): {verdict}")
     console.print(f"Gate: {outcome.summary}")
+
+
+POLICY_ROWS = (
+    ("savedesk policy", "policy.value"),
+    ("oracle (best allowed offer by the truth)", "policy.oracle_value"),
+    ("reps' historical offers", "policy.reps_value"),
+    ("always rollback 10 %", "policy.rollback10_value"),
+    ("never concede (contract education)", "policy.never_concede_value"),
+    ("doubly robust estimate of the policy (history only)", "policy.dr_estimate"),
+)
+
+
+def render_policy_values(figures: dict[str, Any], console: Console) -> None:
+    """Print the table of policy values (expected net margin on the test requests), when the truth gave them."""
+    if "policy.value" not in figures:
+        console.print("No simulator truth in this workspace: the policy's true value cannot be computed.")
+        return
+    table = Table(
+        "policy",
+        "expected net margin",
+        "vs savedesk",
+        title=f"Policy values on {figures['policy.requests']:,} requests",
+    )
+    for label, key in POLICY_ROWS:
+        ratio = figures["policy.value"] / figures[key] - 1 if figures[key] else float("nan")
+        table.add_row(label, f"${figures[key]:,.0f}", "" if key == "policy.value" else f"{ratio:+.1%}")
+    console.print(table)
+    console.print(
+        f"value / oracle {figures['policy.value_ratio']:.3f}; rollback spend / reps' "
+        f"{figures['policy.rollback_spend_ratio_vs_reps']:.3f}; doubly robust error {figures['policy.dr_error']:+.1%} "
+        f"(its standard error {figures['policy.dr_relative_stderr']:.1%})"
+    )
+
+
+def render_save_training(training: Any, outcome: Any, console: Console) -> None:
+    """Print the save model's figures, the policy's values and what the gate decided."""
+    from pipelines.save_training import flat_figures
+
+    figures = flat_figures(training)
+    render_figures({k: v for k, v in figures.items() if k.startswith("save.") and ".reason." not in k}, console)
+    render_policy_values(figures, console)
+    verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted[/yellow]"
+    console.print(f"Registered savedesk-save v{outcome.version} ({outcome.model_uri}): {verdict}")
+    console.print(f"Gate: {outcome.summary}")

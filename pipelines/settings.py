@@ -31,6 +31,7 @@ from models.gate import GateRules
 from models.guardrails import GuardrailRules
 from models.metrics import EmpcParams
 from models.offers import OfferCatalog
+from models.save import SaveParams
 
 CONFIG_FILE_NAME = "savedesk.toml"
 
@@ -68,11 +69,21 @@ class ChurnModelSettings(BaseModel):
     empc: EmpcParams = EmpcParams()
 
 
+SAVE_GATE = GateRules(min_auc=0.70, max_ece=0.05, max_ece_increase=0.01, segment_auc_margin=0.05, min_segment_rows=150)
+"""The save model's gate: segments are the requests' reasons."""
+
+
 class SaveSettings(BaseModel):
-    """The offer catalog, its economics and the guardrails of the save policy."""
+    """The save model, the offer catalog and its economics, and the guardrails of the save policy."""
 
     model_config = ConfigDict(frozen=True)
 
+    durable_days: int = 90
+    """Days a saved account must stay active and billed for the save to count."""
+    test_months: int = 3
+    """Months of the latest fully labelled requests the save model and the policy are judged on."""
+    params: SaveParams = SaveParams()
+    gate: GateRules = SAVE_GATE
     offers: OfferCatalog = OfferCatalog()
     guardrails: GuardrailRules = GuardrailRules()
 

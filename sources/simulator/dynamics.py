@@ -24,6 +24,8 @@ from sources.simulator.saves import SaveDesk
 
 REASON = {name: i for i, name in enumerate(v.CANCELLATION_REASONS)}
 CONTROLLABLE = [REASON[r] for r in v.CONTROLLABLE_REASONS]
+DURABLE_SAVE_DAYS = 90
+"""Days a save must hold to be durable (the labels' ``durable_days``)."""
 
 
 @dataclass
@@ -272,9 +274,12 @@ class Hauler:
         """Draw requests and closures from the true hazard, then answer the requests."""
         eligible = np.flatnonzero(open_ & (self.closed == -1) & (self.accounts.start < last - 14))
         drivers = self.hazard_drivers(m, first, eligible)
-        controllable = expit(drivers.pop("logit"))
-        uncontrollable = drivers.pop("uncontrollable")
-        closure = drivers.pop("closure")
+        # A save holds for its durable window unless it relapses (the desk's truth counts relapses), so an
+        # account saved less than DURABLE_SAVE_DAYS before the month starts neither asks again nor closes.
+        settled = (self.saved_on[eligible] >= 0) & (first - self.saved_on[eligible] < DURABLE_SAVE_DAYS)
+        controllable = np.where(settled, 0.0, expit(drivers.pop("logit")))
+        uncontrollable = np.where(settled, 0.0, drivers.pop("uncontrollable"))
+        closure = np.where(settled, 0.0, drivers.pop("closure"))
         # Accounts whose close is already decided (lost, or a save that relapses) leave for sure:
         # the truth says so in the month the close takes effect.
         leaving = np.flatnonzero(open_ & (self.closed >= first))

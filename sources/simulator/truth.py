@@ -12,10 +12,10 @@ import pyarrow.compute as pc
 from sources import vocabulary as v
 from sources.simulator.book import SEGMENT
 from sources.simulator.calendar import EPOCH
-from sources.simulator.dynamics import Hauler
+from sources.simulator.dynamics import DURABLE_SAVE_DAYS, Hauler
 from sources.simulator.tables import Keys, codes, dates
 
-DURABLE_DAYS = 90
+DURABLE_DAYS = DURABLE_SAVE_DAYS
 
 
 def truth_tables(hauler: Hauler, keys: Keys) -> dict[str, pa.Table]:

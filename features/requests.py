@@ -1,0 +1,127 @@
+"""Cancellation requests as decisions: what the desk knew, what the rep offered, what happened.
+
+A request is decided on what was known the night before. For training, each
+request gets the features of the month end before its request date (one feature
+build per month instead of one per day; the staleness is at most a month and is
+the same for every request). Each row carries the account's features, its city,
+its biggest line in service (what a right-size would change), the request's
+reason, the rep and the catalog offer of the first inside-sales attempt
+(``rollback`` with its size becomes ``rollback_<pct>``), and the durable-save
+label when its window lies inside the data.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from features.build import build_features
+from features.labels import DEFAULT_LABELS, LabelSpec, durable_save_labels
+from features.view import Tables, as_of_view
+from models.right_size import biggest_lines
+
+REQUEST_COLUMNS = ("request_id", "account_id", "request_date", "reason", "decided_as_of")
+"""The request's identity and the as-of date of the features it was decided on."""
+
+LOGGED_COLUMNS = ("rep_id", "offer", "durable_save")
+"""What the historical desk did and what came of it (``durable_save`` is missing while its window is open)."""
+
+
+def month_end_before(day: date) -> date:
+    """The last day of the month before ``day``'s month."""
+    return day.replace(day=1) - timedelta(days=1)
+
+
+def catalog_offer(offer: pd.Series, rollback_pct: pd.Series) -> pd.Series:
+    """The catalog offer of logged attempts: a ``rollback`` of 10 % is ``rollback_10``."""
+    pct = pd.to_numeric(rollback_pct, errors="coerce").fillna(0.0)
+    sized = "rollback_" + pct.map(lambda p: f"{p:g}")
+    return pd.Series(np.where(offer == "rollback", sized, offer), index=offer.index, dtype=object)
+
+
+def logged_offers(tables: Tables) -> pd.DataFrame:
+    """Each request's first inside-sales attempt: ``request_id``, ``rep_id`` and the catalog ``offer``."""
+    attempts = (
+        tables["save_attempts"]
+        .filter(pl.col("rep_channel") == "inside_sales")
+        .sort("attempt_date", "attempt_id")
+        .group_by("request_id", maintain_order=True)
+        .first()
+        .select("request_id", "rep_id", "offer", "rollback_pct")
+        .collect()
+        .to_pandas()
+    )
+    attempts["offer"] = catalog_offer(attempts["offer"], attempts["rollback_pct"])
+    return attempts.drop(columns="rollback_pct")
+
+
+def account_context(tables: Tables, as_of: date, features: pl.DataFrame | None = None) -> pd.DataFrame:
+    """Every account in service on ``as_of``: its features, its city and its biggest line.
+
+    Args:
+        tables: The tables (``features.view.scan_tables``).
+        as_of: The decision's as-of date.
+        features: ``build_features(tables, as_of)`` when already built.
+
+    Returns:
+        One row per account in service, sorted by ``account_id``.
+    """
+    view = as_of_view(tables, as_of)
+    built = features if features is not None else build_features(tables, as_of)
+    frame = built.to_pandas(use_pyarrow_extension_array=False)
+    city = view["accounts"].select("account_id", "city").collect().to_pandas()
+    lines = view["service_lines"].collect().to_pandas(date_as_object=False)
+    frame = frame.merge(city, on="account_id", how="left").merge(biggest_lines(lines), on="account_id", how="left")
+    return frame.assign(as_of=pd.Timestamp(as_of))
+
+
+def request_decisions(
+    tables: Tables,
+    extract_end: date,
+    start: date,
+    end: date,
+    spec: LabelSpec = DEFAULT_LABELS,
+    contexts: dict[date, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Every answered cancellation request dated in ``[start, end]`` with the context it was decided on.
+
+    Args:
+        tables: The full tables (labels look past the request by design).
+        extract_end: Last day of the data.
+        start: First request date.
+        end: Last request date.
+        spec: How long a save must last to be durable.
+        contexts: ``account_context`` frames by as-of date, reused when given (and filled in).
+
+    Returns:
+        ``REQUEST_COLUMNS``, ``LOGGED_COLUMNS``, then the account context
+        columns; one row per request with an inside-sales attempt whose account
+        was in service at the month end before the request; sorted by request.
+    """
+    requests = (
+        tables["cancellation_requests"]
+        .filter(pl.col("request_date").is_between(start, end))
+        .select("request_id", "account_id", "request_date", "reason")
+        .collect()
+        .to_pandas(date_as_object=False)
+    )
+    requests = requests.merge(logged_offers(tables), on="request_id", how="inner")
+    labels = durable_save_labels(tables, extract_end, spec).select("request_id", "durable_save").to_pandas()
+    requests = requests.merge(labels, on="request_id", how="left")
+    requests["decided_as_of"] = [month_end_before(d.date()) for d in requests["request_date"]]
+    contexts = {} if contexts is None else contexts
+    parts = []
+    for key, group in requests.groupby("decided_as_of", sort=True):
+        as_of = date.fromisoformat(str(key))
+        if as_of not in contexts:
+            contexts[as_of] = account_context(tables, as_of)
+        parts.append(group.merge(contexts[as_of].drop(columns="as_of"), on="account_id", how="inner"))
+    if not parts:
+        return pd.DataFrame(columns=[*REQUEST_COLUMNS, *LOGGED_COLUMNS])
+    out = pd.concat(parts, ignore_index=True).sort_values("request_id", ignore_index=True)
+    out["decided_as_of"] = pd.to_datetime(out["decided_as_of"])
+    first = [*REQUEST_COLUMNS, *LOGGED_COLUMNS]
+    return out[first + [c for c in out.columns if c not in first]]

@@ -1,0 +1,247 @@
+"""The save model: P(durable save | the account, the request's reason, the offer), corrected for rep bias.
+
+Reps did not choose offers at random: they reach for rollbacks on price calls
+and for big accounts, and some reps more than others. A model fitted on their
+choices as they are learns where rollbacks were made, not what they do. Two
+parts fix that:
+
+- ``OfferPropensity``: P(the rep chose each offer | reason, segment, revenue,
+  tenure, rep), a multinomial logistic regression. Its probabilities give every
+  logged request the weight ``1 / P(its offer)`` (clipped, normalised), so the
+  weighted history looks like one where offers were assigned at random given
+  what reps saw (inverse-propensity weighting). They also drive the doubly
+  robust off-policy estimate of a policy's value.
+- The outcome model: LightGBM on the account's features, the ``reason``, the
+  offer's kind and ``rollback_pct`` (its size), fitted with those weights,
+  early-stopped and Platt-calibrated on held-out accounts. ``rollback_pct`` has
+  a monotone constraint, so a larger rollback never lowers the predicted save
+  probability of the same request (a rate cut does not drive a customer away).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from models.churn import ChurnModel
+from sources import vocabulary as v
+
+OFFER_KINDS = ("contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip")
+DECISION_COLUMNS = ("reason", "offer")
+"""Besides the account's features, what a save model reads: the request's reason and the catalog offer."""
+DESIGN_COLUMNS = ("reason", "offer_kind", "reason_offer", "rollback_pct")
+"""What the outcome model sees of the decision: the offer as its kind (alone and with the reason) and its size.
+
+``reason_offer`` lets one split separate, say, a service recovery for a missed
+pickup from one for a price complaint: an offer's effect depends on why the
+customer called far more than on anything else.
+"""
+PROPENSITY_CATEGORIES = ("reason", "segment", "rep_id")
+PROPENSITY_NUMBERS = ("log_revenue", "tenure_years")
+SCORE_COLUMN = "save_probability"
+
+
+@dataclass(frozen=True)
+class SaveParams:
+    """Settings of the save model."""
+
+    learning_rate: float = 0.03
+    num_leaves: int = 15
+    max_depth: int = 6
+    min_child_samples: int = 40
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 5.0
+    n_estimators: int = 1500
+    early_stopping_rounds: int = 100
+    weighting: str = "ipw"
+    """"ipw" (weight each request by 1 / P(its offer)) or "none" (fit the reps' choices as they are)."""
+    max_weight: float = 20.0
+    """Largest inverse-propensity weight before normalising: bounds the variance rare offers bring."""
+    propensity_c: float = 1.0
+    """Inverse L2 strength of the offer-propensity regression."""
+    seed: int = 7
+    threads: int = 2
+
+    def lightgbm(self, monotone: list[int]) -> dict[str, Any]:
+        """Keyword arguments of ``lightgbm.LGBMClassifier``."""
+        return {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "min_child_samples": self.min_child_samples,
+            "subsample": self.subsample,
+            "subsample_freq": 1,
+            "colsample_bytree": self.colsample_bytree,
+            "reg_lambda": self.reg_lambda,
+            "n_estimators": self.n_estimators,
+            "monotone_constraints": monotone,
+            "monotone_constraints_method": "advanced",
+            "random_state": self.seed,
+            "n_jobs": self.threads,
+            "verbose": -1,
+        }
+
+
+def offer_kind(offer: pd.Series) -> pd.Series:
+    """The kind of each catalog offer: every ``rollback_<pct>`` is a ``rollback``."""
+    text = offer.astype(str)
+    return pd.Series(np.where(text.str.startswith("rollback_"), "rollback", text), index=offer.index, dtype=object)
+
+
+def rollback_pct(offer: pd.Series) -> pd.Series:
+    """The rollback size of each catalog offer, in % (0 for any other offer)."""
+    text = offer.astype(str)
+    sized = text.str.startswith("rollback_")
+    pct = pd.to_numeric(text.where(sized).str.removeprefix("rollback_"), errors="coerce")
+    return pct.fillna(0.0).astype(float)
+
+
+def with_offer_design(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``offer_kind`` and ``rollback_pct`` derived from its ``offer``."""
+    kind = offer_kind(frame["offer"])
+    reason_offer = frame["reason"].astype("object").where(frame["reason"].notna(), "none") + "|" + kind
+    return frame.assign(offer_kind=kind, reason_offer=reason_offer, rollback_pct=rollback_pct(frame["offer"]))
+
+
+@dataclass
+class OfferPropensity:
+    """P(a rep chose each catalog offer | the call): the historical policy, learned from the log."""
+
+    pipeline: Pipeline
+    offers: list[str]
+
+    @staticmethod
+    def inputs(frame: pd.DataFrame) -> pd.DataFrame:
+        """The regression's inputs: reason, segment, rep, log revenue, tenure."""
+        revenue = pd.to_numeric(frame["monthly_revenue"], errors="coerce").fillna(0.0).clip(lower=1.0)
+        out = {c: frame[c].astype("object").where(frame[c].notna(), "missing") for c in PROPENSITY_CATEGORIES}
+        tenure = pd.to_numeric(frame["tenure_years"], errors="coerce").fillna(0.0)
+        return pd.DataFrame({**out, "log_revenue": np.log(revenue), "tenure_years": tenure}, index=frame.index)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, c: float = 1.0) -> OfferPropensity:
+        """Fit on logged requests (``offer`` is what the rep chose)."""
+        encode = ColumnTransformer([
+            ("categories", OneHotEncoder(handle_unknown="ignore"), list(PROPENSITY_CATEGORIES)),
+            ("numbers", StandardScaler(), list(PROPENSITY_NUMBERS)),
+        ])  # fmt: skip
+        pipeline = Pipeline([("encode", encode), ("regression", LogisticRegression(C=c, max_iter=2000))])
+        pipeline.fit(cls.inputs(frame), frame["offer"].astype(str))
+        return cls(pipeline, [str(o) for o in pipeline.classes_])
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """P(each catalog offer) per row; offers never seen in the log get 0."""
+        known = pd.DataFrame(self.pipeline.predict_proba(self.inputs(frame)), columns=self.offers, index=frame.index)
+        return known.reindex(columns=list(v.CATALOG_OFFERS), fill_value=0.0)
+
+    def chosen(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(the logged ``offer``) of each row."""
+        table = self.predict(frame)
+        columns = table.columns.get_indexer(pd.Index(frame["offer"].astype(str)))
+        return np.where(columns >= 0, table.to_numpy()[np.arange(len(frame)), np.maximum(columns, 0)], 0.0)
+
+
+@dataclass
+class SaveModel:
+    """A fitted save model: the outcome model over features and the decision, and the offer propensity."""
+
+    outcome: ChurnModel
+    propensity: OfferPropensity
+    feature_columns: list[str]
+    params: SaveParams = field(default_factory=SaveParams)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns: the account's features, then ``reason`` and ``offer``."""
+        return [*self.feature_columns, *DECISION_COLUMNS]
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Categories of the outcome model's categorical inputs, as seen in training."""
+        return self.outcome.categories
+
+    @property
+    def best_iteration(self) -> int:
+        """Trees of the outcome model."""
+        return self.outcome.best_iteration
+
+    @property
+    def calibrator(self) -> Any:
+        """The outcome model's calibrator."""
+        return self.outcome.calibrator
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(durable save) of each row (an account's features, a ``reason`` and an ``offer``)."""
+        return self.outcome.predict_proba(with_offer_design(frame))
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """SHAP contributions to the save log-odds of each row."""
+        return self.outcome.contributions(with_offer_design(frame))
+
+
+def ipw_weights(propensity: np.ndarray, max_weight: float) -> np.ndarray:
+    """Inverse-propensity weights, clipped at ``max_weight`` and scaled to average 1."""
+    weights = np.minimum(1.0 / np.maximum(propensity, 1.0 / max_weight), max_weight)
+    return weights / weights.mean()
+
+
+def train_save_model(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    feature_columns: list[str],
+    categorical: list[str],
+    params: SaveParams | None = None,
+) -> SaveModel:
+    """Fit the offer propensity and the weighted outcome model; early-stop and calibrate on ``valid``.
+
+    Args:
+        train: Logged requests: features, ``reason``, ``rep_id``, ``offer`` and ``durable_save``.
+        valid: Other accounts' requests of the same period: early stopping and Platt calibration.
+        feature_columns: The account features the outcome model reads.
+        categorical: Which of them are categories.
+        params: Settings.
+
+    Returns:
+        The fitted save model.
+    """
+    params = params or SaveParams()
+    if params.weighting not in ("ipw", "none"):
+        raise ValueError(f"save model weighting must be 'ipw' or 'none', not {params.weighting!r}")
+    propensity = OfferPropensity.fit(train, params.propensity_c)
+    weights = (
+        ipw_weights(propensity.chosen(train), params.max_weight) if params.weighting == "ipw" else np.ones(len(train))
+    )
+    columns = [*feature_columns, *DESIGN_COLUMNS]
+    design_train, design_valid = with_offer_design(train), with_offer_design(valid)
+    categories = {c: sorted(str(x) for x in design_train[c].dropna().unique()) for c in [*categorical, "reason"]}
+    categories["offer_kind"] = list(OFFER_KINDS)
+    categories["reason_offer"] = [f"{r}|{k}" for r in v.CANCELLATION_REASONS for k in OFFER_KINDS]
+    outcome = ChurnModel(columns=columns, categories=categories, booster=None)  # type: ignore[arg-type]
+    monotone = [1 if c == "rollback_pct" else 0 for c in columns]
+    classifier = lgb.LGBMClassifier(**params.lightgbm(monotone))
+    classifier.fit(
+        outcome.prepare(design_train),
+        train["durable_save"].astype(int),
+        sample_weight=weights,
+        eval_X=(outcome.prepare(design_valid),),
+        eval_y=(valid["durable_save"].astype(int),),
+        eval_metric="binary_logloss",
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+    )
+    outcome.booster = classifier.booster_
+    outcome.best_iteration = int(classifier.best_iteration_ or classifier.n_estimators)
+    outcome.booster.best_iteration = outcome.best_iteration
+    platt = LogisticRegression(C=1e6)
+    platt.fit(outcome.raw_score(design_valid).reshape(-1, 1), valid["durable_save"].astype(int))
+    outcome.calibrator = platt
+    return SaveModel(outcome, propensity, list(feature_columns), params)

@@ -1,0 +1,237 @@
+"""Training and judging the save model and the offer policy: requests → fit → policy → values → gate.
+
+The split is by request date. The test period is the ``save.test_months``
+months of requests up to the latest whose durable-save window is complete;
+training uses requests whose windows were complete before the test period
+began (what a training run on its first day could have known). The policy is
+judged on the test requests: against the simulator's truth when the workspace
+holds it, and by the doubly robust estimate from the history alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from features.labels import LabelSpec
+from features.registry import BY_NAME
+from features.requests import request_decisions
+from models.dataset import held_out
+from models.metrics import expected_calibration_error
+from models.policy import plan_offers
+from models.policy_value import PolicyValues, evaluate_policy
+from models.save import SaveModel, train_save_model
+from pipelines.settings import Settings
+from pipelines.training import GateOutcome
+from pipelines.workspace import Workspace
+
+SAVE_MODEL_NAME = "savedesk-save"
+
+
+@dataclass(frozen=True)
+class RequestSplit:
+    """Request dates of each step: training requests up to ``train_end``, test in ``(test_start, test_end]``."""
+
+    train_end: date
+    test_start: date
+    test_end: date
+
+    @classmethod
+    def ending(cls, test_end: date, test_months: int, durable_days: int) -> RequestSplit:
+        """The split whose test period of ``test_months`` months ends on ``test_end``."""
+        index = test_end.year * 12 + test_end.month - 1 - test_months
+        start = date(index // 12, index % 12 + 1, min(test_end.day, 28))
+        return cls(start - timedelta(days=durable_days), start, test_end)
+
+    def describe(self) -> dict[str, str]:
+        """The split as run parameters."""
+        return {f"requests.{k}": getattr(self, k).isoformat() for k in ("train_end", "test_start", "test_end")}
+
+
+def request_split(settings: Settings, workspace: Workspace) -> RequestSplit:
+    """The split of the workspace's requests: the test period ends where durable labels stop."""
+    test_end = workspace.end - timedelta(days=settings.save.durable_days)
+    split = RequestSplit.ending(test_end, settings.save.test_months, settings.save.durable_days)
+    workspace.check_as_of(split.train_end)
+    return split
+
+
+def load_requests(
+    settings: Settings, workspace: Workspace, split: RequestSplit, test_only: bool = False
+) -> pd.DataFrame:
+    """Every labelled request up to the end of the test period (or only the test period's), with its context."""
+    spec = LabelSpec(durable_days=settings.save.durable_days)
+    start = split.test_start + timedelta(days=1) if test_only else workspace.start
+    decisions = request_decisions(workspace.tables, workspace.end, start, split.test_end, spec)
+    decisions = decisions[decisions["durable_save"].notna()].copy()
+    decisions["durable_save"] = decisions["durable_save"].astype(bool)
+    return decisions
+
+
+def parts(decisions: pd.DataFrame, split: RequestSplit) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and the test requests."""
+    day = decisions["request_date"]
+    train = decisions[day <= pd.Timestamp(split.train_end)]
+    test = decisions[(day > pd.Timestamp(split.test_start)) & (day <= pd.Timestamp(split.test_end))]
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+@dataclass
+class SaveTraining:
+    """A trained save model with its data and figures."""
+
+    model: SaveModel
+    split: RequestSplit
+    train: pd.DataFrame
+    test: pd.DataFrame
+    metrics: dict[str, float]
+    by_reason: pd.DataFrame
+    policy: PolicyValues | None
+    plans: pd.DataFrame
+
+
+def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The registered features in ``frame`` and the categorical ones among them."""
+    columns = [c for c in frame.columns if c in BY_NAME]
+    return columns, [c for c in columns if BY_NAME[c].categorical]
+
+
+def fit_save_model(settings: Settings, decisions: pd.DataFrame, split: RequestSplit) -> SaveTraining:
+    """Fit on the training requests (held-out accounts early-stop and calibrate); judge on the test period."""
+    train, test = parts(decisions, split)
+    hold = held_out(train["account_id"])
+    columns, categorical = feature_columns(train)
+    model = train_save_model(train[~hold], train[hold], columns, categorical, settings.save.params)
+    return judge(settings, model, split, train, test)
+
+
+def judge(
+    settings: Settings, model: SaveModel, split: RequestSplit, train: pd.DataFrame, test: pd.DataFrame
+) -> SaveTraining:
+    """The save model's figures on the test requests and, with the truth, the policy's values."""
+    p = model.predict_proba(test)
+    y = test["durable_save"].astype(int).to_numpy()
+    metrics = {
+        "auc": float(roc_auc_score(y, p)),
+        "ece": expected_calibration_error(y, p),
+        "brier": float(np.mean((p - y) ** 2)),
+        "save_rate": float(y.mean()),
+        "mean_p": float(p.mean()),
+        "requests": float(len(test)),
+    }
+    by_reason = _by_reason(test, p)
+    save = settings.save
+    plans = plan_offers(test, save.offers, save.guardrails, model.predict_proba)
+    policy = None
+    truth = settings.truth_dir / "save_response.parquet"
+    if truth.is_file():
+        propensity = pd.Series(model.propensity.chosen(test), index=test["request_id"].to_numpy())
+        policy = evaluate_policy(
+            plans,
+            pd.read_parquet(truth, columns=["request_id", "offer", "durable_save_probability"]),
+            test,
+            propensity,
+            save.guardrails,
+            save.offers.annuity(),
+            save.params.max_weight,
+        )
+    return SaveTraining(model, split, train, test, metrics, by_reason, policy, plans)
+
+
+def _by_reason(test: pd.DataFrame, p: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for reason, group in pd.DataFrame({"reason": test["reason"], "y": test["durable_save"], "p": p}).groupby("reason"):
+        both = group["y"].nunique() == 2
+        auc = float(roc_auc_score(group["y"].astype(int), group["p"])) if both else float("nan")
+        rows.append({"segment": reason, "auc": auc, "rows": len(group), "save_rate": float(group["y"].mean())})
+    return pd.DataFrame(rows)
+
+
+def flat_figures(training: SaveTraining) -> dict[str, float]:
+    """``save.*`` and ``policy.*`` figures, as ``evaluate --json`` prints and the run logs them."""
+    out: dict[str, float] = {f"save.{k}": v for k, v in training.metrics.items()}
+    for row in training.by_reason.to_dict("records"):
+        out[f"save.reason.{row['segment']}.auc"] = float(row["auc"])
+    if training.policy is not None:
+        out.update(training.policy.flat("policy"))
+    return out
+
+
+def record_and_gate_save(settings: Settings, training: SaveTraining, name: str = SAVE_MODEL_NAME) -> GateOutcome:
+    """Log the save model's run, register it as challenger, compare with the champion and apply the gate."""
+    from dataclasses import asdict
+
+    from models.gate import decide
+    from models.tracking import Tracker
+
+    tracker = Tracker.from_settings(settings)
+    figures = flat_figures(training)
+    version = tracker.log_training_run(
+        training.model,
+        training.train,
+        name=name,
+        params={**training.split.describe(), **{f"save.{k}": v for k, v in asdict(settings.save.params).items()}},
+        metrics={k: float(v) for k, v in figures.items() if np.isfinite(v)},
+        as_of=sorted(pd.to_datetime(training.train["decided_as_of"]).dt.date.unique()),
+        tables={"by_reason": training.by_reason, "recommendations": _offer_mix(training.plans)},
+    )
+    champion = tracker.champion_version(name)
+    champion_metrics = champion_segments = None
+    if champion is not None and champion.version != version.version:
+        incumbent = tracker.load_save_model(champion.model_uri)
+        judged = judge(settings, incumbent, training.split, training.train, training.test)
+        champion_metrics = judged.metrics
+        champion_segments = _segments(judged.by_reason)
+    decision = decide(
+        training.metrics,
+        champion_metrics,
+        settings.save.gate,
+        _segments(training.by_reason),
+        champion_segments,
+        champion_label=champion.label if champion else None,
+    )
+    tracker.apply_gate(name, version.version, decision)
+    return GateOutcome(
+        version.version, version.model_uri, decision.promote, decision.summary(), champion.version if champion else None
+    )
+
+
+def _segments(by_reason: pd.DataFrame) -> dict[str, tuple[float, int]]:
+    return {str(r["segment"]): (float(r["auc"]), int(r["rows"])) for r in by_reason.to_dict("records")}
+
+
+def _offer_mix(plans: pd.DataFrame) -> pd.DataFrame:
+    chosen = plans[plans["choice"] == "recommended"]
+    return chosen.groupby("offer").agg(requests=("offer", "size"), expected_value=("expected_net_value", "sum"))\
+        .reset_index()  # fmt: skip
+
+
+def evaluate_save_model(
+    settings: Settings, workspace: Workspace, alias: str = "champion", name: str = SAVE_MODEL_NAME
+) -> dict[str, float | int | str]:
+    """The ``save.*`` and ``policy.*`` figures of the save model holding ``alias`` on the test requests.
+
+    Raises:
+        WorkspaceError: No save model holds the alias yet.
+    """
+    from models.tracking import Tracker
+    from pipelines.workspace import WorkspaceError
+
+    tracker = Tracker.from_settings(settings)
+    holder = tracker.alias_version(name, alias)
+    if holder is None:
+        raise WorkspaceError(f"No {name} {alias} in {settings.mlflow_tracking_uri}: run savedesk train first.")
+    model = tracker.load_save_model(holder.model_uri)
+    split = request_split(settings, workspace)
+    train, test = parts(load_requests(settings, workspace, split, test_only=True), split)
+    training = judge(settings, model, split, train, test)
+    return {
+        **flat_figures(training),
+        "save.model_version": holder.version,
+        "save.test_start": split.test_start.isoformat(),
+        "save.test_end": split.test_end.isoformat(),
+    }

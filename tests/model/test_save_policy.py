@@ -1,0 +1,154 @@
+"""The save model and the policy on a small simulated hauler: behaviour, guardrails, registry, off-policy value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.requests import request_decisions
+from features.view import from_frames
+from models.dataset import held_out
+from models.guardrails import GUARDRAILS, GuardrailRules
+from models.offers import OfferCatalog
+from models.policy import FALLBACK, REASON_CODES, RECOMMENDED, plan_offers, recommendations
+from models.policy_value import doubly_robust_value, evaluate_policy
+from models.save import SaveModel, SaveParams, ipw_weights, rollback_pct, train_save_model
+from models.tracking import Tracker
+from pipelines.save_training import feature_columns
+from sources import vocabulary as v
+from sources.simulator import SimulationConfig, simulate_hauler
+
+END = date(2026, 10, 31)
+TEST_FROM = pd.Timestamp("2026-05-01")
+CATALOG, RULES = OfferCatalog(), GuardrailRules()
+PARAMS = SaveParams(n_estimators=400, early_stopping_rounds=40, threads=1)
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A hauler's answered requests, a save model trained on the earlier ones and its plans for all of them."""
+
+    requests: pd.DataFrame
+    train: pd.DataFrame
+    test: pd.DataFrame
+    model: SaveModel
+    plans: pd.DataFrame
+    truth: pd.DataFrame
+
+
+@pytest.fixture(scope="session")
+def desk() -> Desk:
+    hauler = simulate_hauler(SimulationConfig(accounts=6_000, months=24, seed=5))
+    tables = from_frames(dict(hauler.raw))
+    requests = request_decisions(tables, END, date(2024, 12, 1), END)
+    labelled = requests[requests["durable_save"].notna()].assign(durable_save=lambda f: f["durable_save"].astype(bool))
+    train = labelled[labelled["request_date"] < TEST_FROM - pd.Timedelta(days=90)]
+    test = labelled[labelled["request_date"] >= TEST_FROM].reset_index(drop=True)
+    hold = held_out(train["account_id"])
+    columns, categorical = feature_columns(train)
+    model = train_save_model(train[~hold], train[hold], columns, categorical, PARAMS)
+    plans = plan_offers(requests, CATALOG, RULES, model.predict_proba)
+    truth = hauler.truth["save_response"].to_pandas()
+    return Desk(requests, train, test, model, plans, truth)
+
+
+def test_a_larger_rollback_never_lowers_the_save_probability_of_a_price_call(desk: Desk) -> None:
+    calls = desk.requests.assign(reason="price")
+    sizes = [f"rollback_{p}" for p in v.ROLLBACK_PCTS]
+    p = np.column_stack([desk.model.predict_proba(calls.assign(offer=o)) for o in sizes])
+    assert (np.diff(p, axis=1) >= -1e-12).all()
+    assert (p[:, -1] > p[:, 0]).mean() > 0.5  # the constraint is not met by a flat line
+
+
+def test_an_uncontrollable_reason_never_gets_a_concession(desk: Desk) -> None:
+    chosen = desk.plans[desk.plans["choice"] != ""]
+    leaving = chosen[chosen["reason"].isin(v.UNCONTROLLABLE_REASONS)]
+    assert len(leaving) > 50
+    assert set(leaving["offer"]) <= set(RULES.close_out_offers)
+    assert (leaving["rollback_pct"] == 0).all()
+    assert leaving["reason_codes"].str.contains("close_out").all()
+
+
+def test_no_guardrail_is_violated_by_any_recommendation_or_fallback(desk: Desk) -> None:
+    chosen = desk.plans[desk.plans["choice"] != ""]
+    assert chosen["allowed"].all()
+    # Each rule again, on its own, over the whole candidate frame: a chosen row passes every one.
+    for rule in GUARDRAILS:
+        verdict = rule(desk.plans, RULES)
+        assert verdict.allowed[chosen.index].all(), rule.__name__
+    assert (chosen["rollback_pct"] <= RULES.rep_max_rollback_pct).all()
+    floor = chosen["monthly_cost_to_serve"] * (1 + RULES.min_margin_pct / 100)
+    assert ((chosen["new_monthly_rate"] >= floor * (1 - 1e-12)) | (chosen["concession_monthly"] <= 0)).all()
+
+
+def test_every_request_gets_one_recommendation_the_best_allowed_and_a_worse_fallback(desk: Desk) -> None:
+    plans = desk.plans
+    counts = plans.groupby("request_id")["choice"].agg(lambda c: (c == RECOMMENDED).sum())
+    assert (counts == 1).all() and len(counts) == desk.requests["request_id"].nunique()
+    best_allowed = plans[plans["allowed"]].groupby("request_id")["expected_net_value"].max()
+    table = recommendations(plans).set_index("request_id")
+    assert np.allclose(table["expected_net_value"], best_allowed.reindex(table.index))
+    both = table["fallback_offer"].notna()
+    assert (table.loc[both, "fallback_expected_net_value"] <= table.loc[both, "expected_net_value"]).all()
+    assert (plans.loc[plans["choice"] == FALLBACK, "rank"] == 2).all()
+    codes = {c for text in plans["reason_codes"] for c in text.split(",") if c}
+    assert codes <= set(REASON_CODES)
+
+
+def test_the_policy_beats_the_reps_and_rollback_10_by_the_truth(desk: Desk) -> None:
+    test = desk.test
+    plans = plan_offers(test, CATALOG, RULES, desk.model.predict_proba)
+    propensity = pd.Series(desk.model.propensity.chosen(test), index=test["request_id"].to_numpy())
+    values = evaluate_policy(plans, desk.truth, test, propensity, RULES, CATALOG.annuity())
+    assert values.value <= values.oracle_value * (1 + 1e-9)  # nothing beats the best allowed offer by the truth
+    assert values.value > values.reps_value and values.value > values.rollback10_value
+    assert values.rollback_spend < values.reps_rollback_spend
+
+
+def test_the_propensity_model_is_a_distribution_over_the_catalog(desk: Desk) -> None:
+    table = desk.model.propensity.predict(desk.test)
+    assert list(table.columns) == list(v.CATALOG_OFFERS)
+    assert np.allclose(table.sum(axis=1), 1.0) and (table.to_numpy() >= 0).all()
+    weights = ipw_weights(desk.model.propensity.chosen(desk.train), PARAMS.max_weight)
+    assert weights.mean() == pytest.approx(1.0) and weights.max() <= PARAMS.max_weight * len(weights) / weights.size
+
+
+def test_rollback_size_is_read_from_the_offer_name() -> None:
+    offers = pd.Series(["rollback_5", "rollback_12.5", "flip", "contract_education"])
+    assert rollback_pct(offers).tolist() == [5.0, 12.5, 0.0, 0.0]
+
+
+def test_doubly_robust_is_unbiased_when_the_model_is_wrong_but_propensities_are_right() -> None:
+    """Two offers logged at random (P = 0.3 / 0.7); the model's values are off by a constant; DR corrects it."""
+    rng = np.random.default_rng(0)
+    n = 20_000
+    ids = np.array([f"R{i}" for i in range(n)])
+    true_p = {"a": 0.6, "b": 0.3}
+    plans = pd.DataFrame({
+        "request_id": np.repeat(ids, 2), "offer": np.tile(["a", "b"], n),
+        "margin_kept": 100.0, "one_off_cost": 10.0, "p_save": np.tile([0.4, 0.5], n),
+    })  # fmt: skip
+    plans["expected_net_value"] = plans["p_save"] * 100 - 10
+    plans["choice"] = np.where(plans["offer"] == "a", RECOMMENDED, "")  # the model is wrong, the choice right
+    logged = pd.Series(np.where(rng.random(n) < 0.3, "a", "b"), index=ids)
+    outcome = pd.Series(rng.random(n) < logged.map(true_p).to_numpy(), index=ids)
+    propensity = pd.Series(np.where(logged == "a", 0.3, 0.7), index=ids)
+    estimate, stderr = doubly_robust_value(plans, logged, outcome, propensity)
+    truth = n * (0.6 * 100 - 10)
+    direct = n * (0.4 * 100 - 10)
+    assert abs(estimate - truth) < 3 * stderr < abs(direct - truth)
+
+
+def test_save_scores_survive_the_registry_round_trip(desk: Desk, tmp_path: Path) -> None:
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"), tmp_path / "audit.jsonl")
+    version = tracker.log_training_run(desk.model, desk.train, name="savedesk-save")
+    loaded = tracker.load_save_model("models:/savedesk-save@challenger")
+    frame = desk.test[desk.model.columns]
+    assert np.allclose(loaded.predict_proba(frame), desk.model.predict_proba(frame))
+    served = tracker.load_pyfunc(version.model_uri).predict(frame)
+    assert np.allclose(np.asarray(served), desk.model.predict_proba(frame))
