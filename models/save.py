@@ -151,12 +151,57 @@ class OfferPropensity:
 
 
 @dataclass
+class ReasonModel:
+    """P(the reason a customer would give | the account), learned from the requests: for accounts not calling yet.
+
+    A proactive call has no stated reason. Its save probability is the mixture
+    Σ_reason P(reason | account) × P(save | account, reason, offer), which keeps
+    every property of the per-reason probabilities (a larger rollback still
+    never lowers it).
+    """
+
+    booster: lgb.Booster
+    columns: list[str]
+    categories: dict[str, list[str]]
+    reasons: list[str]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, columns: list[str], categorical: list[str], params: SaveParams) -> ReasonModel:
+        """Fit a small multiclass LightGBM on the requests' features and stated reasons."""
+        categories = {c: sorted(str(x) for x in frame[c].dropna().unique()) for c in categorical}
+        reasons = sorted(str(r) for r in frame["reason"].dropna().unique())
+        model = cls(None, list(columns), categories, reasons)  # type: ignore[arg-type]
+        classifier = lgb.LGBMClassifier(
+            objective="multiclass", n_estimators=150, learning_rate=0.05, num_leaves=7, min_child_samples=40,
+            colsample_bytree=0.8, reg_lambda=5.0, random_state=params.seed, n_jobs=params.threads, verbose=-1,
+        )  # fmt: skip
+        classifier.fit(model.prepare(frame), pd.Categorical(frame["reason"].astype(str), categories=reasons).codes)
+        model.booster = classifier.booster_
+        return model
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The columns, categoricals cast to the training's categories."""
+        out = {
+            c: pd.Categorical(frame[c].astype("object").where(frame[c].notna(), None), categories=self.categories[c])
+            if c in self.categories
+            else pd.to_numeric(frame[c], errors="coerce").astype("float64")
+            for c in self.columns
+        }
+        return pd.DataFrame(out, index=frame.index)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """P(each reason) per row."""
+        return pd.DataFrame(self.booster.predict(self.prepare(frame)), columns=self.reasons, index=frame.index)
+
+
+@dataclass
 class SaveModel:
     """A fitted save model: the outcome model over features and the decision, and the offer propensity."""
 
     outcome: ChurnModel
     propensity: OfferPropensity
     feature_columns: list[str]
+    reasons: ReasonModel | None = None
     params: SaveParams = field(default_factory=SaveParams)
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -181,8 +226,29 @@ class SaveModel:
         return self.outcome.calibrator
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Calibrated P(durable save) of each row (an account's features, a ``reason`` and an ``offer``)."""
-        return self.outcome.predict_proba(with_offer_design(frame))
+        """Calibrated P(durable save) of each row (an account's features, a ``reason`` and an ``offer``).
+
+        A row without a ``reason`` (an at-risk account that has not called) gets
+        the mixture over the reasons it would likely give.
+        """
+        if "reason" not in frame:
+            frame = frame.assign(reason=None)
+        unstated = frame["reason"].isna().to_numpy()
+        if not unstated.any():
+            return self.outcome.predict_proba(with_offer_design(frame))
+        if self.reasons is None:
+            raise ValueError("this save model has no reason model: every row needs a reason")
+        p = np.zeros(len(frame))
+        stated = frame[~unstated]
+        if len(stated):
+            p[~unstated] = self.outcome.predict_proba(with_offer_design(stated))
+        quiet = frame[unstated]
+        shares = self.reasons.predict(quiet)
+        for reason in shares.columns:
+            p[unstated] += shares[reason].to_numpy() * self.outcome.predict_proba(
+                with_offer_design(quiet.assign(reason=reason))
+            )
+        return p
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """SHAP contributions to the save log-odds of each row."""
@@ -244,4 +310,5 @@ def train_save_model(
     platt = LogisticRegression(C=1e6)
     platt.fit(outcome.raw_score(design_valid).reshape(-1, 1), valid["durable_save"].astype(int))
     outcome.calibrator = platt
-    return SaveModel(outcome, propensity, list(feature_columns), params)
+    reasons = ReasonModel.fit(train, list(feature_columns), list(categorical), params)
+    return SaveModel(outcome, propensity, list(feature_columns), reasons, params)

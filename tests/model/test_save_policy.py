@@ -152,3 +152,22 @@ def test_save_scores_survive_the_registry_round_trip(desk: Desk, tmp_path: Path)
     assert np.allclose(loaded.predict_proba(frame), desk.model.predict_proba(frame))
     served = tracker.load_pyfunc(version.model_uri).predict(frame)
     assert np.allclose(np.asarray(served), desk.model.predict_proba(frame))
+
+
+def test_an_account_that_has_not_called_gets_the_mixture_over_the_reasons_it_would_give(desk: Desk) -> None:
+    assert desk.model.reasons is not None
+    quiet = desk.test.drop(columns="reason").assign(offer="rollback_10")
+    shares = desk.model.reasons.predict(quiet)
+    assert np.allclose(shares.sum(axis=1), 1.0)
+    expected = sum(shares[r].to_numpy() * desk.model.predict_proba(quiet.assign(reason=r)) for r in shares.columns)
+    assert np.allclose(desk.model.predict_proba(quiet), expected)
+    sizes = [desk.model.predict_proba(quiet.assign(offer=f"rollback_{p}")) for p in v.ROLLBACK_PCTS]
+    assert (np.diff(np.column_stack(sizes), axis=1) >= -1e-12).all()
+
+
+def test_at_risk_accounts_without_a_request_get_one_plan_each(desk: Desk) -> None:
+    accounts = desk.test.drop(columns=["request_id", "reason"]).drop_duplicates("account_id").head(300)
+    plans = plan_offers(accounts, CATALOG, RULES, desk.model.predict_proba)
+    table = recommendations(plans)
+    assert table["account_id"].is_unique and len(table) == len(accounts)
+    assert plans.loc[plans["choice"] != "", "allowed"].all()
