@@ -131,12 +131,21 @@ def _reason_codes(plans: pd.DataFrame, key: np.ndarray) -> pd.Series:
 
 
 def recommendations(plans: pd.DataFrame) -> pd.DataFrame:
-    """One row per decision: the recommended offer and the fallback, their values and reason codes."""
+    """One row per decision: the recommended offer and the fallback, their values and reason codes.
+
+    ``guardrail_note`` says which guardrail kept a more valuable offer off the
+    table, in a rep's words ("rollback capped at 10 %: your authority …"), or is empty.
+    """
     key = decision_key(plans)
     columns = ["offer", "p_save", "expected_net_value", "reason_codes", "note"]
     best = plans[plans["choice"] == RECOMMENDED].set_index(key)[columns]
     fallback = plans[plans["choice"] == FALLBACK].set_index(key)[columns]
     out = best.join(fallback.add_prefix("fallback_"), how="left")
+    # The guardrail that bounded the recommendation: the note of the most valuable blocked offer above it.
+    above = plans[~plans["allowed"] & (plans["expected_net_value"] > plans[key].map(best["expected_net_value"]))]
+    above = above[above["blocked_by"].str.split(",").map(lambda c: any(f"bounded_by_{x}" in REASON_CODES for x in c))]
+    top = above.sort_values("expected_net_value", ascending=False).drop_duplicates(key).set_index(key)
+    out["guardrail_note"] = top["note"].reindex(out.index).fillna("")
     return out.reset_index()
 
 

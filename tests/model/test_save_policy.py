@@ -171,3 +171,11 @@ def test_at_risk_accounts_without_a_request_get_one_plan_each(desk: Desk) -> Non
     table = recommendations(plans)
     assert table["account_id"].is_unique and len(table) == len(accounts)
     assert plans.loc[plans["choice"] != "", "allowed"].all()
+
+
+def test_a_recommendation_bounded_by_a_guardrail_says_which(desk: Desk) -> None:
+    table = recommendations(desk.plans)
+    bounded = table["reason_codes"].str.contains("bounded_by_")
+    assert bounded.any()
+    assert (table.loc[bounded, "guardrail_note"] != "").all()
+    assert (table.loc[~bounded, "guardrail_note"] == "").all()
