@@ -1,5 +1,12 @@
 """The churn model: LightGBM on the registered features, calibrated on a later month.
 
+``train_churn_model`` fits the booster one of two ways: early-stopped on a
+later validation month (the simulated hauler's path), or, given no validation
+set, with a fixed number of trees (``ChurnParams.n_estimators``), which
+``choose_tree_count`` picks by cross-validation inside the training rows (the
+path for a small one-row-per-customer extract, whose model is then refitted on
+more rows with that count).
+
 ``ChurnModel`` carries everything that turns a feature frame into a calibrated
 probability: the column list, the categories seen in training, the booster and
 the calibrator. Training and serving both go through ``ChurnModel.prepare``, so
@@ -17,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class ChurnParams:
     colsample_bytree: float = 0.8
     reg_lambda: float = 5.0
     n_estimators: int = 1000
+    """The most trees when early-stopping; the exact count when fitting without a validation set."""
     early_stopping_rounds: int = 100
     calibration: str = "platt"
     """"platt" (keeps the ranking exactly) or "isotonic" (more flexible, ties scores)."""
@@ -105,9 +114,44 @@ def _categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, list[s
     return {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
 
 
+def choose_tree_count(
+    train: pd.DataFrame,
+    columns: list[str],
+    categorical: list[str],
+    label: str = "churn",
+    params: ChurnParams | None = None,
+    folds: int = 5,
+) -> tuple[int, float]:
+    """The number of trees that maximises the mean AUC of a stratified k-fold CV inside ``train``.
+
+    Every fold is boosted with ``params`` for at most ``params.n_estimators``
+    trees; the folds stop together once their mean AUC has not improved for
+    ``params.early_stopping_rounds`` trees. The folds are shuffled with
+    ``params.seed``, so the choice is reproducible.
+
+    Returns:
+        (trees, the mean CV AUC at that count).
+    """
+    params = params or ChurnParams()
+    model = ChurnModel(columns=list(columns), categories=_categories(train, categorical), booster=None)  # type: ignore[arg-type]
+    y = train[label].astype(int).to_numpy()
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=params.seed).split(np.zeros(len(y)), y))
+    native = {k: v for k, v in params.lightgbm().items() if k != "n_estimators"}
+    history = lgb.cv(
+        {**native, "objective": "binary", "metric": "auc"},
+        lgb.Dataset(model.prepare(train), y),
+        num_boost_round=params.n_estimators,
+        folds=splits,
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+    )
+    aucs = np.asarray(history["valid auc-mean"])
+    best = int(np.argmax(aucs))
+    return best + 1, float(aucs[best])
+
+
 def train_churn_model(
     train: pd.DataFrame,
-    valid: pd.DataFrame,
+    valid: pd.DataFrame | None,
     calibrate: pd.DataFrame | None,
     columns: list[str],
     categorical: list[str],
@@ -118,7 +162,8 @@ def train_churn_model(
 
     Args:
         train: Earlier snapshots (features and label).
-        valid: A later month, for early stopping only.
+        valid: A later month, for early stopping only; None fits exactly
+            ``params.n_estimators`` trees (choose them with ``choose_tree_count``).
         calibrate: A later month still, for the calibrator only (None: no calibration).
         columns: Feature columns, in order.
         categorical: Which of them are categories.
@@ -130,18 +175,20 @@ def train_churn_model(
     """
     params = params or ChurnParams()
     model = ChurnModel(columns=list(columns), categories=_categories(train, categorical), booster=None)  # type: ignore[arg-type]
-    x_train, x_valid = model.prepare(train), model.prepare(valid)
     classifier = lgb.LGBMClassifier(**params.lightgbm())
-    classifier.fit(
-        x_train,
-        train[label].astype(int),
-        eval_X=(x_valid,),
-        eval_y=(valid[label].astype(int),),
-        eval_metric="auc",
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
-    )
+    if valid is None:
+        classifier.fit(model.prepare(train), train[label].astype(int))
+    else:
+        classifier.fit(
+            model.prepare(train),
+            train[label].astype(int),
+            eval_X=(model.prepare(valid),),
+            eval_y=(valid[label].astype(int),),
+            eval_metric="auc",
+            callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        )
     model.booster = classifier.booster_
-    model.best_iteration = int(classifier.best_iteration_ or classifier.n_estimators)
+    model.best_iteration = int(classifier.best_iteration_ or classifier.booster_.num_trees())
     model.booster.best_iteration = model.best_iteration
     if calibrate is not None and params.calibration == "isotonic":
         isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)

@@ -1,13 +1,29 @@
 """The churn model on a one-row-per-customer extract, judged against the published baseline.
 
 ``evaluate_extract`` takes a mapped extract (``sources.tabular``) with its
-``split`` column and trains the project's churn model (``train_churn_model``:
-LightGBM early-stopped on the val part, Platt-calibrated) on the train part.
-As the published protocol refits its logistic regression on train + val, the
-model is then refitted on train + val with the number of trees chosen on val,
-and that refit is scored on test (by AUC, which needs no calibration: nothing
-is left to calibrate the refit on). The baseline is the published one: one-hot
-categories, numbers as they are, ``LogisticRegression(solver="liblinear")``.
+``split`` column and trains the project's churn model (``train_churn_model``,
+LightGBM) without looking at the test part:
+
+1. The number of trees is chosen by a seeded 5-fold cross-validation inside
+   the train part (``choose_tree_count``).
+2. The model with that many trees is fitted on train, Platt-calibrated on val,
+   and scored on val (``val_auc``).
+3. As the published protocol refits its logistic regression on train + val,
+   the model is refitted on train + val with the same fixed number of trees
+   (``train_churn_model`` with no validation set) and that refit is scored on
+   test by AUC, which needs no calibration (nothing is left to calibrate the
+   refit on).
+
+The settings, ``SMALL_TABLE_PARAMS``, were chosen for the Telco sample on its
+val part and by cross-validation inside its train part only (``bench/telco.py``
+prints that comparison; it never scores test): boosted stumps (two leaves, an
+additive model) with slow learning, row and column subsampling. Deeper trees,
+extra-trees, linear trees, engineered charge ratios (total / tenure) and a blend
+with a logistic regression on log tenure all scored within noise of it (±0.001
+on val and in CV), so the simplest was kept. Scored once on the published
+Telco split: test AUC 0.8590 against the published logistic regression's
+0.8581, short of the 0.86 that issue 4 asks for. The baseline is the published one: one-hot categories,
+numbers as they are, ``LogisticRegression(solver="liblinear")``.
 """
 
 from __future__ import annotations
@@ -22,7 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from features.registry import FEATURES
-from models.churn import ChurnModel, ChurnParams, train_churn_model
+from models.churn import ChurnModel, ChurnParams, choose_tree_count, train_churn_model
 
 PARTS = ("train", "val", "test")
 NOT_FEATURES = ("account_id", "churn", "split", "tenure_days")
@@ -35,19 +51,26 @@ class ExtractEvaluationError(ValueError):
 
 SMALL_TABLE_PARAMS = ChurnParams(
     learning_rate=0.01,
-    num_leaves=4,
+    num_leaves=2,
     max_depth=-1,
-    min_child_samples=50,
+    min_child_samples=20,
     subsample=0.7,
-    colsample_bytree=0.5,
+    colsample_bytree=0.8,
     reg_lambda=1.0,
-    n_estimators=5000,
-    early_stopping_rounds=200,
+    n_estimators=8000,
+    early_stopping_rounds=300,
     calibration="platt",
     seed=7,
-    threads=2,
+    threads=1,
 )
-"""Settings for a table of a few thousand customers: shallow trees, slow learning, chosen on the val part only."""
+"""Settings for a table of a few thousand customers, chosen on the Telco val part and CV inside its train part.
+
+Boosted stumps (``num_leaves=2``) learning slowly; ``n_estimators`` and
+``early_stopping_rounds`` bound the cross-validation that picks the tree count.
+One thread: a table this small gains nothing from more, and one thread keeps
+the fit identical from run to run.
+"""
+CV_FOLDS = 5
 
 
 def model_inputs(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -97,22 +120,16 @@ def baseline_lr_auc(train: pd.DataFrame, test: pd.DataFrame, c: float) -> float:
     return _auc(test, model.predict_proba(vectorizer.transform(baseline_records(test)))[:, 1])
 
 
-def refit_churn_model(
-    full_train: pd.DataFrame, columns: list[str], categorical: list[str], params: ChurnParams, trees: int
+def fixed_tree_model(
+    rows: pd.DataFrame,
+    calibrate: pd.DataFrame | None,
+    columns: list[str],
+    categorical: list[str],
+    params: ChurnParams,
+    trees: int,
 ) -> ChurnModel:
-    """The churn model refitted on train + val with the number of trees chosen earlier on val.
-
-    ``train_churn_model`` always early-stops on a validation set, and LightGBM
-    then keeps the trees up to that set's best round, even when patience never
-    runs out. Watching the training rows themselves, whose loss falls round
-    after round, keeps all ``trees`` in practice; ``booster.num_trees()`` says
-    how many were kept.
-    """
-    fixed = replace(params, n_estimators=trees, early_stopping_rounds=trees)
-    model = train_churn_model(full_train, full_train, None, columns, categorical, params=fixed)
-    model.best_iteration = model.booster.num_trees()
-    model.booster.best_iteration = model.best_iteration
-    return model
+    """The churn model fitted on ``rows`` with exactly ``trees`` trees (no early stopping)."""
+    return train_churn_model(rows, None, calibrate, columns, categorical, params=replace(params, n_estimators=trees))
 
 
 def evaluate_extract(
@@ -122,16 +139,18 @@ def evaluate_extract(
 
     Args:
         frame: A mapped extract with ``churn`` and ``split`` (train, val, test).
-        params: The churn model's settings.
-        refit: Refit on train + val with the trees chosen on val before scoring
-            test, as the published protocol does for its baseline.
+        params: The churn model's settings; ``n_estimators`` and
+            ``early_stopping_rounds`` bound the cross-validation that picks the tree count.
+        refit: Refit on train + val with the trees chosen by cross-validation on
+            train before scoring test, as the published protocol does for its baseline.
 
     Returns:
         ``test_auc`` (the refit, or the train-part model when ``refit`` is
         false), ``test_auc_train_only``, ``val_auc``, the baseline's
         ``baseline_lr_test_auc`` (C=0.5, trained on train + val) and
         ``baseline_lr_val_auc`` (C=1.0, trained on train), rows and churn rate
-        per part, the trees chosen on val and kept by the refit, the model's settings.
+        per part, the trees chosen by cross-validation on train (``trees``,
+        with its ``cv_auc``) and kept by the refit, the model's settings.
 
     Raises:
         ExtractEvaluationError: A part lacks churners or customers who stayed.
@@ -146,8 +165,9 @@ def evaluate_extract(
     train, val, test = parts["train"], parts["val"], parts["test"]
     full_train = pd.concat([train, val])
     columns, categorical = model_inputs(frame)
-    model = train_churn_model(train, val, val, columns, categorical, params=params)
-    final = refit_churn_model(full_train, columns, categorical, params, model.best_iteration) if refit else model
+    trees, cv_auc = choose_tree_count(train, columns, categorical, params=params, folds=CV_FOLDS)
+    model = fixed_tree_model(train, val, columns, categorical, params, trees)
+    final = fixed_tree_model(full_train, None, columns, categorical, params, trees) if refit else model
     return {
         "test_auc": _auc(test, final.predict_proba(test)),
         "val_auc": _auc(val, model.predict_proba(val)),
@@ -156,7 +176,9 @@ def evaluate_extract(
         "baseline_lr_val_auc": baseline_lr_auc(train, val, c=1.0),
         "rows": {part: len(rows) for part, rows in parts.items()},
         "churn_rate": {part: float(rows["churn"].mean()) for part, rows in parts.items()},
-        "trees": model.best_iteration,
+        "trees": trees,
+        "trees_chosen_by": f"{CV_FOLDS}-fold cross-validation inside the train part",
+        "cv_auc": cv_auc,
         "refit_on": "train+val" if refit else "train",
         "refit_trees": final.best_iteration,
         "columns": columns,

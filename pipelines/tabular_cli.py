@@ -70,6 +70,7 @@ def _render(report: dict[str, Any], mapping: Path) -> None:
         parts.add_row(part, f"{rows:,}", f"{report['churn_rate'][part]:.1%}")
     console.print(parts)
     console.print(
-        f"{report['trees']} trees chosen on val; test scored by the model fitted on {report['refit_on']}"
+        f"{report['trees']} trees chosen by {report['trees_chosen_by']} (CV AUC {report['cv_auc']:.4f});"
+        f" test scored by the model fitted on {report['refit_on']}"
         f" ({report['refit_trees']} trees)."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from sklearn.model_selection import train_test_split
 from typer.testing import CliRunner
 
+from models.churn import choose_tree_count, train_churn_model
+from models.tabular import SMALL_TABLE_PARAMS, model_inputs
 from pipelines.tabular_cli import tabular_app
 from sources.extract_mapping import MappingError, load_mapping
 from sources.tabular import read_customer_extract
@@ -156,7 +159,7 @@ def telco_report() -> dict:
 def test_telco_evaluate_prints_the_figures_beside_the_published_baseline(telco_report: dict) -> None:
     assert {"test_auc", "val_auc", "baseline_lr_test_auc", "baseline_lr_val_auc", "rows", "params"} <= set(telco_report)
     assert telco_report["rows"] == {"train": 3774, "val": 1860, "test": 1409}
-    assert telco_report["refit_trees"] == telco_report["trees"]  # the refit keeps the trees chosen on val
+    assert telco_report["refit_trees"] == telco_report["trees"]  # the refit keeps the trees chosen by CV on train
     assert telco_report["baseline_lr_test_auc"] == pytest.approx(0.858, abs=5e-4)  # the published figures
     assert telco_report["baseline_lr_val_auc"] == pytest.approx(0.8363, abs=5e-5)
     assert telco_report["val_auc"] > telco_report["baseline_lr_val_auc"]
@@ -166,11 +169,26 @@ def test_telco_evaluate_prints_the_figures_beside_the_published_baseline(telco_r
 @needs_telco
 @pytest.mark.xfail(
     strict=True,
-    reason="acceptance bar not reached without tuning on test: the settings chosen on val score 0.8586 on test"
-    " (published LR 0.8581); remove this mark when a val-chosen change reaches 0.86",
+    reason="acceptance bar not reached without tuning on test: the settings chosen on val and by CV on train"
+    " (bench/telco.py) score 0.8590 on test (published LR 0.8581); remove this mark when a change chosen"
+    " without test reaches 0.86",
 )
 def test_telco_acceptance_bar(telco_report: dict) -> None:
     assert telco_report["test_auc"] >= 0.86
+
+
+def test_without_a_validation_set_the_model_keeps_exactly_the_trees_asked_for(bins: Path) -> None:
+    frame = read_customer_extract(load_mapping(bins))
+    train = frame[frame["split"] == "train"]
+    columns, categorical = model_inputs(frame)
+    params = replace(SMALL_TABLE_PARAMS, learning_rate=0.1, n_estimators=400, early_stopping_rounds=30)
+    trees, cv_auc = choose_tree_count(train, columns, categorical, params=params)
+    assert 1 <= trees <= 400 and 0.5 < cv_auc <= 1.0
+    assert choose_tree_count(train, columns, categorical, params=params) == (trees, cv_auc)  # seeded folds
+    model = train_churn_model(train, None, None, columns, categorical, params=replace(params, n_estimators=trees))
+    assert model.booster.num_trees() == model.best_iteration == trees
+    again = train_churn_model(train, None, None, columns, categorical, params=replace(params, n_estimators=trees))
+    assert (model.raw_score(frame) == again.raw_score(frame)).all()
 
 
 @pytest.mark.parametrize(
