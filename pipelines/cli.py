@@ -16,7 +16,13 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from pipelines.display import render_figures, render_policy_values, render_save_training, render_training
+from pipelines.display import (
+    render_figures,
+    render_nightly,
+    render_policy_values,
+    render_save_training,
+    render_training,
+)
 from pipelines.settings import Settings, load_settings
 from pipelines.tabular_cli import tabular_app
 from pipelines.workspace import Workspace, WorkspaceError, open_workspace
@@ -236,6 +242,71 @@ def evaluate(
     else:
         render_figures(figures, console)
         render_policy_values(figures, console)
+
+
+@app.command()
+def nightly(
+    data: DataOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Business date's as-of. Default: the last day of the data.")
+    ] = None,
+) -> None:
+    """Run the nightly flow: score, plan, talking points, call lists, publish (under Prefect)."""
+    import os
+
+    from pipelines.settings import prefect_environment
+
+    settings = _settings(data)
+    _parse_date(as_of, "--as-of")
+    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    from pipelines.flows import nightly as nightly_flow
+
+    try:
+        summary = nightly_flow(str(settings.data), as_of)
+    except (WorkspaceError, LookupError) as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    render_nightly(summary, settings, console)
+
+
+@app.command()
+def deploy(
+    data: DataOption = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--register-only", help="Keep running and execute the scheduled runs.")
+    ] = True,
+) -> None:
+    """Register the nightly, weekly training and intraday deployments (cron, in the desk's time zone).
+
+    Needs a running Prefect server (``prefect server start``) and its API URL in
+    ``PREFECT_API_URL`` or ``SAVEDESK_PREFECT__API_URL``. With ``--serve`` (the
+    default) this process stays up and runs each deployment on its schedule.
+    """
+    import os
+
+    from pipelines.settings import prefect_environment
+
+    settings = _settings(data)
+    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
+    if not os.environ.get("PREFECT_API_URL"):
+        errors.print(
+            "[red]No Prefect server to register with: start one (PREFECT_HOME=... prefect server start) and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (or SAVEDESK_PREFECT__API_URL).[/red]"
+        )
+        raise typer.Exit(2)
+    from prefect import serve as prefect_serve
+
+    from pipelines.flows import deployments
+
+    planned = deployments(settings)
+    if serve:
+        console.print(f"Serving {len(planned)} deployments against {os.environ['PREFECT_API_URL']} (Ctrl-C to stop)")
+        prefect_serve(*planned)
+        return
+    for deployment in planned:
+        deployment.apply()
+        console.print(f"Registered {deployment.flow_name}/{deployment.name}: {deployment.schedules[0].schedule}")
 
 
 if __name__ == "__main__":

@@ -90,3 +90,33 @@ def render_save_training(training: Any, outcome: Any, console: Console) -> None:
     verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted[/yellow]"
     console.print(f"Registered savedesk-save v{outcome.version} ({outcome.model_uri}): {verdict}")
     console.print(f"Gate: {outcome.summary}")
+
+
+def render_nightly(summary: dict[str, Any], settings: Any, console: Console) -> None:
+    """Print where the lists are, the top of one rep's list with its talking points, and how to look further."""
+    import pandas as pd
+
+    folder = summary["published"]
+    console.print(
+        f"[bold]Published[/bold] {summary['business_date']} → {folder}: {summary['inbound']:,} inbound, "
+        f"{summary['proactive']:,} proactive, {summary['flips']:,} flips ({summary['accounts_scored']:,} accounts "
+        f"scored; score PSI {summary['psi_score']})"
+    )
+    for name in summary["drift_warnings"]:
+        console.print(f"[yellow]Drift warning: {name} moved beyond the PSI threshold[/yellow]")
+    inbound = pd.read_parquet(f"{folder}/inbound.parquet")
+    points = pd.read_parquet(f"{folder}/talking_points.parquet")
+    if len(inbound):
+        rep = inbound["rep_id"].value_counts().index[0]
+        mine = inbound[inbound["rep_id"] == rep].sort_values("rank").head(3)
+        table = Table("rank", "request", "reason", "offer", "expected value", "talking points", title=f"{rep}: inbound")
+        for row in mine.to_dict("records"):
+            said = points[points["list_key"] == row["list_key"]].sort_values(["kind", "rank"])["sentence"]
+            table.add_row(str(row["rank"]), str(row["request_id"]), str(row["reason"]), str(row["offer"]),
+                          f"${row['expected_net_value']:,.0f}", "\n".join(said.head(4)))  # fmt: skip
+        console.print(table)
+        console.print(f"Rep pages: {folder}/reps/{rep}.html (one per rep, with a CSV beside it)")
+    console.print(f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
+    console.print(
+        f"Prefect UI: PREFECT_HOME={settings.prefect_home} .venv/bin/prefect server start  (then open http://127.0.0.1:4200)"
+    )

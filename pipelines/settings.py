@@ -88,6 +88,33 @@ class SaveSettings(BaseModel):
     guardrails: GuardrailRules = GuardrailRules()
 
 
+class NightlySettings(BaseModel):
+    """How the nightly flow runs: shards, task runner, the desk's lists and the schedules."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shards: int = 4
+    """Account shards scoring, planning and talking points are mapped over."""
+    task_runner: str = "threads"
+    """"threads" (one machine) or "dask" (prefect-dask: ``dask_address``, or a local cluster)."""
+    threads: int = 2
+    dask_address: str = ""
+    """A running Dask scheduler (``tcp://host:8786``); empty starts a local cluster of ``dask_workers``."""
+    dask_workers: int = 2
+    open_request_days: int = 7
+    """Unresolved requests made in these many days up to the business date are on the inbound queue."""
+    proactive_per_rep: int = 20
+    """Proactive calls a rep makes a day."""
+    proactive_candidates: float = 3.0
+    """Accounts planned for proactive calls, as a multiple of the desk's daily capacity."""
+    time_zone: str = "America/Chicago"
+    nightly_cron: str = "0 2 * * *"
+    training_cron: str = "0 4 * * 0"
+    intraday_cron: str = "0 9-17 * * 1-5"
+    psi_warning: float = 0.25
+    """Population stability index above which a feature or the score is reported as shifted."""
+
+
 class Settings(BaseSettings):
     """Everything savedesk can be configured with.
 
@@ -116,6 +143,7 @@ class Settings(BaseSettings):
     prefect: PrefectSettings = PrefectSettings()
     churn: ChurnModelSettings = ChurnModelSettings()
     save: SaveSettings = SaveSettings()
+    nightly: NightlySettings = NightlySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -208,6 +236,23 @@ def _config_file(init_values: dict[str, Any]) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def prefect_environment(settings: Settings) -> dict[str, str]:
+    """The environment Prefect must see before it is imported: its home in the workspace, no telemetry.
+
+    An API URL in the settings points the flows at a running server (``prefect server start``); without
+    one Prefect starts a temporary server, which takes 20-40 s on a busy machine, hence the timeout.
+    """
+    env = {
+        "PREFECT_HOME": str(settings.prefect_home.resolve()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(settings.prefect.server_startup_timeout_seconds),
+        "DO_NOT_TRACK": "1",
+    }
+    if settings.prefect.api_url:
+        env["PREFECT_API_URL"] = settings.prefect.api_url
+    return env
 
 
 def load_settings(data: Path | None = None, **overrides: Any) -> Settings:

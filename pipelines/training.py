@@ -17,6 +17,7 @@ from features.registry import BY_NAME
 from features.snapshots import snapshot
 from models.churn import ChurnModel, train_churn_model
 from models.dataset import TimeSplit, held_out
+from models.drift import profile
 from models.evaluation import ChurnEvaluation, evaluate_churn_model, oracle_scores
 from pipelines.settings import Settings
 from pipelines.workspace import Workspace
@@ -77,6 +78,9 @@ def fit_and_evaluate(settings: Settings, split: TimeSplit, frames: dict[date, pd
     columns = [c for c in train.columns if c in BY_NAME]
     categorical = [c for c in columns if BY_NAME[c].categorical]
     model = train_churn_model(train, valid, calibrate, columns, categorical, params=settings.churn.params)
+    # What the model was trained on, kept inside it: the nightly run measures drift against it.
+    reference = train[columns].assign(churn_probability=model.predict_proba(train))
+    model.metadata["reference"] = profile(reference, [*columns, "churn_probability"], categorical)
     test = frames[split.test]
     evaluation = evaluate_churn_model(
         model, train, test, categorical, settings.churn.empc, oracle=read_oracle(settings, split.test)
