@@ -181,7 +181,7 @@ def input_fingerprint(settings: Settings) -> str:
 
 @flow(name="savedesk-nightly", log_prints=False)
 def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
-    """validate → features → score → plans → talking points → lists → publish → monitoring summary.
+    """Validate → features → score → plans → talking points → lists → publish → monitoring summary.
 
     Args:
         data: The workspace folder.
@@ -273,7 +273,7 @@ def train_save_task(settings: Settings, workspace: Any) -> dict[str, Any]:
 
 @flow(name="savedesk-train")
 def train(data: str, as_of: str | None = None) -> dict[str, Any]:
-    """snapshots → churn model, requests → save model; each registered as challenger and gated."""
+    """Snapshots → churn model, requests → save model; each registered as challenger and gated."""
     logger = get_run_logger()
     settings = load_settings(Path(data))
     workspace = cast("Workspace", open_workspace_task(settings))
