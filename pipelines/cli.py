@@ -260,10 +260,11 @@ def nightly(
     _parse_date(as_of, "--as-of")
     os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    from pipelines.flows import configured
     from pipelines.flows import nightly as nightly_flow
 
     try:
-        summary = nightly_flow(str(settings.data), as_of)
+        summary = configured(nightly_flow, settings)(str(settings.data), as_of)
     except (WorkspaceError, LookupError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None

@@ -284,18 +284,24 @@ def train(data: str, as_of: str | None = None) -> dict[str, Any]:
     return {"churn": churn, "save": save}
 
 
+def configured(flow_: Any, settings: Settings) -> Any:
+    """``flow_`` with the task runner the settings choose."""
+    return flow_.with_options(task_runner=task_runner(settings))
+
+
 def deployments(settings: Settings) -> list[Any]:
     """The scheduled deployments of the three flows, in the desk's time zone."""
     from prefect.schedules import Cron
 
     desk, data = settings.nightly, str(settings.data.resolve())
     zone = desk.time_zone
+    schedule = {"nightly": desk.nightly_cron, "weekly": desk.training_cron, "business-hours": desk.intraday_cron}
+    flows = {"nightly": nightly, "weekly": train, "business-hours": intraday}
     return [
-        nightly.to_deployment("nightly", schedules=[Cron(desk.nightly_cron, timezone=zone)], parameters={"data": data}),
-        train.to_deployment("weekly", schedules=[Cron(desk.training_cron, timezone=zone)], parameters={"data": data}),
-        intraday.to_deployment(
-            "business-hours", schedules=[Cron(desk.intraday_cron, timezone=zone)], parameters={"data": data}
-        ),
+        configured(flows[name], settings).to_deployment(
+            name, schedules=[Cron(cron, timezone=zone)], parameters={"data": data}
+        )
+        for name, cron in schedule.items()
     ]
 
 
