@@ -5,8 +5,14 @@ what it means to a person (description), whether a rep can do something about
 it (``actionable``), whether it must stay off a rep's page (``sensitive``), and
 the sentence a talking point will use, with the account's own numbers filled in
 from the feature row (``{value}`` is the feature itself; any other field is
-another registered feature). The model's column list, ``docs/features.md`` and
-the talking points are all derived from this list.
+another registered feature). A flag's ``template`` speaks of it being true and
+its ``template_negative`` of it being false; a number that can fall below zero
+has a ``template_negative`` that reads ``{value}`` as the size of the fall, so
+no sentence says "rate up -5%". In a ``days`` feature's template ``{date}`` is
+the calendar day it counts (as-of minus the days; plus them for ``days_to_*``),
+written like "Aug 2". A point whose template would need a missing value is not
+shown. The model's column list, ``docs/features.md`` and the
+talking points (``models.talking_points``) are all derived from this list.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from string import Formatter
 from typing import Literal
 
 Kind = Literal["number", "count", "days", "ratio", "category", "flag"]
+DATE_FIELD = "date"
+"""The template field that writes a ``days`` feature as the calendar day it counts."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,8 @@ class Feature:
     window_days: int | None = None
     actionable: bool = False
     sensitive: bool = False
+    template_negative: str = ""
+    """The sentence for a false flag, or for a number below zero (``{value}`` is then its size); empty: none."""
 
     @property
     def categorical(self) -> bool:
@@ -40,7 +50,9 @@ class Feature:
     @property
     def template_fields(self) -> set[str]:
         """Feature names the sentence template reads (``value`` is this feature)."""
-        return {f for _, f, _, _ in Formatter().parse(self.template) if f} - {"value"}
+        fields = {f for _, f, _, _ in Formatter().parse(self.template) if f}
+        fields |= {f for _, f, _, _ in Formatter().parse(self.template_negative) if f}
+        return fields - {"value", DATE_FIELD}
 
 
 def _f(name: str, kind: Kind, table: str, group: str, description: str, template: str, **kw: object) -> Feature:
@@ -80,7 +92,7 @@ def _quality_features() -> list[Feature]:
                 "service_events",
                 "service quality",
                 f"Days since the most recent of the account's {words} (empty if none in the extract).",
-                f"last of the {words} {{value:.0f}} days ago",
+                f"last of the {words} on {{date}}, {{value:.0f}} days ago",
                 actionable=True,
             )
         )
@@ -90,9 +102,9 @@ def _quality_features() -> list[Feature]:
 FEATURES: tuple[Feature, ...] = (
     # account
     _f("tenure_days", "days", "accounts", "account", "Days since service started.",
-       "a customer for {tenure_years:.0f} years"),
+       "a customer for {tenure_years:.1f} years"),
     _f("tenure_years", "number", "accounts", "account", "Years since service started.",
-       "a customer for {value:.0f} years"),
+       "a customer for {value:.1f} years"),
     _f("segment", "category", "accounts", "account", "Line of business.", "a {value} account"),
     _f("industry", "category", "accounts", "account", "Customer's industry.", "in {value}"),
     _f("territory", "category", "accounts", "account", "Sales territory.", "in the {value} territory",
@@ -103,28 +115,33 @@ FEATURES: tuple[Feature, ...] = (
     _f("contract_term_months", "number", "accounts", "contract", "Term of the agreement in force, in months.",
        "on a {value:.0f}-month agreement"),
     _f("auto_renew", "flag", "accounts", "contract", "Whether the agreement renews itself at its end.",
-       "agreement renews automatically"),
+       "agreement renews automatically",
+       template_negative="agreement does not renew automatically"),
     _f("month_to_month", "flag", "accounts", "contract", "No agreement in force: service runs month to month.",
-       "out of contract, month to month", actionable=True),
+       "out of contract, month to month", actionable=True,
+       template_negative="under an agreement, not month to month"),
     _f("days_to_contract_end", "days", "accounts", "contract",
        "Days until the agreement in force ends (empty when month to month).",
-       "agreement ends in {value:.0f} days", actionable=True),
+       "agreement ends on {date}, in {value:.0f} days", actionable=True),
     _f("days_since_renewal", "days", "save_attempts", "contract",
        "Days since the agreement was last re-signed on a save call (empty if never in the extract).",
        "re-signed {value:.0f} days ago"),
     # service
     _f("lines", "count", "service_lines", "service", "Service lines in service.", "{value:.0f} service lines"),
     _f("streams", "count", "service_lines", "service", "Distinct streams collected.", "{value:.0f} streams"),
-    _f("has_recycling", "flag", "service_lines", "service", "Has a recycling line.", "has recycling service"),
-    _f("has_organics", "flag", "service_lines", "service", "Has an organics line.", "has organics service"),
+    _f("has_recycling", "flag", "service_lines", "service", "Has a recycling line.", "has recycling service",
+       template_negative="no recycling service"),
+    _f("has_organics", "flag", "service_lines", "service", "Has an organics line.", "has organics service",
+       template_negative="no organics service"),
     _f("max_container_yards", "number", "service_lines", "service", "Largest container, in cubic yards.",
-       "largest container {value:.0f} yards"),
+       "largest container {value:g} yards"),
     _f("pickups_per_week", "number", "service_lines", "service", "Scheduled pickups per week, all lines.",
-       "{value:.0f} pickups a week"),
+       "{value:g} pickups a week"),
     _f("weekly_capacity_yards", "number", "service_lines", "service",
        "Container yards collected per week (size times pickups, all lines).",
-       "{value:.0f} yards of capacity a week", actionable=True),
-    _f("has_lease", "flag", "service_lines", "service", "Leases equipment (compactor).", "leases a compactor"),
+       "{value:g} yards of capacity a week", actionable=True),
+    _f("has_lease", "flag", "service_lines", "service", "Leases equipment (compactor).", "leases a compactor",
+       template_negative="does not lease a compactor"),
     _f("fill_pct_last", "number", "service_events", "service",
        "Measured fill at the latest fill audit, in % of capacity.",
        "containers {value:.0f}% full at the last audit", actionable=True),
@@ -137,18 +154,23 @@ FEATURES: tuple[Feature, ...] = (
        "pays ${value:,.0f} a month"),
     _f("rate_change_pct_90d", "ratio", "rate_changes", "price",
        "Change of the monthly rate of the lines in service over the last 90 days.",
-       "rate up {value:.0%} in the last 90 days", window_days=90, actionable=True),
+       "rate up {value:.0%} in the last 90 days", window_days=90, actionable=True,
+       template_negative="rate down {value:.0%} in the last 90 days"),
     _f("rate_change_pct_365d", "ratio", "rate_changes", "price",
        "Change of the monthly rate of the lines in service over the last 365 days.",
-       "rate up {value:.0%} in the last year", window_days=365, actionable=True),
+       "rate up {value:.0%} in the last year, {increase_vs_territory_365d:+.1%} against the territory's median",
+       window_days=365, actionable=True,
+       template_negative="rate down {value:.0%} in the last year, {increase_vs_territory_365d:+.1%} against the"
+       " territory's median"),
     _f("days_since_increase", "days", "rate_changes", "price",
        "Days since the most recent rate increase or surcharge (empty if none in the extract).",
-       "last increase {value:.0f} days ago", actionable=True),
+       "last increase on {date}, {value:.0f} days ago", actionable=True),
     _f("last_increase_pct", "ratio", "rate_changes", "price", "Size of the most recent increase.",
        "last increase was {value:.1%}", actionable=True),
     _f("increase_vs_territory_365d", "ratio", "rate_changes", "price",
        "Rate change over 365 days minus the territory's median change over the same days.",
-       "{value:+.0%} above the territory's typical increase", window_days=365, actionable=True),
+       "rate change {value:.1%} above the territory's median this year", window_days=365, actionable=True,
+       template_negative="rate change {value:.1%} below the territory's median this year"),
     _f("surcharges_365d", "count", "rate_changes", "price", "Fuel and environmental surcharges added in 365 days.",
        "{value:.0f} surcharges added this year", window_days=365, actionable=True),
     # service quality

@@ -1,0 +1,387 @@
+"""Talking points: why an account on a list is at risk, what holds it, and why the recommended offer.
+
+For every listed decision, ``talking_points`` turns exact SHAP contributions
+(LightGBM's own ``pred_contrib``, in log-odds, computed only for the listed rows)
+into sentences from the feature registry's templates, filled in with the
+account's own numbers. Each point keeps its feature, its contribution and its
+direction next to the sentence. Four kinds, in this order on a page:
+
+- ``risk_driver``: the features raising the churn risk most (positive
+  contributions), at most ``risk_points`` of them. Only features a rep can act
+  on (``actionable``) and that are not ``sensitive`` are candidates: the others
+  are dropped, not kept aside, so the frame is the rep's page and nothing on it
+  needs filtering downstream. The next candidate takes a dropped driver's place.
+- ``protective``: one factor, the most negative contribution among the
+  features that are not sensitive (it may be one a rep cannot act on, such as
+  tenure: it is said to reassure, not to be acted on); none when nothing lowers
+  the risk.
+- ``offer_driver``: the two features raising the save probability of the
+  recommended offer most, from the save model's contributions, under the same
+  rule as risk drivers (actionable, not sensitive), plus the decision itself in
+  plain words (the reason the customer called, the kind of offer and the pair,
+  the rollback size). A proactive account has not stated a reason: its
+  contributions are taken at the reason it most likely has (the save model's
+  reason model) and the reason itself is never cited.
+- ``guardrail``: the note of the guardrail that kept a more valuable offer off
+  the table, when there is one; it has no feature or contribution.
+
+``direction`` follows the sign of the contribution: ``raises_risk`` /
+``lowers_risk`` for churn points, ``raises_save`` / ``lowers_save`` for offer
+points (only raising ones are chosen). A point whose sentence would need a
+missing value is skipped and the next candidate takes its place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from features.registry import BY_NAME, DATE_FIELD, Feature
+from models.churn import ChurnModel
+from models.save import SaveModel, offer_kind, rollback_pct
+
+RISK_DRIVER, PROTECTIVE, OFFER_DRIVER, GUARDRAIL = "risk_driver", "protective", "offer_driver", "guardrail"
+KINDS = (RISK_DRIVER, PROTECTIVE, OFFER_DRIVER, GUARDRAIL)
+RAISES_RISK, LOWERS_RISK, RAISES_SAVE, LOWERS_SAVE = "raises_risk", "lowers_risk", "raises_save", "lowers_save"
+POINT_COLUMNS = ("kind", "rank", "feature", "contribution", "direction", "sentence")
+"""The columns of a talking point after the decision's key."""
+OFFER_POINTS = 2
+
+REASON_WORDS = {
+    "price": "price",
+    "service_failure": "a service failure",
+    "billing": "billing",
+    "competitor_offer": "a competitor's offer",
+    "contract_terms": "the contract's terms",
+    "over_servicing": "paying for more service than they use",
+    "business_closed": "closing the business",
+    "moved_out_of_area": "moving out of the area",
+    "bankruptcy": "bankruptcy",
+    "sold": "selling the business",
+}
+"""A cancellation reason as a rep would say it after "called about"."""
+
+OFFER_WORDS = {
+    "contract_education": "walking through the agreement",
+    "service_recovery": "a service recovery",
+    "right_size": "right-sizing the service",
+    "rollback": "a rate rollback",
+    "renewal_rate_lock": "a rate lock on renewal",
+    "flip": "a specialist's visit",
+}
+"""An offer's kind in a rep's words."""
+
+DESIGN_POINTS = ("reason", "offer_kind", "reason_offer", "rollback_pct")
+"""The save model's decision columns that can explain an offer (they are not registered features)."""
+
+
+def rep_driver(feature: Feature | None) -> bool:
+    """Whether a feature may be shown as a driver on a rep's page: registered, actionable, not sensitive."""
+    return feature is not None and feature.actionable and not feature.sensitive
+
+
+def talking_points(
+    churn: ChurnModel,
+    save: SaveModel | None,
+    listed: pd.DataFrame,
+    as_of: date,
+    key: str = "list_key",
+    risk_points: int = 3,
+) -> pd.DataFrame:
+    """The talking points of every listed decision, one row per point.
+
+    Args:
+        churn: The churn model; its contributions are computed for ``listed`` only.
+        save: The save model, for the offer drivers (None: no offer drivers).
+        listed: One row per listed decision: ``key``, every feature column the
+            models read, ``reason`` (missing for a proactive account), the
+            recommended ``offer`` and ``guardrail_note`` (may be empty or absent).
+        as_of: The features' as-of date (a ``days`` feature's ``{date}``).
+        key: The column naming a decision.
+        risk_points: The most risk drivers per decision.
+
+    Returns:
+        ``key`` then ``POINT_COLUMNS``: ``kind`` (``KINDS``), ``rank`` (1 = the
+        strongest within its kind), ``feature`` (a registered feature or a
+        ``DESIGN_POINTS`` column; missing for a guardrail), ``contribution``
+        (log-odds; missing for a guardrail), ``direction`` and ``sentence``;
+        sorted by the decisions' order in ``listed``, then kind, then rank.
+    """
+    listed = listed.reset_index(drop=True)
+    parts = [*_churn_points(churn, listed, as_of, risk_points), _guardrail_points(listed)]
+    if save is not None:
+        parts.append(_offer_points(save, listed, as_of))
+    points = {c: np.concatenate([part[c] for part in parts]) for c in ("row", *POINT_COLUMNS)}
+    kind_order = np.select([points["kind"] == k for k in KINDS], list(range(len(KINDS))), len(KINDS))
+    order = np.lexsort((points["rank"], kind_order, points["row"]))
+    out = {key: listed[key].to_numpy()[points["row"][order]]}
+    out.update({c: points[c][order] for c in POINT_COLUMNS})
+    return pd.DataFrame(out).astype({"rank": "int64", "contribution": "float64"})
+
+
+Points = dict[str, np.ndarray]
+"""Talking points as columns: ``row`` (the decision's position in ``listed``) and ``POINT_COLUMNS``."""
+
+
+def _points(
+    rows: np.ndarray,
+    kind: str,
+    ranks: np.ndarray,
+    feature: np.ndarray,
+    contribution: np.ndarray,
+    direction: np.ndarray,
+    sentence: np.ndarray,
+) -> Points:
+    n = len(rows)
+    return {
+        "row": np.asarray(rows, dtype=np.int64),
+        "kind": np.full(n, kind, dtype=object),
+        "rank": np.asarray(ranks, dtype=np.int64),
+        "feature": np.asarray(feature, dtype=object),
+        "contribution": np.asarray(contribution, dtype="float64"),
+        "direction": np.asarray(direction, dtype=object),
+        "sentence": np.asarray(sentence, dtype=object),
+    }
+
+
+def _churn_points(churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_points: int) -> list[Points]:
+    """Risk drivers and the protective factor of each row of ``listed``."""
+    contributions = churn.contributions(listed).drop(columns="bias")
+    columns = np.asarray(contributions.columns, dtype=object)
+    values = contributions.to_numpy(dtype="float64")
+    features = [BY_NAME.get(c) for c in columns]
+    renders = renderable(listed, features)
+    shown = np.array([rep_driver(f) for f in features], dtype=bool) & renders
+    risk = _top(np.where(shown & (values > 0), values, -np.inf), risk_points)
+    calm = np.array([f is not None and not f.sensitive for f in features], dtype=bool) & renders
+    protective = _top(np.where(calm & (values < 0), -values, -np.inf), 1)
+    out = []
+    for kind, (rows, cols, ranks) in ((RISK_DRIVER, risk), (PROTECTIVE, protective)):
+        contribution = values[rows, cols]
+        direction = np.where(contribution > 0, RAISES_RISK, LOWERS_RISK)
+        sentence = render(listed, [features[c] for c in cols], rows, as_of)
+        out.append(_points(rows, kind, ranks, columns[cols], contribution, direction, sentence))
+    return out
+
+
+def _offer_points(save: SaveModel, listed: pd.DataFrame, as_of: date) -> Points:
+    """The drivers of the recommended offer's save probability, per row of ``listed`` that has an offer."""
+    offered = np.flatnonzero(listed["offer"].notna().to_numpy()) if "offer" in listed else np.array([], dtype=int)
+    if not len(offered):
+        return _no_points()
+    frame = listed.iloc[offered].reset_index(drop=True)
+    reason = frame["reason"] if "reason" in frame else pd.Series(None, index=frame.index, dtype=object)
+    stated = reason.notna().to_numpy()
+    reason = reason.astype(object)
+    if not stated.all() and save.reasons is not None:
+        likely = save.reasons.predict(frame[~stated]).idxmax(axis=1)
+        reason = reason.where(stated, likely.reindex(frame.index))
+    frame = frame.assign(reason=reason)
+    contributions = save.contributions(frame).drop(columns="bias")
+    columns = np.asarray(contributions.columns, dtype=object)
+    values = contributions.to_numpy(dtype="float64")
+    features = [BY_NAME.get(c) for c in columns]
+    shown = np.array([rep_driver(f) for f in features], dtype=bool) & renderable(frame, features)
+    design = _design_sentences(frame, stated)
+    for j, column in enumerate(columns):
+        if column in design:
+            shown[:, j] = pd.notna(design[column])
+    # The kind of offer and the (reason, kind) pair say the same thing: cite only the stronger.
+    if "offer_kind" in design and "reason_offer" in design and {"offer_kind", "reason_offer"} <= set(columns):
+        kind, pair = list(columns).index("offer_kind"), list(columns).index("reason_offer")
+        weaker = np.where(values[:, kind] >= values[:, pair], pair, kind)
+        shown[np.arange(len(frame)), weaker] = False
+    rows, cols, ranks = _top(np.where(shown & (values > 0), values, -np.inf), OFFER_POINTS)
+    contribution = values[rows, cols]
+    sentence = np.empty(len(rows), dtype=object)
+    registered = np.array([features[c] is not None for c in cols], dtype=bool)
+    sentence[registered] = render(frame, [features[c] for c in cols[registered]], rows[registered], as_of)
+    for j in np.unique(cols[~registered]):
+        at = np.flatnonzero(cols == j)
+        sentence[at] = design[str(columns[j])][rows[at]]
+    direction = np.where(contribution > 0, RAISES_SAVE, LOWERS_SAVE)
+    return _points(offered[rows], OFFER_DRIVER, ranks, columns[cols], contribution, direction, sentence)
+
+
+def _guardrail_points(listed: pd.DataFrame) -> Points:
+    """The guardrail note of each row of ``listed`` that has one."""
+    if "guardrail_note" not in listed:
+        return _no_points()
+    column = listed["guardrail_note"]
+    note = column.astype(object).where(column.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
+    rows = np.flatnonzero(note != "")
+    n = len(rows)
+    return _points(rows, GUARDRAIL, np.ones(n), np.full(n, None), np.full(n, np.nan), np.full(n, ""), note[rows])
+
+
+def _no_points() -> Points:
+    empty = np.array([], dtype=np.int64)
+    return _points(empty, "", empty, empty, empty, empty, empty)
+
+
+def render(frame: pd.DataFrame, features: Sequence[Feature | None], rows: np.ndarray, as_of: date) -> np.ndarray:
+    """The sentence of each (row, feature) point: the feature's template with the row's values.
+
+    Points are grouped by feature, so each column is read and converted once.
+    Every point must be renderable (``renderable``); a false flag or a number
+    below zero takes the feature's ``template_negative`` with the size of the value.
+
+    Args:
+        frame: The feature rows.
+        features: The feature of each point.
+        rows: The position in ``frame`` of each point.
+        as_of: The as-of date, for ``{date}``.
+
+    Returns:
+        One sentence per point, in point order.
+    """
+    out = np.empty(len(rows), dtype=object)
+    names = np.array([f.name if f is not None else "" for f in features], dtype=object)
+    columns = _Columns(frame)
+    for name in pd.unique(names):
+        feature = BY_NAME[str(name)]
+        at = np.flatnonzero(names == name)
+        picked = rows[at]
+        value = columns[feature.name][picked]
+        negative = _negative(feature, value)
+        fields = {f: columns[f][picked] for f in sorted(feature.template_fields)}
+        if feature.kind == "days":
+            fields[DATE_FIELD] = _dates(feature, value, as_of)
+        if not feature.categorical:
+            value = np.where(negative, np.abs(value), value)
+        for template, which in ((feature.template, ~negative), (feature.template_negative, negative)):
+            chosen = np.flatnonzero(which)
+            if len(chosen):
+                arrays = {"value": value[chosen], **{f: a[chosen] for f, a in fields.items()}}
+                out[at[chosen]] = _format(template, arrays)
+    return out
+
+
+def _format(template: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """``template`` filled in from each position of ``arrays``, formatting each distinct combination once."""
+    first, inverse = _distinct(list(arrays.values()))
+    names = list(arrays)
+    texts = [template.format(**{n: arrays[n][i] for n in names}) for i in first.tolist()]
+    return np.asarray(texts, dtype=object)[inverse]
+
+
+def _distinct(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct combinations of equal-length arrays: (first position of each, each position's combination)."""
+    combined = np.zeros(len(arrays[0]), dtype=np.int64)
+    for values in arrays:
+        codes, distinct = pd.factorize(values, use_na_sentinel=False)
+        combined = combined * (len(distinct) + 1) + codes
+        combined = np.unique(combined, return_inverse=True)[1].reshape(-1)  # keep the codes small
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+class _Columns:
+    """Feature columns as templates read them (``_values``), each converted once."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.cache:
+            self.cache[name] = _values(self.frame, BY_NAME[name])
+        return self.cache[name]
+
+
+def _values(frame: pd.DataFrame, feature: Feature) -> np.ndarray:
+    """A feature's column as a template reads it: text for a category (None when missing), else float."""
+    column = frame[feature.name]
+    if feature.categorical:
+        present = column.notna().to_numpy()
+        text = column.astype(str).to_numpy(dtype=object)
+        text[~present] = None
+        return text
+    return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    if values.dtype == object:
+        return pd.notna(values) & (values != "")
+    return np.isfinite(values)
+
+
+def _negative(feature: Feature, value: np.ndarray) -> np.ndarray:
+    """Which values take ``template_negative``: a false flag; a number below zero when the feature has one."""
+    if feature.kind == "flag":
+        return value == 0
+    if feature.categorical or not feature.template_negative:
+        return np.zeros(len(value), dtype=bool)
+    return value < 0
+
+
+def renderable(frame: pd.DataFrame, features: Sequence[Feature | None]) -> np.ndarray:
+    """Rows × features: whether the point can be written (registered, every field present, a template for it)."""
+    out = np.zeros((len(frame), len(features)), dtype=bool)
+    columns = _Columns(frame)
+    present: dict[str, np.ndarray] = {}
+    for j, feature in enumerate(features):
+        if feature is None or feature.name not in frame:
+            continue
+        if any(f not in frame for f in feature.template_fields):
+            continue
+        value = columns[feature.name]
+        for name in (feature.name, *feature.template_fields):
+            if name not in present:
+                present[name] = _present(columns[name])
+        ok = present[feature.name].copy()
+        for field in feature.template_fields:
+            ok &= present[field]
+        if not feature.template_negative:
+            ok &= ~_negative(feature, value)
+        out[:, j] = ok
+    return out
+
+
+def _dates(feature: Feature, days: np.ndarray, as_of: date) -> np.ndarray:
+    """The calendar day a ``days`` feature counts, like "Aug 2" (with the year when it is not the as-of's)."""
+    ahead = 1 if feature.name.startswith("days_to_") else -1
+    distinct, codes = np.unique(np.round(days), return_inverse=True)
+    text = []
+    for offset in distinct.tolist():
+        day = pd.Timestamp(as_of) + pd.Timedelta(days=ahead * offset)
+        text.append(f"{day:%b} {day.day}" + ("" if day.year == as_of.year else f", {day.year}"))
+    return np.asarray(text, dtype=object)[codes.reshape(-1)]
+
+
+def _design_sentences(frame: pd.DataFrame, stated: np.ndarray) -> dict[str, np.ndarray]:
+    """The decision columns of the save model as sentences (missing where they cannot be cited)."""
+    reason, offer = frame["reason"].to_numpy(dtype=object), frame["offer"].to_numpy(dtype=object)
+    first, inverse = _distinct([reason, offer, stated])
+    distinct = pd.DataFrame({"reason": reason[first], "offer": offer[first]})
+    sentences = _decision_sentences(distinct, stated[first])
+    return {c: s.to_numpy(dtype=object)[inverse] for c, s in sentences.items()}
+
+
+def _decision_sentences(frame: pd.DataFrame, stated: np.ndarray) -> dict[str, pd.Series]:
+    """Sentences for distinct (reason, offer) decisions."""
+    kind = offer_kind(frame["offer"])
+    pct = rollback_pct(frame["offer"])
+    reason_words = frame["reason"].map(REASON_WORDS)
+    kind_words = kind.map(OFFER_WORDS)
+    reason = ("called about " + reason_words).where(stated)
+    offer = kind_words.str.slice(0, 1).str.upper() + kind_words.str.slice(1) + " suits accounts like this"
+    pair = (kind_words + " answers a call about " + reason_words).where(stated)
+    pair = pair.str.slice(0, 1).str.upper() + pair.str.slice(1)
+    size = ("a " + pct.map(lambda p: f"{p:g}") + " % rollback").where(pct > 0)
+    return {"reason": reason, "offer_kind": offer, "reason_offer": pair, "rollback_pct": size}
+
+
+def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` largest finite scores of each row: (rows, columns, ranks from 1); ties go to the earlier column."""
+    if not scores.size or k <= 0:
+        empty = np.array([], dtype=int)
+        return empty, empty, empty
+    k = min(k, scores.shape[1])
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    picked = np.take_along_axis(scores, order, axis=1)
+    rows, position = np.nonzero(np.isfinite(picked))
+    return rows, order[rows, position], position + 1

@@ -1,0 +1,235 @@
+"""Talking points on a tiny simulated hauler: directions, the rep's page rule, sentences, contributions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.registry import BY_NAME, FEATURES, categorical_columns, model_columns
+from features.requests import account_context
+from features.snapshots import snapshot
+from features.view import from_frames
+from models.churn import ChurnModel, ChurnParams, train_churn_model
+from models.dataset import held_out
+from models.guardrails import GuardrailRules
+from models.offers import OfferCatalog
+from models.policy import plan_offers, recommendations
+from models.save import SaveModel, SaveParams, rollback_pct, train_save_model
+from models.talking_points import (
+    DESIGN_POINTS,
+    GUARDRAIL,
+    KINDS,
+    OFFER_DRIVER,
+    POINT_COLUMNS,
+    PROTECTIVE,
+    RISK_DRIVER,
+    render,
+    renderable,
+    rep_driver,
+    talking_points,
+)
+from sources import vocabulary as v
+from sources.simulator import SimulationConfig, simulate_hauler
+
+END = date(2026, 10, 31)
+TRAIN_AS_OF, VALID_AS_OF, AS_OF = date(2026, 4, 30), date(2026, 5, 31), date(2026, 9, 30)
+CHURN = ChurnParams(n_estimators=40, early_stopping_rounds=10, min_child_samples=20, threads=2)
+SAVE = SaveParams(n_estimators=60, early_stopping_rounds=15, min_child_samples=10, threads=2)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """Two small models, the listed decisions (as the policy recommends) and their talking points."""
+
+    churn: ChurnModel
+    save: SaveModel
+    listed: pd.DataFrame
+    points: pd.DataFrame
+
+
+def _save_model(frame: pd.DataFrame) -> SaveModel:
+    """A save model on requests made up from real feature rows: random reasons and offers, outcomes that follow them."""
+    rng = np.random.default_rng(3)
+    n = len(frame)
+    requests = frame.assign(
+        reason=rng.choice(v.CANCELLATION_REASONS, n),
+        offer=rng.choice(v.CATALOG_OFFERS, n),
+        rep_id=rng.choice(["R1", "R2", "R3"], n),
+    )
+    logit = (
+        -0.5
+        + 0.08 * rollback_pct(requests["offer"]).to_numpy()
+        + 0.6 * (requests["missed_pickups_90d"].to_numpy() > 0)
+        - 1.5 * requests["reason"].isin(v.UNCONTROLLABLE_REASONS).to_numpy()
+    )
+    requests["durable_save"] = rng.random(n) < 1 / (1 + np.exp(-logit))
+    hold = held_out(requests["account_id"])
+    columns = [c for c in requests.columns if c in BY_NAME]
+    categorical = [c for c in columns if BY_NAME[c].categorical]
+    return train_save_model(requests[~hold], requests[hold], columns, categorical, SAVE)
+
+
+@pytest.fixture(scope="module")
+def listed() -> Listed:
+    hauler = simulate_hauler(SimulationConfig(accounts=700, months=13, seed=3))
+    tables = from_frames(dict(hauler.raw))
+    train, valid = (snapshot(tables, d, END).to_pandas() for d in (TRAIN_AS_OF, VALID_AS_OF))
+    churn = train_churn_model(train, valid, None, model_columns(), categorical_columns(), params=CHURN)
+    save = _save_model(train)
+    rng = np.random.default_rng(5)
+    context = account_context(tables, AS_OF)
+    context = context.iloc[np.sort(rng.choice(len(context), 250, replace=False))].reset_index(drop=True)
+    # Half the accounts called with a reason; the others are proactive (no reason stated).
+    reasons = rng.choice(v.CANCELLATION_REASONS, len(context)).astype(object)
+    reasons[rng.random(len(context)) < 0.5] = None
+    context = context.assign(reason=reasons)
+    plans = plan_offers(context, OfferCatalog(), GuardrailRules(), save.predict_proba)
+    chosen = recommendations(plans)[["account_id", "offer", "guardrail_note"]]
+    frame = context.merge(chosen, on="account_id").rename(columns={"account_id": "list_key"})
+    points = talking_points(churn, save, frame, AS_OF)
+    return Listed(churn, save, frame, points)
+
+
+def test_the_frame_has_its_columns_and_every_kind(listed: Listed) -> None:
+    points = listed.points
+    assert list(points.columns) == ["list_key", *POINT_COLUMNS]
+    assert set(points["kind"]) == set(KINDS)
+    assert set(points["list_key"]) <= set(listed.listed["list_key"])
+    assert points["list_key"].nunique() == len(listed.listed)  # every listed account has something to say
+
+
+def test_every_direction_agrees_with_the_sign_of_its_contribution(listed: Listed) -> None:
+    points = listed.points
+    churn = points[points["kind"].isin([RISK_DRIVER, PROTECTIVE])]
+    assert ((churn["contribution"] > 0) == (churn["direction"] == "raises_risk")).all()
+    assert ((churn["contribution"] < 0) == (churn["direction"] == "lowers_risk")).all()
+    assert (points.loc[points["kind"] == RISK_DRIVER, "contribution"] > 0).all()
+    assert (points.loc[points["kind"] == PROTECTIVE, "contribution"] < 0).all()
+    offer = points[points["kind"] == OFFER_DRIVER]
+    assert ((offer["contribution"] > 0) == (offer["direction"] == "raises_save")).all()
+    assert (offer["contribution"] > 0).all()
+    guard = points[points["kind"] == GUARDRAIL]
+    assert guard["contribution"].isna().all() and guard["feature"].isna().all() and (guard["direction"] == "").all()
+
+
+def test_no_non_actionable_or_sensitive_driver_is_on_a_reps_page(listed: Listed) -> None:
+    points = listed.points
+    risk = points.loc[points["kind"] == RISK_DRIVER, "feature"]
+    assert all(rep_driver(BY_NAME.get(f)) for f in risk)
+    offer = points.loc[points["kind"] == OFFER_DRIVER, "feature"]
+    assert all(f in DESIGN_POINTS or rep_driver(BY_NAME.get(f)) for f in offer)
+    named = points["feature"].dropna()
+    assert not any(BY_NAME[f].sensitive for f in named if f in BY_NAME)
+    # The model does lean on features a rep cannot act on: the rule has something to keep off.
+    contributions = listed.churn.contributions(listed.listed).drop(columns="bias")
+    hidden = [c for c in contributions.columns if not rep_driver(BY_NAME.get(c))]
+    assert (contributions[hidden].to_numpy() > 0).any()
+
+
+def test_counts_and_ranks_per_decision(listed: Listed) -> None:
+    points = listed.points
+    counts = points.groupby(["list_key", "kind"]).size().unstack(fill_value=0)
+    assert (counts[RISK_DRIVER] <= 3).all() and (counts[PROTECTIVE] <= 1).all()
+    assert (counts[OFFER_DRIVER] <= 2).all() and (counts[GUARDRAIL] <= 1).all()
+    assert (counts[PROTECTIVE] == 1).mean() > 0.9
+    ranks = points.groupby(["list_key", "kind"])["rank"].agg(list)
+    assert all(r == list(range(1, len(r) + 1)) for r in ranks)
+    # Within a kind, rank 1 has the largest contribution (the most negative for the protective factor).
+    risk = points[points["kind"] == RISK_DRIVER]
+    assert (risk.groupby("list_key")["contribution"].diff().dropna() <= 0).all()
+
+
+def test_risk_drivers_are_the_largest_eligible_contributions(listed: Listed) -> None:
+    contributions = listed.churn.contributions(listed.listed).drop(columns="bias")
+    features = [BY_NAME.get(c) for c in contributions.columns]
+    eligible = renderable(listed.listed, features) & np.array([rep_driver(f) for f in features])
+    values = np.where(eligible, contributions.to_numpy(), -np.inf)
+    expected = -np.sort(-values, axis=1)[:, :3]
+    risk = listed.points[listed.points["kind"] == RISK_DRIVER]
+    for row, key in enumerate(listed.listed["list_key"]):
+        shown = risk.loc[risk["list_key"] == key, "contribution"].to_numpy()
+        want = expected[row][expected[row] > 0]
+        np.testing.assert_allclose(shown, want)
+
+
+def test_contributions_are_the_models_own_pred_contrib(listed: Listed) -> None:
+    frame = listed.listed
+    churn = listed.churn.contributions(frame)
+    row = pd.Series(np.arange(len(frame)), index=frame["list_key"])
+    points = listed.points[listed.points["kind"].isin([RISK_DRIVER, PROTECTIVE])]
+    at = row[points["list_key"]].to_numpy()
+    exact = churn.to_numpy()[at, churn.columns.get_indexer(points["feature"])]
+    np.testing.assert_array_equal(points["contribution"].to_numpy(), exact)
+    # Offer drivers of the accounts that called: the save model's contributions at the recommended offer.
+    called = frame[frame["reason"].notna()]
+    save = listed.save.contributions(called).set_axis(called["list_key"])
+    offer = listed.points[(listed.points["kind"] == OFFER_DRIVER) & listed.points["list_key"].isin(called["list_key"])]
+    assert len(offer)
+    exact = save.to_numpy()[save.index.get_indexer(offer["list_key"]), save.columns.get_indexer(offer["feature"])]
+    np.testing.assert_array_equal(offer["contribution"].to_numpy(), exact)
+
+
+def test_sentences_are_clean_and_guardrails_are_the_notes(listed: Listed) -> None:
+    sentences = listed.points["sentence"]
+    assert sentences.str.len().gt(0).all()
+    for bad in ("nan", "None", "{", "}", "inf", "-0%"):
+        assert not sentences.str.contains(bad, regex=False).any(), bad
+    notes = listed.listed.set_index("list_key")["guardrail_note"]
+    guard = listed.points[listed.points["kind"] == GUARDRAIL]
+    assert set(guard["list_key"]) == set(notes[notes != ""].index)
+    assert (guard["sentence"].to_numpy() == notes[guard["list_key"]].to_numpy()).all()
+    # A proactive account never has the reason it did not give cited back to it.
+    proactive = listed.listed.loc[listed.listed["reason"].isna(), "list_key"]
+    cited = listed.points[listed.points["feature"].isin(["reason", "reason_offer"])]
+    assert not cited["list_key"].isin(proactive).any()
+
+
+def test_every_template_renders_on_real_feature_rows(listed: Listed) -> None:
+    frame = listed.listed
+    used = {"template": 0, "negative": 0}
+    for feature in FEATURES:
+        ok = np.flatnonzero(renderable(frame, [feature])[:, 0])
+        assert len(ok) or frame[feature.name].isna().all() or feature.kind == "flag", feature.name
+        sentences = render(frame, [feature] * len(ok), ok, AS_OF)
+        assert all(isinstance(s, str) and s and "nan" not in s and "{" not in s for s in sentences), feature.name
+        if feature.template_negative and len(ok):
+            negative = any(s.startswith(feature.template_negative.split("{")[0]) for s in sentences)
+            used["negative"] += negative
+        used["template"] += len(ok) > 0
+    assert used["template"] > 50 and used["negative"] >= 3
+
+
+def test_templates_with_an_accounts_numbers() -> None:
+    row = pd.DataFrame({
+        "missed_pickups_90d": [3], "rate_change_pct_365d": [0.14], "increase_vs_territory_365d": [0.06],
+        "tenure_years": [11.2], "tenure_days": [4090], "auto_renew": [False], "days_since_missed_pickup": [59.0],
+        "days_to_contract_end": [400.0], "segment": ["commercial"], "rate_change_pct_90d": [-0.05],
+        "weekly_capacity_yards": [0.5], "fill_pct_last": [np.nan],
+    })  # fmt: skip
+    names = list(row.columns)
+    features = [BY_NAME[n] for n in names]
+    ok = renderable(row, features)[0]
+    assert dict(zip(names, ok, strict=True))["fill_pct_last"] is np.False_
+    text = dict(zip(names, render(row, features, np.zeros(len(names), dtype=int), AS_OF), strict=True))
+    assert text["missed_pickups_90d"] == "3 missed pickups in the last 90 days"
+    assert text["rate_change_pct_365d"] == "rate up 14% in the last year, +6.0% against the territory's median"
+    assert text["rate_change_pct_90d"] == "rate down 5% in the last 90 days"
+    assert text["tenure_days"] == text["tenure_years"] == "a customer for 11.2 years"
+    assert text["auto_renew"] == "agreement does not renew automatically"
+    assert text["days_since_missed_pickup"] == "last of the missed pickups on Aug 2, 59 days ago"
+    assert text["days_to_contract_end"] == "agreement ends on Nov 4, 2027, in 400 days"
+    assert text["segment"] == "a commercial account"
+    assert text["weekly_capacity_yards"] == "0.5 yards of capacity a week"
+
+
+def test_without_a_save_model_or_notes(listed: Listed) -> None:
+    frame = listed.listed.drop(columns="guardrail_note").head(40)
+    points = talking_points(listed.churn, None, frame, AS_OF)
+    assert set(points["kind"]) <= {RISK_DRIVER, PROTECTIVE}
+    same = listed.points[listed.points["kind"].isin([RISK_DRIVER, PROTECTIVE])]
+    same = same[same["list_key"].isin(frame["list_key"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(points, same)
