@@ -91,6 +91,10 @@ CSV_COLUMNS = [
 ]
 """Columns of a rep's CRM import file, in order (a column the lists lack is left empty)."""
 
+KINDS = ("risk_driver", "protective", "offer_driver", "guardrail")
+"""Talking-point kinds in page order (``models.talking_points.KINDS``, spelled out so that publishing does not import
+LightGBM; a test keeps the two in step)."""
+_KIND_LABELS = dict(zip(KINDS, ("Risk", "Holds", "Offer", "Limit"), strict=True))
 _RESERVED = {"business_date", "rows", "unassigned", "reps", "files", "created_at"}
 _LIST_ORDER = {INBOUND: 0, FLIP: 1, PROACTIVE: 2}
 _PROBABILITIES = ("churn_probability", "p_save")
@@ -109,7 +113,7 @@ def publish(
     talking_points: pd.DataFrame,
     manifest_extra: dict[str, Any],
     *,
-    top_points: int = 5,
+    top_points: int | None = None,
     progress: Progress | None = None,
 ) -> Path:
     """Write the day's lists, talking points, rep files and manifest to ``folder/<date>/`` atomically.
@@ -126,7 +130,8 @@ def publish(
             ``sensitive`` (as far as those columns exist).
         manifest_extra: Merged into the manifest: ``as_of``, ``models`` (name →
             name, version, alias), ``input_fingerprint``, and anything else JSON can hold.
-        top_points: Talking points per listed item on the rep files, in ``rank`` order.
+        top_points: At most this many talking points per listed item on the rep files (default: all),
+            in page order (``kind`` as in ``models.talking_points.KINDS``, then ``rank``).
         progress: Called after each step (see ``Progress``).
 
     Returns:
@@ -238,8 +243,16 @@ def _sorted_points(points: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.
         raise ValueError(f"talking points lack columns {missing}")
     listed = set().union(*(set(f["list_key"].astype(str)) for f in frames.values()))
     keep = points[points["list_key"].astype(str).isin(listed)]
-    order = [c for c in ("list_key", "kind", "rank", "feature", "sentence") if c in keep]
-    return keep.sort_values(order, kind="stable", ignore_index=True)
+    keep = keep.assign(_kind=_kind_order(keep))
+    order = [c for c in ("list_key", "_kind", "kind", "rank", "feature", "sentence") if c in keep]
+    return keep.sort_values(order, kind="stable", ignore_index=True).drop(columns="_kind")
+
+
+def _kind_order(points: pd.DataFrame) -> pd.Series:
+    """Position of each point's kind on a page (``KINDS`` first, in order; other kinds after)."""
+    if "kind" not in points:
+        return pd.Series(0, index=points.index)
+    return points["kind"].map({k: i for i, k in enumerate(KINDS)}).fillna(len(KINDS)).astype(int)
 
 
 def _write_content(
@@ -248,7 +261,7 @@ def _write_content(
     lists: CallLists,
     frames: dict[str, pd.DataFrame],
     points: pd.DataFrame,
-    top_points: int,
+    top_points: int | None,
     step: Progress,
 ) -> dict[str, str]:
     """Every file but the manifest; returns relative path → sha256."""
@@ -308,18 +321,22 @@ def _on_page(points: pd.DataFrame) -> pd.Series:
     return show
 
 
-def _points_text(points: pd.DataFrame, top: int) -> dict[str, list[dict[str, str]]]:
-    """list_key → its first ``top`` talking points that may go on a rep's page, in rank order."""
-    page = points[_on_page(points)]
-    if "rank" in page:
-        page = page.sort_values(["list_key", "rank"], kind="stable")
-    page = page[page.groupby("list_key", sort=False).cumcount() < top]
-    keys = page["list_key"].astype(str).tolist()
-    sentences = [_text(x) for x in page["sentence"].tolist()]
-    directions = [_text(x) for x in page["direction"].tolist()] if "direction" in page else [""] * len(page)
+def _points_text(points: pd.DataFrame, top: int | None) -> dict[str, list[dict[str, str]]]:
+    """list_key → the talking points that may go on a rep's page, in page order (at most ``top`` when given)."""
+    page = points[_on_page(points)]  # already in page order: key, kind, rank
+    if top is not None:
+        page = page[page.groupby("list_key", sort=False).cumcount() < top]
+
+    def column(name: str) -> list[str]:
+        return [_text(x) for x in page[name].tolist()] if name in page else [""] * len(page)
+
     out: dict[str, list[dict[str, str]]] = {}
-    for key, sentence, direction in zip(keys, sentences, directions, strict=True):
-        out.setdefault(key, []).append({"sentence": sentence, "direction": direction.replace("_", " ")})
+    for key, sentence, direction, kind in zip(
+        column("list_key"), column("sentence"), column("direction"), column("kind"), strict=True
+    ):
+        label = _KIND_LABELS.get(kind) or direction.replace("_", " ")
+        css = "good" if direction in ("lowers_risk", "raises_save") else "bad" if direction else ""
+        out.setdefault(key, []).append({"sentence": sentence, "label": label, "css": css})
     return out
 
 
@@ -374,7 +391,7 @@ _PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).fr
   th { background: #f2f2f2; font-weight: 600; }
   td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
   ul { margin: 0; padding-left: 1.1rem; } li { margin: 0 0 .15rem; }
-  .raises { color: #9a1b1b; } .lowers { color: #1b6a2f; }
+  .bad { color: #9a1b1b; } .good { color: #1b6a2f; } .label { font-size: .85em; font-weight: 600; }
   .note { background: #fff6d6; padding: .1rem .3rem; } .new { font-weight: 600; color: #0a4f9e; }
   .why { color: #555; font-size: .9em; } .empty { color: #777; font-style: italic; }
   @media print {
@@ -407,7 +424,7 @@ _PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).fr
 {% if r.why %}<br><span class="why">{{ r.why }}</span>{% endif %}
 {% if r.guardrail %}<br><span class="note">{{ r.guardrail }}</span>{% endif %}</td>
 <td class="num">{{ r.p_save }}</td><td class="num">{{ r.value }}</td>
-<td>{% if r.points %}<ul>{% for p in r.points %}<li><span class="{{ p.css }}">{{ p.direction }}</span>
+<td>{% if r.points %}<ul>{% for p in r.points %}<li><span class="label {{ p.css }}">{{ p.label }}</span>
 {{ p.sentence }}</li>{% endfor %}</ul>{% endif %}</td>
 </tr>
 {% endfor %}
@@ -473,9 +490,8 @@ def _html_row(row: dict[str, Any], name: str, shown: dict[str, list[dict[str, st
         "guardrail": _text(row.get("guardrail_note")),
         "p_save": _percent(row.get("p_save")),
         "value": _dollars(value),
-        "points": [
-            {**p, "css": "raises" if "raise" in p["direction"] else "lowers" if "lower" in p["direction"] else ""}
-            for p in shown.get(_text(row.get("list_key")), [])
+        "points": [  # the guardrail's note is shown with the offer already
+            p for p in shown.get(_text(row.get("list_key")), []) if p["sentence"] != _text(row.get("guardrail_note"))
         ],
     }
 

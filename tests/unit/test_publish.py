@@ -101,15 +101,14 @@ def day_lists(seed: int) -> tuple[CallLists, pd.DataFrame]:
                 "sensitive": feature == "owner_age",
             }
             for key in keys
-            for rank, (kind, feature, contribution) in enumerate(
-                [
-                    ("risk", "missed_pickups_90d", 0.8),
-                    ("risk", "rate_increase_pct_90d", 0.5),
-                    ("risk", "owner_age", 0.4),
-                    ("protective", "tenure_years", -0.3),
-                ],
-                start=1,
-            )
+            # Given out of page order: the page puts risk drivers, protective, offer drivers, guardrail.
+            for kind, rank, feature, contribution in [
+                ("offer_driver", 1, "service_recovery_fit", 0.6),
+                ("risk_driver", 2, "rate_increase_pct_90d", 0.5),
+                ("protective", 1, "tenure_years", -0.3),
+                ("risk_driver", 1, "missed_pickups_90d", 0.8),
+                ("risk_driver", 3, "owner_age", 0.4),
+            ]
         ]
     )
     points.loc[0, "sentence"] = HOSTILE
@@ -298,6 +297,43 @@ def test_stale_leftovers_and_a_plain_folder_are_handled(tmp_path: Path) -> None:
     assert target.is_symlink() and verify(target) == []
     kept = [p for p in tmp_path.glob(".2026-10-30.v-legacy-*")]
     assert len(kept) == 1 and (kept[0] / "old.txt").read_text() == "written by hand"
+
+
+def test_rep_files_show_talking_points_in_page_order_without_repeating_the_guardrail(tmp_path: Path) -> None:
+    lists, points = day_lists(12)
+    # As models.talking_points gives them: already the rep's page, no filtering columns, a guardrail point.
+    page = points.drop(columns=["actionable", "sensitive"])
+    page = page[page["feature"] != "owner_age"]
+    guardrail = pd.DataFrame({"list_key": lists.inbound["list_key"], "kind": "guardrail", "rank": 1})
+    guardrail["sentence"] = list(lists.inbound["guardrail_note"])
+    target = publish(tmp_path, DAY, lists, pd.concat([guardrail, page], ignore_index=True), EXTRA)
+    plain = (lists.inbound["guardrail_note"] != HOSTILE) & ~lists.inbound["list_key"].isin(points["list_key"].iloc[:1])
+    key = str(lists.inbound.loc[plain, "list_key"].iloc[0])
+    rep = str(lists.inbound.set_index("list_key").loc[key, "rep_id"])
+    row = pd.read_csv(target / "reps" / f"{rep}.csv").set_index("list_key").loc[key]
+    assert row["talking_points"].split(" | ") == [
+        f"missed_pickups_90d for {key}",
+        f"rate_increase_pct_90d for {key}",
+        f"tenure_years for {key}",
+        f"service_recovery_fit for {key}",
+        "rollback capped at 10 %: your authority",
+    ]
+    html = (target / "reps" / f"{rep}.html").read_text()
+    assert html.count("rollback capped at 10 %: your authority") == len(lists.inbound[lists.inbound["rep_id"] == rep])
+    assert ">Holds<" in html and ">Risk<" in html and ">Offer<" in html
+    stored = pd.read_parquet(target / "talking_points.parquet")
+    assert list(stored[stored["list_key"] == key]["kind"]) == [
+        "risk_driver", "risk_driver", "protective", "offer_driver", "guardrail"
+    ]  # fmt: skip
+    limited = publish(tmp_path / "top2", DAY, lists, page, EXTRA, top_points=2)
+    row = pd.read_csv(limited / "reps" / f"{rep}.csv").set_index("list_key").loc[key]
+    assert row["talking_points"].count(" | ") == 1
+
+
+def test_page_kinds_follow_the_talking_points_module() -> None:
+    from models.talking_points import KINDS
+
+    assert publishing.KINDS == KINDS
 
 
 def test_progress_reports_every_step(tmp_path: Path) -> None:
