@@ -68,10 +68,12 @@ class SaveParams:
     """Largest inverse-propensity weight before normalising: bounds the variance rare offers bring."""
     propensity_c: float = 1.0
     """Inverse L2 strength of the offer-propensity regression."""
+    bags: int = 1
+    """Outcome models fitted with seeds ``seed``, ``seed + 1``, …, their log-odds averaged (bagging)."""
     seed: int = 7
     threads: int = 2
 
-    def lightgbm(self, monotone: list[int]) -> dict[str, Any]:
+    def lightgbm(self, monotone: list[int], bag: int = 0) -> dict[str, Any]:
         """Keyword arguments of ``lightgbm.LGBMClassifier``."""
         return {
             "learning_rate": self.learning_rate,
@@ -85,7 +87,7 @@ class SaveParams:
             "n_estimators": self.n_estimators,
             "monotone_constraints": monotone,
             "monotone_constraints_method": "advanced",
-            "random_state": self.seed,
+            "random_state": self.seed + bag,
             "n_jobs": self.threads,
             "verbose": -1,
         }
@@ -195,6 +197,21 @@ class ReasonModel:
 
 
 @dataclass
+class BoosterBag:
+    """Several boosters fitted on the same rows with different seeds, read as one: every prediction is their mean.
+
+    Raw scores (log-odds) and SHAP contributions average exactly, so the bag
+    keeps the monotone constraint of its members and explains like one booster.
+    """
+
+    boosters: list[lgb.Booster]
+
+    def predict(self, data: pd.DataFrame, **kwargs: Any) -> np.ndarray:
+        """The mean of the members' ``lightgbm.Booster.predict`` (pass ``raw_score=True`` for log-odds)."""
+        return np.mean([np.asarray(b.predict(data, **kwargs)) for b in self.boosters], axis=0)
+
+
+@dataclass
 class SaveModel:
     """A fitted save model: the outcome model over features and the decision, and the offer propensity."""
 
@@ -294,19 +311,23 @@ def train_save_model(
     categories["reason_offer"] = [f"{r}|{k}" for r in v.CANCELLATION_REASONS for k in OFFER_KINDS]
     outcome = ChurnModel(columns=columns, categories=categories, booster=None)  # type: ignore[arg-type]
     monotone = [1 if c == "rollback_pct" else 0 for c in columns]
-    classifier = lgb.LGBMClassifier(**params.lightgbm(monotone))
-    classifier.fit(
-        outcome.prepare(design_train),
-        train["durable_save"].astype(int),
-        sample_weight=weights,
-        eval_X=(outcome.prepare(design_valid),),
-        eval_y=(valid["durable_save"].astype(int),),
-        eval_metric="binary_logloss",
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
-    )
-    outcome.booster = classifier.booster_
-    outcome.best_iteration = int(classifier.best_iteration_ or classifier.n_estimators)
-    outcome.booster.best_iteration = outcome.best_iteration
+    boosters = []
+    for bag in range(max(params.bags, 1)):
+        classifier = lgb.LGBMClassifier(**params.lightgbm(monotone, bag))
+        classifier.fit(
+            outcome.prepare(design_train),
+            train["durable_save"].astype(int),
+            sample_weight=weights,
+            eval_X=(outcome.prepare(design_valid),),
+            eval_y=(valid["durable_save"].astype(int),),
+            eval_metric="binary_logloss",
+            callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        )
+        booster = classifier.booster_
+        booster.best_iteration = int(classifier.best_iteration_ or classifier.n_estimators)
+        boosters.append(booster)
+    outcome.booster = boosters[0] if len(boosters) == 1 else BoosterBag(boosters)  # type: ignore[assignment]
+    outcome.best_iteration = round(float(np.mean([b.best_iteration for b in boosters])))
     platt = LogisticRegression(C=1e6)
     platt.fit(outcome.raw_score(design_valid).reshape(-1, 1), valid["durable_save"].astype(int))
     outcome.calibrator = platt

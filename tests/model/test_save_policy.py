@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +17,15 @@ from models.guardrails import GUARDRAILS, GuardrailRules
 from models.offers import OfferCatalog
 from models.policy import FALLBACK, REASON_CODES, RECOMMENDED, plan_offers, recommendations
 from models.policy_value import doubly_robust_value, evaluate_policy
-from models.save import SaveModel, SaveParams, ipw_weights, rollback_pct, train_save_model
+from models.save import (
+    BoosterBag,
+    SaveModel,
+    SaveParams,
+    ipw_weights,
+    rollback_pct,
+    train_save_model,
+    with_offer_design,
+)
 from models.tracking import Tracker
 from pipelines.save_training import feature_columns
 from sources import vocabulary as v
@@ -179,3 +187,21 @@ def test_a_recommendation_bounded_by_a_guardrail_says_which(desk: Desk) -> None:
     assert bounded.any()
     assert (table.loc[bounded, "guardrail_note"] != "").all()
     assert (table.loc[~bounded, "guardrail_note"] == "").all()
+
+
+def test_a_bag_of_outcome_models_reads_as_the_mean_of_its_members(desk: Desk) -> None:
+    hold = held_out(desk.train["account_id"])
+    columns, categorical = feature_columns(desk.train)
+    params = replace(PARAMS, bags=3)
+    model = train_save_model(desk.train[~hold], desk.train[hold], columns, categorical, params)
+    bag = model.outcome.booster
+    assert isinstance(bag, BoosterBag) and len(bag.boosters) == params.bags
+    design = model.outcome.prepare(with_offer_design(desk.test))
+    members = [b.predict(design, raw_score=True) for b in bag.boosters]
+    assert np.allclose(model.outcome.raw_score(with_offer_design(desk.test)), np.mean(members, axis=0))
+    assert not np.allclose(members[0], members[1])  # the seeds differ
+    contributions = model.contributions(desk.test.head(50))
+    assert np.allclose(contributions.sum(axis=1), model.outcome.raw_score(with_offer_design(desk.test.head(50))))
+    calls = desk.test.assign(reason="price")
+    p = np.column_stack([model.predict_proba(calls.assign(offer=f"rollback_{s}")) for s in v.ROLLBACK_PCTS])
+    assert (np.diff(p, axis=1) >= -1e-12).all()
