@@ -68,7 +68,7 @@ def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame
     """
     view = as_of_view(tables, as_of)
     if shards <= 1:
-        frame = _per_account(view, as_of).collect(engine="streaming")
+        frame = _per_account(view, as_of)
     else:
         ids = view["accounts"].select("account_id").collect().to_series()
         assignment = pl.DataFrame({"account_id": ids, "shard": shard_of(ids, shards)}).lazy()
@@ -76,15 +76,15 @@ def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame
         for shard in range(shards):
             members = assignment.filter(pl.col("shard") == shard).select("account_id")
             shard_view = {name: frame.join(members, on="account_id", how="semi") for name, frame in view.items()}
-            parts.append(_per_account(shard_view, as_of).collect(engine="streaming"))
+            parts.append(_per_account(shard_view, as_of))
         frame = pl.concat(parts)
-    if not frame["account_id"].is_sorted():
-        frame = frame.sort("account_id")
-    # Territory context is a small table: join it on without re-sorting or copying the frame twice.
+        if not frame["account_id"].is_sorted():
+            frame = frame.sort("account_id")
+    # Territory context is a small table: look it up for the territory column and add its columns alongside.
     territory = territory_features(view, as_of)
     if "rate_changes" in view:
         territory = territory.join(territory_medians(frame.lazy()), on="territory", how="full", coalesce=True)
-    frame = frame.join(territory.collect(), on="territory", how="left", maintain_order="left")
+    frame = frame.hstack(_aligned(frame.select("territory").lazy(), territory, "territory"))
     if "rate_changes" in view:
         frame = versus_territory(frame)
     names = feature_names(set(tables))
@@ -106,14 +106,26 @@ def _check_against_registry(columns: list[str], registered: list[str]) -> None:
         )
 
 
-def _per_account(view: Tables, as_of: date) -> pl.LazyFrame:
-    frame = account_features(view, as_of)
+def _per_account(view: Tables, as_of: date) -> pl.DataFrame:
+    """The account features, then each table's features added alongside, one table at a time.
+
+    Each table's query runs on its own, so only one table's rows are held at once; its result is
+    looked up for the accounts in order and its columns are added without copying the frame built so far.
+    """
+    frame = _typed(account_features(view, as_of)).collect(engine="streaming")
+    if not frame["account_id"].is_sorted():
+        frame = frame.sort("account_id")
+    spine = frame.select("account_id").lazy()
     for table, builder in BUILDERS.items():
         if table in view:
-            frame = frame.join(builder(view, as_of), on="account_id", how="left")
-    columns = frame.collect_schema().names()
+            frame = frame.hstack(_aligned(spine, builder(view, as_of), "account_id", _typed))
+    return frame
+
+
+def _typed(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Registered features cast to their kind's type; an account without rows counts 0 and flags False."""
     fills = []
-    for name in columns:
+    for name in frame.collect_schema().names():
         feature = BY_NAME.get(name)
         if feature is None:
             continue
@@ -124,3 +136,11 @@ def _per_account(view: Tables, as_of: date) -> pl.LazyFrame:
             expr = expr.fill_null(False)
         fills.append(expr)
     return frame.with_columns(fills)
+
+
+def _aligned(
+    keys: pl.LazyFrame, values: pl.LazyFrame, on: str, then: Callable[[pl.LazyFrame], pl.LazyFrame] = lambda f: f
+) -> list[pl.Series]:
+    """The columns of ``values`` (unique on ``on``) for each row of ``keys``, in its order, after ``then``."""
+    found = keys.join(values, on=on, how="left", maintain_order="left").drop(on)
+    return then(found).collect(engine="streaming").get_columns()

@@ -34,24 +34,34 @@ def _change_order() -> pl.Expr:
 def _rates_on(changes: pl.LazyFrame, days: dict[str, date]) -> pl.LazyFrame:
     """Each line's rate on each day: the last change in force then (null: no change yet, keep the start rate)."""
     order = _change_order()
-    return changes.group_by("line_id").agg(
-        pl.col("new_rate").max_by(pl.when(pl.col("effective_date") <= day).then(order)).alias(name)
-        for name, day in days.items()
+    # The ordering keys are plain columns before the group_by: max_by over a computed key is not streamable.
+    keys = {f"_order_{name}": pl.when(pl.col("effective_date") <= day).then(order) for name, day in days.items()}
+    return (
+        changes.select("line_id", "new_rate", **keys)
+        .group_by("line_id")
+        .agg(pl.col("new_rate").max_by(f"_order_{name}").alias(name) for name in days)
     )
 
 
 def _last_increase(changes: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     """Day, mean size and count of recent surcharges of each account's increases."""
     increases = changes.filter(pl.col("change_type").is_in(INCREASES) & (pl.col("new_rate") > pl.col("old_rate")))
-    by_day = increases.group_by("account_id", "effective_date").agg(
-        (pl.col("new_rate") / pl.col("old_rate") - 1).mean().round(6).alias("pct"),
-        (pl.col("change_type").is_in(SURCHARGES) & (pl.col("effective_date") > as_of - timedelta(days=365)))
-        .any()
-        .alias("surcharge_day"),
+    year_ago = as_of - timedelta(days=365)
+    recent_surcharge = pl.col("change_type").is_in(SURCHARGES) & (pl.col("effective_date") > year_ago)
+    # Row values first, then plain aggregates: that keeps both group_bys in the streaming engine.
+    by_day = (
+        increases.select(
+            "account_id",
+            "effective_date",
+            (pl.col("new_rate") / pl.col("old_rate") - 1).alias("pct"),
+            recent_surcharge.alias("surcharge_day"),
+        )
+        .group_by("account_id", "effective_date")
+        .agg(pl.col("pct").mean(), pl.col("surcharge_day").any())
     )
     return by_day.group_by("account_id").agg(
         pl.col("effective_date").max().alias("last_increase_on"),
-        pl.col("pct").max_by("effective_date"),
+        pl.col("pct").max_by("effective_date").round(6),
         pl.col("surcharge_day").sum().cast(pl.Int64).alias("surcharges_365d"),
     )
 

@@ -43,6 +43,9 @@ from sources.reader import EXTRACT_FILE, SUFFIXES, TableReadError, read_extract,
 from sources.validation_report import REPORT_FILE, Problem, TableSummary, ValidationReport
 
 MAX_PROBLEMS_PER_TABLE = 1_000
+CLEAN_ROW_GROUP_ROWS = 131_072
+"""Rows per Parquet row group of a clean table: a streaming reader decodes one group at a time, so small
+groups bound what a feature build holds while it scans a large table."""
 _REPORT_BUG = "This is a savedesk bug: report it with the file."
 
 
@@ -225,7 +228,7 @@ def _write_clean(info: TableInfo, kept: pd.DataFrame, path: Path) -> pd.DataFram
     order = list(dict.fromkeys(c for c in ("account_id", info.event_time, info.key) if c in kept.columns))
     kept = kept.sort_values(order, kind="stable").reset_index(drop=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kept.to_parquet(path, index=False)
+    kept.to_parquet(path, index=False, row_group_size=CLEAN_ROW_GROUP_ROWS)
     return kept
 
 
