@@ -90,7 +90,9 @@ class ChurnModel:
         return pd.DataFrame(out, index=frame.index)
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
-        """LightGBM's log-odds, before calibration."""
+        """LightGBM's log-odds, before calibration (an empty frame gives an empty array)."""
+        if len(frame) == 0:
+            return np.empty(0)
         return np.asarray(self.booster.predict(self.prepare(frame), raw_score=True))
 
     def uncalibrated(self, frame: pd.DataFrame) -> np.ndarray:
@@ -99,6 +101,8 @@ class ChurnModel:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn in the label window."""
+        if len(frame) == 0:
+            return np.empty(0)
         if isinstance(self.calibrator, LogisticRegression):  # Platt: a logistic curve on the log-odds
             return self.calibrator.predict_proba(self.raw_score(frame).reshape(-1, 1))[:, 1]
         p = self.uncalibrated(frame)
@@ -106,6 +110,8 @@ class ChurnModel:
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Exact SHAP contributions to the log-odds (``pred_contrib``), one column per feature plus ``bias``."""
+        if len(frame) == 0:
+            return pd.DataFrame(columns=[*self.columns, "bias"], index=frame.index, dtype=float)
         values = np.asarray(self.booster.predict(self.prepare(frame), pred_contrib=True))
         return pd.DataFrame(values, columns=[*self.columns, "bias"], index=frame.index)
 

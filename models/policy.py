@@ -142,8 +142,11 @@ def recommendations(plans: pd.DataFrame) -> pd.DataFrame:
     fallback = plans[plans["choice"] == FALLBACK].set_index(key)[columns]
     out = best.join(fallback.add_prefix("fallback_"), how="left")
     # The guardrail that bounded the recommendation: the note of the most valuable blocked offer above it.
-    above = plans[~plans["allowed"] & (plans["expected_net_value"] > plans[key].map(best["expected_net_value"]))]
-    above = above[above["blocked_by"].str.split(",").map(lambda c: any(f"bounded_by_{x}" in REASON_CODES for x in c))]
+    above = plans[
+        ~plans["allowed"] & (plans["expected_net_value"] > plans[key].map(best["expected_net_value"]).astype(float))
+    ]
+    bounding = above["blocked_by"].str.split(",").map(lambda c: any(f"bounded_by_{x}" in REASON_CODES for x in c))
+    above = above[bounding.astype(bool)]
     top = above.sort_values("expected_net_value", ascending=False).drop_duplicates(key).set_index(key)
     out["guardrail_note"] = top["note"].reindex(out.index).fillna("")
     return out.reset_index()

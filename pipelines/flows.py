@@ -130,8 +130,10 @@ def keep_context_task(settings: Settings, context: pd.DataFrame, day: date) -> P
 @task
 def talking_points_task(churn: Any, save: Any, listed: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Talking points of one shard's listed rows (SHAP only for rows that go on a list)."""
-    from models.talking_points import talking_points
+    from models.talking_points import POINT_COLUMNS, talking_points
 
+    if listed.empty:
+        return pd.DataFrame(columns=["list_key", *POINT_COLUMNS])
     return talking_points(churn, save, listed, as_of, key="list_key")
 
 
@@ -156,8 +158,11 @@ def publish_task(
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    """The frames one after another; empty ones only lend their columns."""
+    full = [f for f in frames if len(f)]
+    if full:
+        return pd.concat(full, ignore_index=True)
+    return frames[0].iloc[0:0].reset_index(drop=True) if frames else pd.DataFrame()
 
 
 def listed_rows(lists: Any, scored: pd.DataFrame, key: str) -> pd.DataFrame:
