@@ -1,5 +1,5 @@
 # savedesk: two commands do all set-up on a fresh machine.
-#   make demo   create the environment, then run the main job end to end on embedded defaults
+#   make demo   create the environment, then simulate (if no data), train (if no champion) and run the nightly flow
 #   make test   create the environment, then lint, type-check and run every test
 
 SHELL := /bin/bash
@@ -29,12 +29,10 @@ endif
 	touch $@
 
 demo: env
-	$(BIN)/savedesk simulate --data $(DEMO) --accounts 20000 --months 24 --seed 7
+	@test -f $(DEMO)/raw/extract.json || $(BIN)/savedesk simulate --data $(DEMO) --accounts 20000 --months 24 --seed 7
 	$(BIN)/savedesk validate --data $(DEMO)
-	$(BIN)/savedesk features --data $(DEMO) --as-of 2026-10-31 --out $(DEMO)/features/as_of=2026-10-31.parquet
-	$(BIN)/savedesk snapshots --data $(DEMO) --start 2025-11-01 --end 2026-07-31 --out $(DEMO)/features/snapshots
-	$(BIN)/savedesk train --data $(DEMO)
-	$(BIN)/savedesk evaluate --data $(DEMO) --alias challenger --json
+	$(BIN)/savedesk train --data $(DEMO) --unless-champion
+	$(BIN)/savedesk nightly --data $(DEMO)
 
 lint: env
 	$(BIN)/ruff check .

@@ -177,12 +177,29 @@ def train(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Test month's as-of date. Default: the latest with a full label.")
     ] = None,
+    unless_champion: Annotated[
+        bool, typer.Option("--unless-champion", help="Do nothing when both models already have a champion.")
+    ] = False,
 ) -> None:
     """Train the churn and the save models, register each as challenger and run their promotion gates."""
-    from pipelines.save_training import fit_save_model, load_requests, record_and_gate_save, request_split
+    from pipelines.save_training import (
+        SAVE_MODEL_NAME,
+        fit_save_model,
+        load_requests,
+        record_and_gate_save,
+        request_split,
+    )
     from pipelines.training import fit_and_evaluate, load_snapshots, record_and_gate, time_split
 
     settings = _settings(data)
+    if unless_champion:
+        from models.tracking import Tracker
+
+        tracker = Tracker.from_settings(settings)
+        held = [tracker.champion_version(n) for n in ("savedesk-churn", SAVE_MODEL_NAME)]
+        if all(held):
+            console.print("Both models have a champion already: " + ", ".join(v.label for v in held if v))
+            return
     workspace = _workspace(settings)
     try:
         split = time_split(settings, workspace, _parse_date(as_of, "--as-of"))
