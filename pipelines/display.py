@@ -66,7 +66,7 @@ def render_policy_values(figures: dict[str, Any], console: Console) -> None:
     table = Table(
         "policy",
         "expected net margin",
-        "vs savedesk",
+        "savedesk against it",
         title=f"Policy values on {figures['policy.requests']:,} requests",
     )
     for label, key in POLICY_ROWS:
