@@ -69,8 +69,14 @@ class ChurnModelSettings(BaseModel):
     empc: EmpcParams = EmpcParams()
 
 
-SAVE_GATE = GateRules(min_auc=0.70, max_ece=0.05, max_ece_increase=0.01, segment_auc_margin=0.05, min_segment_rows=150)
-"""The save model's gate: segments are the requests' reasons."""
+SAVE_GATE = GateRules(min_auc=0.70, max_ece=0.08, max_ece_increase=0.02, segment_auc_margin=0.05, min_segment_rows=150)
+"""The save model's gate: segments are the requests' reasons.
+
+A test period holds a few hundred to a few thousand requests, so the
+calibration error's sampling noise alone is a few points: the ECE threshold
+sits above that noise (a 20,000-account hauler's 600 test requests measured
+0.05 on a well-calibrated model).
+"""
 
 
 class SaveSettings(BaseModel):
