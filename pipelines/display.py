@@ -106,15 +106,18 @@ def render_nightly(summary: dict[str, Any], settings: Any, console: Console) -> 
         console.print(f"[yellow]Drift warning: {name} moved beyond the PSI threshold[/yellow]")
     inbound = pd.read_parquet(f"{folder}/inbound.parquet")
     points = pd.read_parquet(f"{folder}/talking_points.parquet")
+    order = {"risk_driver": 0, "protective": 1, "offer_driver": 2, "guardrail": 3}
+    points = points.assign(page=points["kind"].map(order)).sort_values(["page", "rank"], kind="stable")
     if len(inbound):
         rep = inbound["rep_id"].value_counts().index[0]
-        mine = inbound[inbound["rep_id"] == rep].sort_values("rank").head(3)
-        table = Table("rank", "request", "reason", "offer", "expected value", "talking points", title=f"{rep}: inbound")
-        for row in mine.to_dict("records"):
-            said = points[points["list_key"] == row["list_key"]].sort_values(["kind", "rank"])["sentence"]
-            table.add_row(str(row["rank"]), str(row["request_id"]), str(row["reason"]), str(row["offer"]),
-                          f"${row['expected_net_value']:,.0f}", "\n".join(said.head(4)))  # fmt: skip
-        console.print(table)
+        console.print(f"[bold]{rep}[/bold]'s inbound queue, top rows:")
+        for row in inbound[inbound["rep_id"] == rep].sort_values("rank").head(3).to_dict("records"):
+            console.print(
+                f"  {row['rank']}. {row['request_id']} ({row['reason']}): offer [bold]{row['offer']}[/bold], "
+                f"expected value ${row['expected_net_value']:,.0f}, P(save) {row['p_save']:.0%}"
+            )
+            for said in points.loc[points["list_key"] == row["list_key"], "sentence"].drop_duplicates().head(5):
+                console.print(f"       - {said}")
         console.print(f"Rep pages: {folder}/reps/{rep}.html (one per rep, with a CSV beside it)")
     console.print(f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
     console.print(
