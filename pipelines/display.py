@@ -71,7 +71,10 @@ def render_policy_values(figures: dict[str, Any], console: Console) -> None:
     )
     for label, key in POLICY_ROWS:
         ratio = figures["policy.value"] / figures[key] - 1 if figures[key] else float("nan")
-        table.add_row(label, f"${figures[key]:,.0f}", "" if key == "policy.value" else f"{ratio:+.1%}")
+        compared = "" if key == "policy.value" else f"{ratio:+.1%}"
+        if key == "policy.dr_estimate":  # an estimate of the policy's own value: show its error instead
+            compared = f"estimate off by {figures['policy.dr_error']:+.1%}"
+        table.add_row(label, f"${figures[key]:,.0f}", compared)
     console.print(table)
     console.print(
         f"value / oracle {figures['policy.value_ratio']:.3f}; rollback spend / reps' "
