@@ -82,12 +82,18 @@ class ChurnModel:
             raise KeyError(f"the feature frame lacks the model's columns: {missing}")
         out: dict[str, Any] = {}
         for column in self.columns:
+            values = frame[column]
             if column in self.categories:
-                values = frame[column].astype("object").where(frame[column].notna(), None)
+                if values.dtype == object:  # None, NaN and pd.NA all become missing
+                    values = values.where(values.notna(), None)
                 out[column] = pd.Categorical(values, categories=self.categories[column])
-            else:
-                out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        return pd.DataFrame(out, index=frame.index)
+            elif values.dtype == np.float64:
+                out[column] = values
+            elif values.dtype.kind in "iub" and isinstance(values.dtype, np.dtype):  # plain numpy: exact cast
+                out[column] = values.astype("float64")
+            else:  # nullable integers and booleans, strings of numbers
+                out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=frame.index, copy=False)
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """LightGBM's log-odds, before calibration (an empty frame gives an empty array)."""
