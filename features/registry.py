@@ -101,10 +101,11 @@ def _quality_features() -> list[Feature]:
 
 FEATURES: tuple[Feature, ...] = (
     # account
+    # Tenure is actionable in the rep's sense: a long relationship is something to say on the call.
     _f("tenure_days", "days", "accounts", "account", "Days since service started.",
-       "a customer for {tenure_years:.1f} years"),
+       "a customer for {tenure_years:.1f} years", actionable=True),
     _f("tenure_years", "number", "accounts", "account", "Years since service started.",
-       "a customer for {value:.1f} years"),
+       "a customer for {value:.1f} years", actionable=True),
     _f("segment", "category", "accounts", "account", "Line of business.", "a {value} account"),
     _f("industry", "category", "accounts", "account", "Customer's industry.", "in {value}"),
     _f("territory", "category", "accounts", "account", "Sales territory.", "in the {value} territory",

@@ -11,10 +11,10 @@ direction next to the sentence. Four kinds, in this order on a page:
   on (``actionable``) and that are not ``sensitive`` are candidates: the others
   are dropped, not kept aside, so the frame is the rep's page and nothing on it
   needs filtering downstream. The next candidate takes a dropped driver's place.
-- ``protective``: one factor, the most negative contribution among the
-  features that are not sensitive (it may be one a rep cannot act on, such as
-  tenure: it is said to reassure, not to be acted on); none when nothing lowers
-  the risk.
+- ``protective``: one factor, the most negative contribution under the same
+  rule (actionable, not sensitive; tenure counts as actionable: a long
+  relationship is something to say on the call); none when nothing lowers the
+  risk.
 - ``offer_driver``: the two features raising the save probability of the
   recommended offer most, from the save model's contributions, under the same
   rule as risk drivers (actionable, not sensitive), plus the decision itself in
@@ -156,8 +156,8 @@ def _churn_points(churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_poi
     renders = renderable(listed, features)
     shown = np.array([rep_driver(f) for f in features], dtype=bool) & renders
     risk = _top(np.where(shown & (values > 0), values, -np.inf), risk_points)
-    calm = np.array([f is not None and not f.sensitive for f in features], dtype=bool) & renders
-    protective = _top(np.where(calm & (values < 0), -values, -np.inf), 1)
+    # The protective factor obeys the same rule as the drivers: nothing a rep cannot use reaches the page.
+    protective = _top(np.where(shown & (values < 0), -values, -np.inf), 1)
     out = []
     for kind, (rows, cols, ranks) in ((RISK_DRIVER, risk), (PROTECTIVE, protective)):
         contribution = values[rows, cols]

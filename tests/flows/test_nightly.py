@@ -57,8 +57,10 @@ def test_talking_points_agree_with_their_contributions_and_stay_actionable(
         (risk["direction"] == "lowers_risk") & (risk["contribution"] < 0)
     )
     assert agrees.all()
-    drivers = points[points["kind"] == "risk_driver"]["feature"]
-    assert all(BY_NAME[f].actionable and not BY_NAME[f].sensitive for f in drivers)
+    # Every registered feature on a rep's page, whatever its kind, is one a rep can act on and not sensitive
+    # (the offer's own terms, such as the rollback size, are not registered features).
+    on_page = {f for f in points["feature"].dropna() if f in BY_NAME}
+    assert on_page and all(BY_NAME[f].actionable and not BY_NAME[f].sensitive for f in on_page)
     for sentence in points["sentence"]:
         assert "nan" not in sentence.split() and "{" not in sentence
 
