@@ -21,10 +21,12 @@ import polars as pl
 from features.build import build_features
 from features.labels import DEFAULT_LABELS, LabelSpec, durable_save_labels
 from features.view import Tables, as_of_view
-from models.right_size import biggest_lines
 
 REQUEST_COLUMNS = ("request_id", "account_id", "request_date", "reason", "decided_as_of")
 """The request's identity and the as-of date of the features it was decided on."""
+
+BIGGEST_LINE_COLUMNS = ("biggest_stream", "biggest_container", "biggest_yards", "biggest_pickups", "biggest_is_lease")
+"""An account's biggest line in service: the one a right-size would change."""
 
 LOGGED_COLUMNS = ("rep_id", "offer", "durable_save")
 """What the historical desk did and what came of it (``durable_save`` is missing while its window is open)."""
@@ -56,6 +58,34 @@ def logged_offers(tables: Tables) -> pd.DataFrame:
     )
     attempts["offer"] = catalog_offer(attempts["offer"], attempts["rollback_pct"])
     return attempts.drop(columns="rollback_pct")
+
+
+def biggest_lines(service_lines: pd.DataFrame) -> pd.DataFrame:
+    """Each account's biggest line in service (yards × pickups a week), the one a right-size changes.
+
+    Args:
+        service_lines: The ``service_lines`` table as of the decision date; lines
+            with an ``end_date`` are over and ignored.
+
+    Returns:
+        One row per account: ``account_id`` and ``BIGGEST_LINE_COLUMNS``.
+    """
+    lines = service_lines
+    if "end_date" in lines:
+        lines = lines[lines["end_date"].isna()]
+    lease = lines["is_lease"].fillna(False) if "is_lease" in lines else pd.Series(False, index=lines.index)
+    lines = lines.assign(
+        capacity=lines["container_yards"] * lines["pickups_per_week"], is_lease=lease.astype(bool)
+    ).sort_values(["account_id", "capacity", "line_id"], ascending=[True, False, True])
+    first = lines.drop_duplicates("account_id")
+    return pd.DataFrame({
+        "account_id": first["account_id"].to_numpy(),
+        "biggest_stream": first["stream"].to_numpy(),
+        "biggest_container": first["container_type"].to_numpy(),
+        "biggest_yards": first["container_yards"].to_numpy(dtype=float),
+        "biggest_pickups": first["pickups_per_week"].to_numpy(dtype=float),
+        "biggest_is_lease": first["is_lease"].to_numpy(dtype=bool),
+    })  # fmt: skip
 
 
 def account_context(tables: Tables, as_of: date, features: pl.DataFrame | None = None) -> pd.DataFrame:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.right_size import RightSizeRules, biggest_lines, right_size
+from features.requests import biggest_lines
+from models.right_size import RightSizeRules, right_size
 from sources import vocabulary as v
 
 __all__ = ["CostToServe", "OfferCatalog", "RightSizeRules", "biggest_lines", "expected_net_value", "offer_terms"]

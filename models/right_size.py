@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from features.requests import BIGGEST_LINE_COLUMNS
+
 if TYPE_CHECKING:
     from models.offers import CostToServe
-
-BIGGEST_LINE_COLUMNS = ("biggest_stream", "biggest_container", "biggest_yards", "biggest_pickups", "biggest_is_lease")
 
 
 @dataclass(frozen=True)
@@ -52,34 +52,6 @@ class RightSizeRules:
                 "Right-size rules: max_steps must be at least 1, container_ratio between 0 and 1, "
                 "and target_fill_pct positive."
             )
-
-
-def biggest_lines(service_lines: pd.DataFrame) -> pd.DataFrame:
-    """Each account's biggest line in service (yards × pickups a week), the one a right-size changes.
-
-    Args:
-        service_lines: The ``service_lines`` table as of the decision date; lines
-            with an ``end_date`` are over and ignored.
-
-    Returns:
-        One row per account: ``account_id`` and ``BIGGEST_LINE_COLUMNS``.
-    """
-    lines = service_lines
-    if "end_date" in lines:
-        lines = lines[lines["end_date"].isna()]
-    lease = lines["is_lease"].fillna(False) if "is_lease" in lines else pd.Series(False, index=lines.index)
-    lines = lines.assign(
-        capacity=lines["container_yards"] * lines["pickups_per_week"], is_lease=lease.astype(bool)
-    ).sort_values(["account_id", "capacity", "line_id"], ascending=[True, False, True])
-    first = lines.drop_duplicates("account_id")
-    return pd.DataFrame({
-        "account_id": first["account_id"].to_numpy(),
-        "biggest_stream": first["stream"].to_numpy(),
-        "biggest_container": first["container_type"].to_numpy(),
-        "biggest_yards": first["container_yards"].to_numpy(dtype=float),
-        "biggest_pickups": first["pickups_per_week"].to_numpy(dtype=float),
-        "biggest_is_lease": first["is_lease"].to_numpy(dtype=bool),
-    })  # fmt: skip
 
 
 def _number(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -165,6 +165,27 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frames[0].iloc[0:0].reset_index(drop=True) if frames else pd.DataFrame()
 
 
+@task
+def lists_task(scored: list[Any], roster: Any, rules: Any, day: date) -> tuple[Any, pd.DataFrame]:
+    """The day's call lists from every shard's plans, and the scored rows that went on them."""
+    from serving.call_lists import build_call_lists
+
+    inbound = _concat([s.inbound for s in scored])
+    proactive = _concat([s.proactive for s in scored])
+    lists = build_call_lists(inbound, proactive, roster, rules, day)
+    listed = _concat([listed_rows(lists, inbound, "request_id"), listed_rows(lists, proactive, "account_id")])
+    return lists, listed
+
+
+@task
+def monitoring_task(churn: Any, context: pd.DataFrame, scored: list[Any]) -> dict[str, float]:
+    """PSI of the features and of the scores the shards already computed, against the training data."""
+    from pipelines.nightly import monitoring_summary
+
+    scores = pd.concat([s.scores for s in scored]).reindex(context.index)
+    return monitoring_summary(churn, context, scores.to_numpy())
+
+
 def listed_rows(lists: Any, scored: pd.DataFrame, key: str) -> pd.DataFrame:
     """The scored rows that went on a list, with the list's key."""
     keys = pd.concat([lists.inbound["list_key"], lists.flips["list_key"], lists.proactive["list_key"]])
@@ -195,8 +216,8 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
     Returns:
         The run's summary: dates, counts, where the lists are, drift warnings.
     """
-    from pipelines.nightly import monitoring_summary, shard
-    from serving.call_lists import DeskRules, build_call_lists
+    from pipelines.nightly import shard
+    from serving.call_lists import DeskRules
 
     logger = get_run_logger()
     settings = load_settings(Path(data))
@@ -212,19 +233,11 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
     rules = DeskRules(proactive_per_rep=desk.proactive_per_rep)
     capacity = max(1, rules.proactive_per_rep * roster.inside_reps)
     limit = int(desk.proactive_candidates * capacity / desk.shards) + 1
-    parts = shard(context, desk.shards)
-    futures = [score_task.submit(settings, part, requests, churn, save, limit) for part in parts]
-    scored = [f.result() for f in futures]
-    inbound = _concat([s.inbound for s in scored])
-    proactive = _concat([s.proactive for s in scored])
-    lists = build_call_lists(inbound, proactive, roster, rules, day)
-    listed = _concat([
-        listed_rows(lists, inbound, "request_id"),
-        listed_rows(lists, proactive, "account_id"),
-    ])  # fmt: skip
+    futures = [score_task.submit(settings, part, requests, churn, save, limit) for part in shard(context, desk.shards)]
+    lists, listed = cast("tuple[Any, pd.DataFrame]", lists_task([f.result() for f in futures], roster, rules, day))
     point_futures = [talking_points_task.submit(churn, save, part, day) for part in shard(listed, desk.shards)]
     points = _concat([f.result() for f in point_futures])
-    drift = monitoring_summary(churn, context, churn.predict_proba(context))
+    drift = cast("dict[str, float]", monitoring_task(churn, context, [f.result() for f in futures]))
     shifted = sorted(k for k, v in drift.items() if v > desk.psi_warning)
     for name in shifted:
         logger.warning("Drift: %s has PSI %.3f against the training data (warning above %.2f)",

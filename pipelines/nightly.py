@@ -62,6 +62,8 @@ class Scored:
     """One row per open request: the request, the account's context, its risk and its recommendation."""
     proactive: pd.DataFrame
     """One row per account worth a proactive call: its context, risk, recommendation and saveable value."""
+    scores: pd.Series
+    """The churn probability of every account of the shard, on the shard's index (for monitoring)."""
 
 
 def score_shard(
@@ -93,7 +95,7 @@ def score_shard(
     plans = plan_offers(candidates, offers, rules, save.predict_proba)
     proactive = _planned(candidates, plans, "account_id")
     proactive["saveable_value"] = proactive["churn_probability"] * proactive["margin_kept_p_save"]
-    return Scored(inbound, proactive.drop(columns="margin_kept_p_save"))
+    return Scored(inbound, proactive.drop(columns="margin_kept_p_save"), scored["churn_probability"])
 
 
 def _planned(decisions: pd.DataFrame, plans: pd.DataFrame, key: str) -> pd.DataFrame:
