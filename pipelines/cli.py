@@ -23,8 +23,11 @@ from pipelines.display import (
     render_save_training,
     render_training,
 )
+from pipelines.monitor_cli import register as register_monitor
+from pipelines.serve_cli import register as register_serve
 from pipelines.settings import Settings, load_settings
 from pipelines.tabular_cli import tabular_app
+from pipelines.users_cli import register as register_users
 from pipelines.workspace import Workspace, WorkspaceError, open_workspace
 
 app = typer.Typer(
@@ -325,6 +328,10 @@ def deploy(
     for deployment in planned:
         deployment.apply()
         console.print(f"Registered {deployment.flow_name}/{deployment.name}: {deployment.schedules[0].schedule}")
+
+
+for _register in (register_serve, register_users, register_monitor):
+    _register(app)
 
 
 if __name__ == "__main__":

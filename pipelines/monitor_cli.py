@@ -1,0 +1,9 @@
+"""The ``savedesk monitor`` command(s), registered on the main command by ``register``."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
