@@ -121,6 +121,38 @@ class NightlySettings(BaseModel):
     """Population stability index above which a feature or the score is reported as shifted."""
 
 
+class ServingSettings(BaseModel):
+    """The API and the rep web page (``savedesk serve``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    requests_per_minute: int = 600
+    """Rate limit per token; a request over it gets 429 with Retry-After."""
+    max_body_bytes: int = 16_384
+    """Larger request bodies are refused with 413 before they are parsed."""
+    secure_cookies: bool = False
+    """Mark the web page's session cookie Secure (set behind HTTPS)."""
+
+
+class MonitorSettings(BaseModel):
+    """Thresholds of the monitoring report (``savedesk monitor``) and of the nightly flow's warnings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    psi_warning: float = 0.25
+    """Population stability index of a feature or of the score above which it is reported as shifted."""
+    min_auc: float = 0.65
+    """Realized AUC of a matured month's list below which the churn model is reported as degraded."""
+    max_ece: float = 0.05
+    """Realized calibration error of a matured month above which the churn model is reported as miscalibrated."""
+    min_save_rate: float = 0.25
+    """Save rate of an offer, rep or territory below which it is reported."""
+    concession_gap_pct: float = 3.0
+    """Mean rollback points by which one segment may exceed another for the same reason before it is reported."""
+
+
 class Settings(BaseSettings):
     """Everything savedesk can be configured with.
 
@@ -150,6 +182,8 @@ class Settings(BaseSettings):
     churn: ChurnModelSettings = ChurnModelSettings()
     save: SaveSettings = SaveSettings()
     nightly: NightlySettings = NightlySettings()
+    serving: ServingSettings = ServingSettings()
+    monitor: MonitorSettings = MonitorSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -222,6 +256,11 @@ class Settings(BaseSettings):
     def prefect_home(self) -> Path:
         """Prefect's home folder; inside the workspace by default."""
         return Path(self.prefect.home) if self.prefect.home else self.data / "prefect"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Folder of monitoring reports, one HTML page per as-of date."""
+        return self.data / "reports"
 
     @property
     def outcomes_database_url(self) -> str:
