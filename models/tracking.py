@@ -321,3 +321,37 @@ class Tracker:
                     content = file.read_bytes().decode("utf-8", errors="ignore")
                     texts.append((f"{where} artifact {file.relative_to(root)}", content))
         return [f"{where}: {needle}" for where, text in texts for needle in find_strings(wanted, text)]
+
+    def log_monitoring_run(
+        self,
+        figures: Mapping[str, float],
+        artifacts: Sequence[Path] = (),
+        *,
+        params: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+        experiment: str = "savedesk-monitoring",
+    ) -> str:
+        """Log one monitoring report: its figures as metrics, what it judged as parameters, its files.
+
+        Args:
+            figures: Flat name -> value (``drift.churn_probability``, ``realized.2026-05-31.auc``).
+            artifacts: Files to keep with the run (the HTML report).
+            params: What the report judged (as-of date, model version).
+            run_name: The run's display name.
+            experiment: The experiment the monitoring runs go to.
+
+        Returns:
+            The run's id.
+        """
+        experiment_id = self.experiment_id(experiment)
+        with self._active() as client:
+            run_id = client.create_run(experiment_id, run_name=run_name).info.run_id
+            stamp = int(utc_now().timestamp() * 1000)
+            metrics = [Metric(k, float(v), stamp, 0) for k, v in sorted(figures.items())]
+            for start in range(0, max(len(metrics), 1), 1000):  # MLflow takes at most 1,000 metrics a batch
+                batch_params = [Param(k, str(v)) for k, v in sorted((params or {}).items())] if start == 0 else []
+                client.log_batch(run_id, metrics=metrics[start : start + 1000], params=batch_params)
+            for artifact in artifacts:
+                client.log_artifact(run_id, str(artifact))
+            client.set_terminated(run_id)
+        return run_id

@@ -63,6 +63,11 @@ class SimulationConfig:
             for an account with nothing wrong.
         closure_base_logit: Log-odds of a monthly closure without any request.
         reps_per_territory: Inside sales reps per territory.
+        price_shift_from: First day of a pricing regime change (None: no change, the default).
+            From then on every anniversary increase is ``price_shift_pct`` points larger: a
+            hauler that starts passing on more than before, which the monitoring's drift
+            test simulates after a model's training period.
+        price_shift_pct: Points added to every anniversary increase from ``price_shift_from`` on.
     """
 
     accounts: int = 5_000
@@ -91,6 +96,8 @@ class SimulationConfig:
     )
     closure_base_logit: float = -8.2
     reps_per_territory: int = 3
+    price_shift_from: date | None = None
+    price_shift_pct: float = 0.0
 
     def with_end(self, end: date) -> SimulationConfig:
         """The same configuration with another last day."""

@@ -17,7 +17,7 @@ from scipy.special import expit
 
 from sources import vocabulary as v
 from sources.simulator.book import CONTAINER, SEGMENT, STREAM, Accounts, Lines
-from sources.simulator.calendar import Calendar
+from sources.simulator.calendar import Calendar, day_number
 from sources.simulator.config import SimulationConfig
 from sources.simulator.events import Logbook
 from sources.simulator.saves import SaveDesk
@@ -161,6 +161,8 @@ class Hauler:
                 seg == SEGMENT["residential"], cfg.cpi_pct + 1.0, cfg.cpi_pct + markup + a.extra_increase_pct[owner]
             ),
         ) + self.rng.normal(0.0, 0.4, size=len(lines))
+        if cfg.price_shift_from is not None and first >= day_number(cfg.price_shift_from):
+            pct = pct + cfg.price_shift_pct  # no random draw: the regime change leaves every other event as it was
         day = np.minimum(first + (a.start[owner] - first) % 28, last)
         self.set_rates(lines, self.lines.rate[lines] * (1 + np.maximum(pct, 0.5) / 100), day, "annual_increase")
 
