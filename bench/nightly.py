@@ -113,7 +113,8 @@ def main() -> None:
     )
 
     folder = published_dir(settings.published_dir, day)
-    keys = pd.concat([pd.read_parquet(folder / f"{n}.parquet", columns=["list_key", "account_id", "offer"])
+    wanted = ["list_key", "account_id", "offer", "likely_reason"]  # likely_reason: proactive rows only
+    keys = pd.concat([pd.read_parquet(folder / f"{n}.parquet").reindex(columns=wanted)
                       for n in ("inbound", "proactive", "flips")])  # fmt: skip
     requests = pd.read_parquet(folder / "inbound.parquet", columns=["list_key", "reason"])
     listed = context.merge(keys, on="account_id").merge(requests, on="list_key", how="left")

@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from models.churn import ChurnModel
+from models.churn import ChurnModel, as_categories
 from sources import vocabulary as v
 
 OFFER_KINDS = ("contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip")
@@ -47,6 +47,10 @@ customer called far more than on anything else.
 PROPENSITY_CATEGORIES = ("reason", "segment", "rep_id")
 PROPENSITY_NUMBERS = ("log_revenue", "tenure_years")
 SCORE_COLUMN = "save_probability"
+LIKELY_REASON = "likely_reason"
+"""The reason an account that has not called would most likely give (``SaveModel.with_reason_shares``)."""
+REASON_SHARE_PREFIX = "reason_share__"
+"""Prefix of the P(reason) columns ``SaveModel.with_reason_shares`` adds, one per reason."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,7 @@ class ReasonModel:
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The columns, categoricals cast to the training's categories."""
         out = {
-            c: pd.Categorical(frame[c].astype("object").where(frame[c].notna(), None), categories=self.categories[c])
+            c: as_categories(frame[c], self.categories[c])
             if c in self.categories
             else pd.to_numeric(frame[c], errors="coerce").astype("float64")
             for c in self.columns
@@ -260,12 +264,48 @@ class SaveModel:
         if len(stated):
             p[~unstated] = self.outcome.predict_proba(with_offer_design(stated))
         quiet = frame[unstated]
-        shares = self.reasons.predict(quiet)
+        shares = self._shares(quiet)
         for reason in shares.columns:
             p[unstated] += shares[reason].to_numpy() * self.outcome.predict_proba(
                 with_offer_design(quiet.assign(reason=reason))
             )
         return p
+
+    def with_reason_shares(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with P(reason) columns and ``LIKELY_REASON`` for its rows without a stated ``reason``.
+
+        Planning scores every offer for the same account, and the talking points explain the recommended
+        one at the account's likely reason: with the shares on the account's row, the reason model runs
+        once per account instead of once per offer and again for the explanation.
+        """
+        if self.reasons is None:
+            return frame
+        stated = frame["reason"].notna().to_numpy() if "reason" in frame else np.zeros(len(frame), dtype=bool)
+        reasons = self.reasons.reasons
+        shares = pd.DataFrame(np.nan, index=frame.index, columns=reasons)
+        if (~stated).any():
+            shares.loc[~stated] = self.reasons.predict(frame[~stated]).to_numpy()
+        likely = pd.Series(None, index=frame.index, dtype=object)
+        if (~stated).any():
+            likely[~stated] = shares[~stated].idxmax(axis=1).astype(object)
+        columns = {f"{REASON_SHARE_PREFIX}{r}": shares[r] for r in reasons}
+        return frame.assign(**columns, **{LIKELY_REASON: likely})
+
+    def _shares(self, quiet: pd.DataFrame) -> pd.DataFrame:
+        """P(reason) of rows without a reason: their ``with_reason_shares`` columns, else the reason model's."""
+        assert self.reasons is not None  # noqa: S101 - callers check
+        columns = [f"{REASON_SHARE_PREFIX}{r}" for r in self.reasons.reasons]
+        if set(columns) <= set(quiet.columns) and quiet[columns].notna().all(axis=None):
+            return quiet[columns].set_axis(self.reasons.reasons, axis=1)
+        return self.reasons.predict(quiet)
+
+    def likely_reasons(self, frame: pd.DataFrame) -> pd.Series:
+        """The most likely reason of each row (from ``with_reason_shares`` columns when the row has them)."""
+        if self.reasons is None:
+            raise ValueError("this save model has no reason model")
+        if LIKELY_REASON in frame and frame[LIKELY_REASON].notna().all():
+            return frame[LIKELY_REASON].astype(object)
+        return self._shares(frame).idxmax(axis=1).astype(object)
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """SHAP contributions to the save log-odds of each row."""

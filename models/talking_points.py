@@ -34,7 +34,7 @@ missing value is skipped and the next candidate takes its place.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -153,8 +153,7 @@ def _churn_points(churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_poi
     columns = np.asarray(contributions.columns, dtype=object)
     values = contributions.to_numpy(dtype="float64")
     features = [BY_NAME.get(c) for c in columns]
-    renders = renderable(listed, features)
-    shown = np.array([rep_driver(f) for f in features], dtype=bool) & renders
+    shown, cache = _shown(listed, features)
     risk = _top(np.where(shown & (values > 0), values, -np.inf), risk_points)
     # The protective factor obeys the same rule as the drivers: nothing a rep cannot use reaches the page.
     protective = _top(np.where(shown & (values < 0), -values, -np.inf), 1)
@@ -162,7 +161,7 @@ def _churn_points(churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_poi
     for kind, (rows, cols, ranks) in ((RISK_DRIVER, risk), (PROTECTIVE, protective)):
         contribution = values[rows, cols]
         direction = np.where(contribution > 0, RAISES_RISK, LOWERS_RISK)
-        sentence = render(listed, [features[c] for c in cols], rows, as_of)
+        sentence = render(listed, [features[c] for c in cols], rows, as_of, cache)
         out.append(_points(rows, kind, ranks, columns[cols], contribution, direction, sentence))
     return out
 
@@ -177,14 +176,14 @@ def _offer_points(save: SaveModel, listed: pd.DataFrame, as_of: date) -> Points:
     stated = reason.notna().to_numpy()
     reason = reason.astype(object)
     if not stated.all() and save.reasons is not None:
-        likely = save.reasons.predict(frame[~stated]).idxmax(axis=1)
+        likely = save.likely_reasons(frame[~stated])
         reason = reason.where(stated, likely.reindex(frame.index))
     frame = frame.assign(reason=reason)
     contributions = save.contributions(frame).drop(columns="bias")
     columns = np.asarray(contributions.columns, dtype=object)
     values = contributions.to_numpy(dtype="float64")
     features = [BY_NAME.get(c) for c in columns]
-    shown = np.array([rep_driver(f) for f in features], dtype=bool) & renderable(frame, features)
+    shown, cache = _shown(frame, features)
     design = _design_sentences(frame, stated)
     for j, column in enumerate(columns):
         if column in design:
@@ -198,12 +197,23 @@ def _offer_points(save: SaveModel, listed: pd.DataFrame, as_of: date) -> Points:
     contribution = values[rows, cols]
     sentence = np.empty(len(rows), dtype=object)
     registered = np.array([features[c] is not None for c in cols], dtype=bool)
-    sentence[registered] = render(frame, [features[c] for c in cols[registered]], rows[registered], as_of)
+    sentence[registered] = render(frame, [features[c] for c in cols[registered]], rows[registered], as_of, cache)
     for j in np.unique(cols[~registered]):
         at = np.flatnonzero(cols == j)
         sentence[at] = design[str(columns[j])][rows[at]]
     direction = np.where(contribution > 0, RAISES_SAVE, LOWERS_SAVE)
     return _points(offered[rows], OFFER_DRIVER, ranks, columns[cols], contribution, direction, sentence)
+
+
+def _shown(frame: pd.DataFrame, features: list[Feature | None]) -> tuple[np.ndarray, _Columns]:
+    """Rows × features: which points may reach the page (a rep driver, renderable), and the columns read for it.
+
+    Only rep drivers are checked for renderability, so the columns of features that never reach a page are
+    never converted; the returned columns serve the sentences of the same frame.
+    """
+    cache = _Columns(frame)
+    visible = [f if rep_driver(f) else None for f in features]
+    return renderable(frame, visible, cache), cache
 
 
 def _guardrail_points(listed: pd.DataFrame) -> Points:
@@ -222,7 +232,13 @@ def _no_points() -> Points:
     return _points(empty, "", empty, empty, empty, empty, empty)
 
 
-def render(frame: pd.DataFrame, features: Sequence[Feature | None], rows: np.ndarray, as_of: date) -> np.ndarray:
+def render(
+    frame: pd.DataFrame,
+    features: Sequence[Feature | None],
+    rows: np.ndarray,
+    as_of: date,
+    columns: _Columns | None = None,
+) -> np.ndarray:
     """The sentence of each (row, feature) point: the feature's template with the row's values.
 
     Points are grouped by feature, so each column is read and converted once.
@@ -234,13 +250,14 @@ def render(frame: pd.DataFrame, features: Sequence[Feature | None], rows: np.nda
         features: The feature of each point.
         rows: The position in ``frame`` of each point.
         as_of: The as-of date, for ``{date}``.
+        columns: ``frame``'s columns already read by ``renderable``, to read each once.
 
     Returns:
         One sentence per point, in point order.
     """
     out = np.empty(len(rows), dtype=object)
     names = np.array([f.name if f is not None else "" for f in features], dtype=object)
-    columns = _Columns(frame)
+    columns = columns if columns is not None else _Columns(frame)
     for name in pd.unique(names):
         feature = BY_NAME[str(name)]
         at = np.flatnonzero(names == name)
@@ -300,6 +317,8 @@ def _values(frame: pd.DataFrame, feature: Feature) -> np.ndarray:
         text = column.astype(str).to_numpy(dtype=object)
         text[~present] = None
         return text
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":  # plain numpy: an exact cast
+        return column.to_numpy(dtype="float64")
     return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
 
 
@@ -318,10 +337,13 @@ def _negative(feature: Feature, value: np.ndarray) -> np.ndarray:
     return value < 0
 
 
-def renderable(frame: pd.DataFrame, features: Sequence[Feature | None]) -> np.ndarray:
-    """Rows × features: whether the point can be written (registered, every field present, a template for it)."""
+def renderable(frame: pd.DataFrame, features: Sequence[Feature | None], columns: _Columns | None = None) -> np.ndarray:
+    """Rows × features: whether the point can be written (registered, every field present, a template for it).
+
+    ``columns`` keeps the columns read here for ``render`` on the same frame.
+    """
     out = np.zeros((len(frame), len(features)), dtype=bool)
-    columns = _Columns(frame)
+    columns = columns if columns is not None else _Columns(frame)
     present: dict[str, np.ndarray] = {}
     for j, feature in enumerate(features):
         if feature is None or feature.name not in frame:
@@ -345,9 +367,12 @@ def _dates(feature: Feature, days: np.ndarray, as_of: date) -> np.ndarray:
     """The calendar day a ``days`` feature counts, like "Aug 2" (with the year when it is not the as-of's)."""
     ahead = 1 if feature.name.startswith("days_to_") else -1
     distinct, codes = np.unique(np.round(days), return_inverse=True)
-    text = []
+    text: list[str | None] = []
     for offset in distinct.tolist():
-        day = pd.Timestamp(as_of) + pd.Timedelta(days=ahead * offset)
+        if not np.isfinite(offset):
+            text.append(None)
+            continue
+        day = as_of + timedelta(days=ahead * int(offset))
         text.append(f"{day:%b} {day.day}" + ("" if day.year == as_of.year else f", {day.year}"))
     return np.asarray(text, dtype=object)[codes.reshape(-1)]
 

@@ -92,6 +92,7 @@ def score_shard(
     quiet = scored[~scored["account_id"].isin(requests["account_id"])]
     at_stake = quiet["churn_probability"] * pd.to_numeric(quiet["monthly_revenue"], errors="coerce").fillna(0.0)
     candidates = quiet.loc[at_stake.sort_values(ascending=False, kind="stable").index[:proactive_limit]]
+    candidates = save.with_reason_shares(candidates)
     plans = plan_offers(candidates, offers, rules, save.predict_proba)
     proactive = _planned(candidates, plans, "account_id")
     proactive["saveable_value"] = proactive["churn_probability"] * proactive["margin_kept_p_save"]

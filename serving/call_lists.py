@@ -88,6 +88,7 @@ PROACTIVE_COLUMNS = [
 
 OPTIONAL_COLUMNS = [
     "channel",
+    "likely_reason",
     "monthly_revenue",
     "rollback_pct",
     "note",

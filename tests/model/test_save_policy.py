@@ -18,6 +18,7 @@ from models.offers import OfferCatalog
 from models.policy import FALLBACK, REASON_CODES, RECOMMENDED, plan_offers, recommendations
 from models.policy_value import doubly_robust_value, evaluate_policy
 from models.save import (
+    LIKELY_REASON,
     BoosterBag,
     SaveModel,
     SaveParams,
@@ -179,6 +180,20 @@ def test_at_risk_accounts_without_a_request_get_one_plan_each(desk: Desk) -> Non
     table = recommendations(plans)
     assert table["account_id"].is_unique and len(table) == len(accounts)
     assert plans.loc[plans["choice"] != "", "allowed"].all()
+
+
+def test_reason_shares_computed_once_per_account_plan_exactly_like_the_reason_model(desk: Desk) -> None:
+    accounts = desk.test.drop(columns=["request_id", "reason"]).drop_duplicates("account_id").head(200)
+    shared = desk.model.with_reason_shares(accounts)
+    assert shared[LIKELY_REASON].notna().all()
+    shares = desk.model.reasons.predict(accounts) if desk.model.reasons is not None else None
+    assert shares is not None
+    assert (shared[LIKELY_REASON].to_numpy() == shares.idxmax(axis=1).to_numpy()).all()
+    plain = plan_offers(accounts, CATALOG, RULES, desk.model.predict_proba)
+    fast = plan_offers(shared, CATALOG, RULES, desk.model.predict_proba)
+    assert np.array_equal(plain["p_save"].to_numpy(), fast["p_save"].to_numpy())
+    stated = desk.model.with_reason_shares(desk.test.head(50))
+    assert stated[LIKELY_REASON].isna().all()  # a stated reason is never second-guessed
 
 
 def test_a_recommendation_bounded_by_a_guardrail_says_which(desk: Desk) -> None:

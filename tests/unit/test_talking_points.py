@@ -233,3 +233,9 @@ def test_without_a_save_model_or_notes(listed: Listed) -> None:
     same = listed.points[listed.points["kind"].isin([RISK_DRIVER, PROTECTIVE])]
     same = same[same["list_key"].isin(frame["list_key"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(points, same)
+
+
+def test_reason_shares_from_planning_give_the_same_points(listed: Listed) -> None:
+    # The nightly plans proactive accounts with their reason shares on the row; the explanation reads them.
+    shared = listed.save.with_reason_shares(listed.listed)
+    pd.testing.assert_frame_equal(talking_points(listed.churn, listed.save, shared, AS_OF), listed.points)
