@@ -2,18 +2,29 @@
 
 Validation runs again only when a raw file is newer than the last report, so a
 command that needs clean tables costs a validation once per extract.
+
+The outcomes reps recorded through the API join the tables here, and only
+here, so every reader (training, evaluation, the nightly lists) sees the same
+data: their save attempts are appended to ``save_attempts`` and their requests'
+resolutions updated (``serving.outcomes_feed``). A workspace without an
+outcomes store opens without one; opening never creates it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
+import pandas as pd
 import polars as pl
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from features.view import Tables, scan_tables
 from pipelines.settings import Settings
+from serving.outcomes_feed import FeedReport, merge_outcomes
 from sources.contract import table_info
 from sources.reader import read_extract
 from sources.validation import validate_workspace
@@ -31,6 +42,8 @@ class Workspace:
     tables: Tables
     start: date
     end: date
+    outcomes: FeedReport = field(default_factory=FeedReport)
+    """What the recorded outcomes added to ``tables``, and what they could not place."""
 
     def check_as_of(self, as_of: date) -> None:
         """Refuse an as-of date outside the data.
@@ -69,7 +82,37 @@ def open_workspace(settings: Settings) -> Workspace:
     if start is None or end is None:
         first, last = _event_span(tables)
         start, end = start or first, end or last
-    return Workspace(tables=tables, start=start, end=end)
+    recorded = _recorded_outcomes(settings)
+    if recorded is None or recorded.empty:
+        return Workspace(tables=tables, start=start, end=end)
+    tables, merged = merge_outcomes(tables, recorded, end)
+    return Workspace(tables=tables, start=start, end=end, outcomes=merged)
+
+
+def _recorded_outcomes(settings: Settings) -> pd.DataFrame | None:
+    """Every outcome in the workspace's outcomes store; None when it has none (a SQLite file not yet made).
+
+    Raises:
+        WorkspaceError: A configured store cannot be read (training without the
+            desk's outcomes would silently learn from less than it should).
+    """
+    from serving.store import OutcomesStore  # Alembic is imported only when there is a store
+
+    url = settings.outcomes_database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        return None
+    try:
+        store = OutcomesStore.open(url, settings.nightly.time_zone)
+    except SQLAlchemyError as error:
+        raise WorkspaceError(
+            f"The outcomes store at {parsed.render_as_string(hide_password=True)} cannot be read"
+            f" ({error.__class__.__name__}): check SAVEDESK_OUTCOMES_URL and that the database is up."
+        ) from error
+    try:
+        return store.outcomes()
+    finally:
+        store.dispose()
 
 
 def _event_span(tables: Tables) -> tuple[date, date]:

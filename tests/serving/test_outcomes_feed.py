@@ -1,0 +1,180 @@
+"""Recorded outcomes feed the next training run: save attempts and request resolutions in the workspace's tables."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pytest
+
+from features.requests import request_decisions
+from pipelines.nightly import open_requests
+from pipelines.save_training import load_requests, request_split
+from pipelines.settings import load_settings
+from pipelines.workspace import Workspace, open_workspace
+from serving.auth import Role, User
+from serving.outcomes import OutcomeIn
+from serving.outcomes_feed import ATTEMPT_PREFIX, outcome_tables
+from serving.store import OutcomesStore
+from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
+
+REP = User("ann", Role.REP, frozenset({"T00"}), "R009")
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated hauler, validated once, with one request still open on its last day."""
+    path = tmp_path_factory.mktemp("feed")
+    write_hauler(simulate_hauler(SimulationConfig(accounts=800, months=12, seed=2)), path)
+    workspace = open_workspace(load_settings(path))
+    assert not (path / "outcomes.db").exists()  # opening a workspace never creates the store
+    assert workspace.outcomes.attempts == 0
+    return path
+
+
+@pytest.fixture
+def workspace_dir(validated: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(validated, tmp_path / "ws"))
+
+
+def record(path: Path, *outcomes: OutcomeIn) -> None:
+    store = OutcomesStore.open(load_settings(path).outcomes_database_url)
+    try:
+        for n, outcome in enumerate(outcomes):
+            store.record_outcome(outcome, REP, "T00", f"key-{n}")
+    finally:
+        store.dispose()
+
+
+def attempts_of(workspace: Workspace, request_id: str) -> pd.DataFrame:
+    frame = workspace.tables["save_attempts"].filter(pl.col("request_id") == request_id).collect()
+    return frame.to_pandas(date_as_object=True)
+
+
+def request_of(workspace: Workspace, request_id: str) -> dict[str, object]:
+    return (
+        workspace.tables["cancellation_requests"]
+        .filter(pl.col("request_id") == request_id)
+        .collect()
+        .row(0, named=True)
+    )
+
+
+def test_an_outcome_on_an_open_request_joins_the_tables_training_reads(workspace_dir: Path) -> None:
+    before = open_workspace(load_settings(workspace_dir))
+    end = before.end
+    queue = open_requests(before.tables, end, 7)
+    assert len(queue) == 1, "the simulated hauler should leave one request open"
+    request = queue.iloc[0]
+    revenue = 0.0  # the account's monthly rate, to check the filled-in new_monthly_rate
+    lines = before.tables["service_lines"].filter(
+        (pl.col("account_id") == request["account_id"]) & pl.col("end_date").is_null()
+    )
+    changes = before.tables["rate_changes"].sort("effective_date").group_by("line_id").last()
+    rates = lines.join(changes.select("line_id", "new_rate"), on="line_id", how="left").collect()
+    revenue = sum(r if r is not None else m for r, m in zip(rates["new_rate"], rates["monthly_rate"], strict=True))
+
+    record(
+        workspace_dir,
+        OutcomeIn(account_id=request["account_id"], request_id=request["request_id"], offer="rollback",
+                  rollback_pct=10, accepted=True, call_date=end),
+        OutcomeIn(account_id=request["account_id"], offer="service_recovery", accepted=True, call_date=end),
+        OutcomeIn(account_id="NO-SUCH-ACCOUNT", request_id=request["request_id"], offer="flip", flipped=True,
+                  accepted=False, call_date=end),
+        OutcomeIn(account_id=request["account_id"], request_id=request["request_id"], offer="right_size",
+                  accepted=False, call_date=end + datetime.timedelta(days=1)),
+    )  # fmt: skip
+    after = open_workspace(load_settings(workspace_dir))
+
+    assert after.outcomes.attempts == 1 and after.outcomes.resolutions == 1
+    assert after.outcomes.skipped == {
+        "proactive (kept in the store only)": 1,
+        "unknown account": 1,
+        "after the extract's last day": 1,
+    }
+    attempt = attempts_of(after, request["request_id"]).iloc[0]
+    assert attempt["attempt_id"].startswith(ATTEMPT_PREFIX)
+    assert (attempt["rep_id"], attempt["rep_channel"], attempt["offer"], attempt["accepted"]) == (
+        "R009", "inside_sales", "rollback", True
+    )  # fmt: skip
+    assert attempt["attempt_date"] == end
+    assert attempt["new_monthly_rate"] == pytest.approx(0.9 * revenue, abs=0.01)
+    assert request_of(after, request["request_id"])["resolution"] == "saved"
+    assert request_of(after, request["request_id"])["resolved_date"] == end
+    assert open_requests(after.tables, end, 7).empty  # the nightly no longer lists a saved request
+
+    decided = request_decisions(after.tables, end, end - datetime.timedelta(days=7), end)
+    row = decided[decided["request_id"] == request["request_id"]]
+    assert row[["rep_id", "offer"]].values.tolist() == [["R009", "rollback_10"]]
+    unchanged = request_decisions(before.tables, end, end - datetime.timedelta(days=7), end)
+    assert request["request_id"] not in set(unchanged["request_id"])
+    assert len(after.tables["save_attempts"].collect()) == len(before.tables["save_attempts"].collect()) + 1
+
+
+def test_a_labelled_request_answered_at_the_desk_enters_the_save_models_training_data(workspace_dir: Path) -> None:
+    settings = load_settings(workspace_dir)
+    before = open_workspace(settings)
+    split = request_split(settings, before)
+    requests = before.tables["cancellation_requests"].collect().to_pandas(date_as_object=True)
+    attempted = set(before.tables["save_attempts"].select("request_id").collect()["request_id"])
+    window = requests["request_date"].between(split.test_start + datetime.timedelta(days=1), split.test_end)
+    unanswered = requests[window & ~requests["request_id"].isin(attempted)]
+    assert not unanswered.empty, "the simulated hauler should have a request no rep attempted in the test period"
+    request = unanswered.iloc[0]
+    assert request["request_id"] not in set(load_requests(settings, before, split, test_only=True)["request_id"])
+
+    record(
+        workspace_dir,
+        OutcomeIn(account_id=request["account_id"], request_id=request["request_id"], offer="renewal_rate_lock",
+                  accepted=False, new_monthly_rate=99.0, new_term_months=36, call_date=request["resolved_date"]),
+    )  # fmt: skip
+    after = open_workspace(settings)
+    learned = load_requests(settings, after, split, test_only=True)
+
+    row = learned[learned["request_id"] == request["request_id"]]
+    assert row[["rep_id", "offer"]].values.tolist() == [["R009", "renewal_rate_lock"]]
+    assert row["durable_save"].notna().all()
+    assert request_of(after, request["request_id"])["resolution"] == "cancelled"
+
+
+def outcomes_frame(*rows: dict[str, object]) -> pd.DataFrame:
+    base = {"request_id": "Q1", "account_id": "A1", "offer": "service_recovery", "rollback_pct": 0.0,
+            "credit_amount": 0.0, "accepted": False, "new_monthly_rate": 100.0, "new_term_months": None,
+            "flipped": False, "call_date": pd.Timestamp("2026-10-01"), "user_name": "ann", "rep_id": "R1"}  # fmt: skip
+    return pd.DataFrame([base | {"outcome_id": n + 1} | row for n, row in enumerate(rows)])
+
+
+def test_a_flip_leaves_the_request_open_and_the_specialists_word_resolves_it() -> None:
+    flip = {"offer": "flip", "flipped": True}
+    specialist = {"offer": "rollback", "rollback_pct": 15.0, "accepted": True, "rep_id": None, "user_name": "sam",
+                  "call_date": pd.Timestamp("2026-10-03")}  # fmt: skip
+    only_flip = outcome_tables(outcomes_frame(flip))
+    assert only_flip["cancellation_requests"][["resolution"]].values.tolist() == [["open"]]
+    assert pd.isna(only_flip["cancellation_requests"]["resolved_date"].iloc[0])
+
+    both = outcome_tables(outcomes_frame(flip, specialist))
+    attempts = both["save_attempts"]
+    assert attempts["rep_channel"].tolist() == ["inside_sales", "outside_specialist"]
+    assert attempts["rep_id"].tolist() == ["R1", "sam"]  # no rep id: the user's name stands in
+    assert attempts["attempt_id"].tolist() == sorted(attempts["attempt_id"])
+    resolved = both["cancellation_requests"].iloc[0]
+    assert (resolved["resolution"], resolved["resolved_date"]) == ("saved", pd.Timestamp("2026-10-03"))
+
+
+def test_the_latest_word_on_a_request_wins_and_proactive_calls_have_no_row() -> None:
+    tables = outcome_tables(outcomes_frame(
+        {"accepted": True, "call_date": pd.Timestamp("2026-10-02")},
+        {"accepted": False, "call_date": pd.Timestamp("2026-10-01")},
+        {"request_id": None, "account_id": "A2"},
+        {"request_id": "Q2", "account_id": "A3", "offer": "rollback", "rollback_pct": 5.0, "new_monthly_rate": None},
+    ), monthly_revenue={"A3": 200.0}, handed_over=["Q2"])  # fmt: skip
+    attempts, requests = tables["save_attempts"], tables["cancellation_requests"].set_index("request_id")
+    assert set(attempts["account_id"]) == {"A1", "A3"} and len(attempts) == 3
+    assert requests.loc["Q1", "resolution"] == "saved"  # the 2nd of October's acceptance, recorded first
+    assert requests.loc["Q2", "resolution"] == "cancelled"
+    q2 = attempts[attempts["request_id"] == "Q2"].iloc[0]
+    assert q2["rep_channel"] == "outside_specialist"  # the extract had already flipped Q2
+    assert q2["new_monthly_rate"] == pytest.approx(190.0)
