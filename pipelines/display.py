@@ -105,8 +105,8 @@ def render_nightly(summary: dict[str, Any], settings: Any, console: Console) -> 
         f"{summary['proactive']:,} proactive, {summary['flips']:,} flips ({summary['accounts_scored']:,} accounts "
         f"scored; score PSI {summary['psi_score']})"
     )
-    for name in summary["drift_warnings"]:
-        console.print(f"[yellow]Drift warning: {name} moved beyond the PSI threshold[/yellow]")
+    for sentence in summary["warnings"]:
+        console.print(f"[yellow]Warning: {sentence}[/yellow]")
     inbound = pd.read_parquet(f"{folder}/inbound.parquet")
     points = pd.read_parquet(f"{folder}/talking_points.parquet")
     order = {"risk_driver": 0, "protective": 1, "offer_driver": 2, "guardrail": 3}

@@ -214,8 +214,10 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
         as_of: The business date's as-of (ISO date); default: the last day of the data.
 
     Returns:
-        The run's summary: dates, counts, where the lists are, drift warnings.
+        The run's summary: dates, counts, where the lists are, drifted columns and the warning sentences.
     """
+    from models.monitoring import drift_warnings
+    from models.monitoring import shifted as drift_shifted
     from pipelines.nightly import shard
     from serving.call_lists import DeskRules
 
@@ -238,10 +240,11 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
     point_futures = [talking_points_task.submit(churn, save, part, day) for part in shard(listed, desk.shards)]
     points = _concat([f.result() for f in point_futures])
     drift = cast("dict[str, float]", monitoring_task(churn, context, [f.result() for f in futures]))
-    shifted = sorted(k for k, v in drift.items() if v > desk.psi_warning)
-    for name in shifted:
-        logger.warning("Drift: %s has PSI %.3f against the training data (warning above %.2f)",
-                       name, drift[name], desk.psi_warning)  # fmt: skip
+    # The same threshold and sentences as the monitoring report (models.monitoring), so both say the same.
+    threshold = settings.monitor.psi_warning
+    shifted, warned = drift_shifted(drift, threshold), drift_warnings(drift, threshold)
+    for sentence in warned:
+        logger.warning("%s", sentence)
     extra = {"as_of": day.isoformat(), "models": models, "input_fingerprint": input_fingerprint(settings)}
     folder = publish_task(settings, day, lists, points, extra)
     summary = {
@@ -255,6 +258,7 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
         "talking_points": len(points),
         "psi_score": round(drift.get("churn_probability", float("nan")), 4),
         "drift_warnings": shifted,
+        "warnings": warned,
         "models": models,
     }
     logger.info("Published %s: %d inbound, %d proactive, %d flips", folder, summary["inbound"],

@@ -117,8 +117,6 @@ class NightlySettings(BaseModel):
     nightly_cron: str = "0 2 * * *"
     training_cron: str = "0 4 * * 0"
     intraday_cron: str = "0 9-17 * * 1-5"
-    psi_warning: float = 0.25
-    """Population stability index above which a feature or the score is reported as shifted."""
 
 
 class ServingSettings(BaseModel):
