@@ -128,8 +128,9 @@ def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:
     """
     if isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == categories:
         return pd.Categorical(values)
-    codes = pd.Index(categories, dtype=object).get_indexer(values.astype(object))
-    return pd.Categorical.from_codes(codes, categories=categories)
+    dtype = pd.CategoricalDtype(categories)
+    codes = dtype.categories.get_indexer(pd.Index(values.astype(object)))
+    return pd.Categorical.from_codes(codes, dtype=dtype)
 
 
 def _categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
