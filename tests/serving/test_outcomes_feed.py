@@ -69,7 +69,6 @@ def test_an_outcome_on_an_open_request_joins_the_tables_training_reads(workspace
     queue = open_requests(before.tables, end, 7)
     assert len(queue) == 1, "the simulated hauler should leave one request open"
     request = queue.iloc[0]
-    revenue = 0.0  # the account's monthly rate, to check the filled-in new_monthly_rate
     lines = before.tables["service_lines"].filter(
         (pl.col("account_id") == request["account_id"]) & pl.col("end_date").is_null()
     )
