@@ -1,6 +1,6 @@
 # savedesk: two commands do all set-up on a fresh machine.
 #   make demo   create the environment, then simulate (if no data), train (if no champion) and run the nightly flow
-#   make test   create the environment, then lint, type-check and run every test
+#   make test   create the environment (and Debian's Chromium for the browser tests), then lint, type-check and run every test
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export DO_NOT_TRACK := 1
 
-.PHONY: env demo test lint typecheck unit docs clean
+.PHONY: env browser demo test lint typecheck unit docs clean
 
 env: $(VENV)/.synced
 
@@ -28,11 +28,18 @@ else
 endif
 	touch $@
 
+# The browser tests drive Debian's Chromium through Playwright (`playwright install` cannot download here).
+browser:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 demo: env
 	@test -f $(DEMO)/raw/extract.json || $(BIN)/savedesk simulate --data $(DEMO) --accounts 20000 --months 24 --seed 7
 	$(BIN)/savedesk validate --data $(DEMO)
 	$(BIN)/savedesk train --data $(DEMO) --unless-champion
 	$(BIN)/savedesk nightly --data $(DEMO)
+	$(BIN)/savedesk monitor --data $(DEMO)
 
 lint: env
 	$(BIN)/ruff check .
@@ -41,7 +48,7 @@ lint: env
 typecheck: env
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -n 2
 
 docs: env
