@@ -176,19 +176,13 @@ def _placeable(tables: Tables, outcomes: pd.DataFrame, extract_end: date, skippe
 def _monthly_revenue(tables: Tables, as_of: date, accounts: list[str]) -> dict[str, float]:
     """The current monthly rate of ``accounts``: their lines in service, at their latest rates."""
     view = as_of_view({name: tables[name] for name in ("service_lines", "rate_changes") if name in tables}, as_of)
-    view = {name: frame.filter(pl.col("account_id").is_in(accounts)) for name, frame in view.items()}
-    if "rate_changes" not in view:
-        view["rate_changes"] = pl.LazyFrame(
-            schema={
-                "account_id": pl.String,
-                "line_id": pl.String,
-                "effective_date": pl.Date,
-                "change_type": pl.String,
-                "old_rate": pl.Float64,
-                "new_rate": pl.Float64,
-            }
-        )
-    frame = price_features(view, as_of).select("account_id", "monthly_revenue").collect()
+    if "rate_changes" in view and view["rate_changes"].select(pl.len()).collect().item() > 0:
+        # The price features over the whole book, then the accounts: the rate query needs a change to aggregate.
+        revenue = price_features(view, as_of).select("account_id", "monthly_revenue")
+    else:
+        lines = view["service_lines"].filter(pl.col("end_date").is_null())
+        revenue = lines.group_by("account_id").agg(pl.col("monthly_rate").sum().round(2).alias("monthly_revenue"))
+    frame = revenue.filter(pl.col("account_id").is_in(accounts)).collect()
     return {str(a): float(r) for a, r in frame.iter_rows() if r is not None}
 
 

@@ -177,3 +177,53 @@ def test_the_latest_word_on_a_request_wins_and_proactive_calls_have_no_row() -> 
     q2 = attempts[attempts["request_id"] == "Q2"].iloc[0]
     assert q2["rep_channel"] == "outside_specialist"  # the extract had already flipped Q2
     assert q2["new_monthly_rate"] == pytest.approx(190.0)
+
+
+def tiny_extract() -> dict[str, pd.DataFrame]:
+    """Two accounts, one line each, three requests; no save_attempts table (it is optional)."""
+    day = pd.Timestamp
+    return {
+        "accounts": pd.DataFrame({"account_id": ["A1", "A2"], "start_date": [day("2025-01-01")] * 2,
+                                  "close_date": [pd.NaT, pd.NaT]}),
+        "service_lines": pd.DataFrame({"line_id": ["L1", "L2"], "account_id": ["A1", "A2"],
+                                       "monthly_rate": [100.0, 50.0], "start_date": [day("2025-01-01")] * 2,
+                                       "end_date": [pd.NaT, day("2026-01-01")]}),
+        "cancellation_requests": pd.DataFrame({
+            "request_id": ["Q1", "Q2", "Q3"], "account_id": ["A1", "A1", "A2"],
+            "request_date": [day("2026-09-01"), day("2026-09-10"), day("2026-09-10")],
+            "reason": ["price"] * 3, "channel": ["phone"] * 3, "resolution": ["open", "cancelled", "open"],
+            "resolved_date": [pd.NaT, day("2026-09-20"), pd.NaT]}),
+    }  # fmt: skip
+
+
+def test_merging_places_what_it_can_and_counts_the_rest() -> None:
+    from features.view import from_frames
+    from serving.outcomes_feed import merge_outcomes
+
+    tables = from_frames(tiny_extract())  # type: ignore[arg-type]
+    outcomes = outcomes_frame(
+        {"request_id": "Q1", "accepted": True, "new_monthly_rate": None, "call_date": pd.Timestamp("2026-09-02")},
+        {"request_id": "Q2", "accepted": True, "call_date": pd.Timestamp("2026-09-15")},  # older than the extract's
+        {"request_id": "Q3", "account_id": "A1"},
+        {"request_id": "Q1", "call_date": pd.Timestamp("2026-08-30")},
+        {"request_id": "Q3", "account_id": "A2", "new_monthly_rate": None},  # its only line has ended
+        {"request_id": "Q9"},
+    )
+    merged, report = merge_outcomes(tables, outcomes, datetime.date(2026, 10, 31))
+
+    assert report.skipped == {
+        "request of another account": 1,
+        "dated before its request": 1,
+        "account without a monthly rate": 1,
+        "unknown request": 1,
+    }
+    assert (report.attempts, report.resolutions) == (2, 2)
+    attempts = merged["save_attempts"].collect()
+    assert attempts["request_id"].to_list() == ["Q1", "Q2"]
+    assert attempts["new_monthly_rate"].to_list() == [100.0, 100.0]  # Q1's filled from the account's line
+    assert attempts.schema["attempt_date"] == pl.Date
+    requests = {r["request_id"]: r for r in merged["cancellation_requests"].collect().iter_rows(named=True)}
+    assert (requests["Q1"]["resolution"], requests["Q1"]["resolved_date"]) == ("saved", datetime.date(2026, 9, 2))
+    assert requests["Q2"]["resolution"] == "cancelled"  # the extract's word is later than the desk's
+    assert requests["Q3"]["resolution"] == "open"
+    assert merged["accounts"] is tables["accounts"]
