@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -71,6 +72,7 @@ class OutcomesStore:
 
     def __init__(self, engine: Engine, time_zone: str = DEFAULT_TIME_ZONE) -> None:
         """Wrap an engine whose database is already migrated; use ``open`` instead."""
+        ZoneInfo(time_zone)  # an unknown zone fails here, not on the first outcome recorded
         self._engine = engine
         self._writer = engine.execution_options(**{_WRITE: True})
         self.time_zone = time_zone
@@ -88,6 +90,7 @@ class OutcomesStore:
         Returns:
             The open store; ``dispose`` it when done.
         """
+        ZoneInfo(time_zone)
         engine = _engine(url)
         try:
             with _MIGRATING, engine.execution_options(**{_WRITE: True}).connect() as connection:

@@ -66,12 +66,30 @@ def test_migrating_twice_is_a_no_op_and_matches_the_declared_tables(store_url: s
     assert schema_differences(store_url) == []
 
 
+OPEN_ON_SIGNAL = """
+import sys
+from serving.store import OutcomesStore
+print("ready", flush=True)
+sys.stdin.readline()
+OutcomesStore.open(sys.argv[1]).dispose()
+"""
+
+
 @pytest.mark.slow
 def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url: str) -> None:
-    script = "import sys; from serving.store import OutcomesStore; OutcomesStore.open(sys.argv[1]).dispose()"
-    runs = [subprocess.Popen([sys.executable, "-c", script, store_url], stderr=subprocess.PIPE) for _ in range(2)]
-    errors = [run.communicate(timeout=120)[1].decode() for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], errors
+    runs = [
+        subprocess.Popen([sys.executable, "-c", OPEN_ON_SIGNAL, store_url], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]  # fmt: skip
+    for run in runs:  # every process has imported everything before any opens: their migrations overlap
+        assert run.stdout is not None and run.stdout.readline().strip() == "ready"
+    for run in runs:
+        assert run.stdin is not None
+        run.stdin.write("go\n")
+        run.stdin.flush()
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], errors
     assert schema_differences(store_url) == []
 
 
