@@ -32,6 +32,7 @@ from features.snapshots import snapshot  # noqa: E402
 from features.view import Tables  # noqa: E402
 from models.monitoring import (  # noqa: E402
     AFTER_TRAINING,
+    MIN_ROLLBACKS,
     SCORE,
     MonitorReport,
     desk_outcomes,
@@ -169,9 +170,9 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
                 ax.plot(part["as_of"], part["psi"], marker="o", label=str(column), linewidth=width)
             ax.axhline(psi_warning, color="grey", linestyle=":")
             ax.set(ylabel="PSI", title="Drift by month end: the score, the price features and the largest shifts")
-            ax.legend(fontsize=7, ncol=2)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
-        out["drift_by_month"] = _png(over_time)
+        out["drift_by_month"] = _png(over_time, (9, 4))
     performance = report.performance
     if len(performance):
 
@@ -185,7 +186,10 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
                 ax.axvspan(after["as_of"].min(), after["as_of"].max(), color="tab:green", alpha=0.1,
                            label="after training")  # fmt: skip
             ax.set(ylabel="AUC", title="Realized performance by month end (labels matured)")
-            ax.legend(loc="lower left")
+            ax.tick_params(axis="x", rotation=30)
+            lines, labels = ax.get_legend_handles_labels()
+            more, more_labels = right.get_legend_handles_labels()
+            ax.legend(lines + more, labels + more_labels, loc="lower left")
 
         out["performance"] = _png(realized)
     outcomes = report.outcomes
@@ -198,13 +202,15 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
 
     out["by_offer"] = _png(by_offer)
 
-    def concessions(ax: plt.Axes) -> None:
-        table = outcomes.concessions.pivot(index="reason", columns="segment", values="mean_rollback_pct")
-        table.plot.bar(ax=ax)
-        ax.set(ylabel="mean rollback %", title="Rollback size by reason and segment")
-        ax.tick_params(axis="x", rotation=45)
+    compared = outcomes.concessions[outcomes.concessions["rollbacks"] >= MIN_ROLLBACKS]
 
-    if len(outcomes.concessions):
+    def concessions(ax: plt.Axes) -> None:
+        compared.pivot(index="reason", columns="segment", values="mean_rollback_pct").plot.bar(ax=ax)
+        ax.set(ylabel="mean rollback %", title=f"Rollback size by reason and segment (≥ {MIN_ROLLBACKS} rollbacks)")
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(title="segment", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+    if len(compared):
         out["concessions"] = _png(concessions)
     return out
 
