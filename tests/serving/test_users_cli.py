@@ -60,6 +60,8 @@ def test_mistakes_are_refused_with_a_reason(store_url: str, tmp_path: Path) -> N
 
 
 def test_the_default_store_lives_in_the_workspace(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["users", "add", "mia", "--role", "admin", "--data", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["users", "add", "mia", "--role", "admin", "--data", str(tmp_path)], env={"SAVEDESK_OUTCOMES_URL": ""}
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "outcomes.db").is_file()
