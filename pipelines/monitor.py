@@ -243,6 +243,8 @@ def render(report: MonitorReport) -> str:
         concessions=_table(outcomes.concessions),
         gaps=_table(outcomes.gaps),
         flagged=flagged_gaps(outcomes.gaps, thresholds.concession_gap_pct)["reason"].tolist(),
+        after_training=bool((report.performance["period"] == AFTER_TRAINING).any()),
+        durable_days=(report.as_of - report.outcome_window[1]).days,  # the window ends that many days before
     )
 
 
