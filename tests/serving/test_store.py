@@ -80,7 +80,7 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url: str) -
     runs = [
         subprocess.Popen([sys.executable, "-c", OPEN_ON_SIGNAL, store_url], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(3)
+        for _ in range(2)
     ]  # fmt: skip
     for run in runs:  # every process has imported everything before any opens: their migrations overlap
         assert run.stdout is not None and run.stdout.readline().strip() == "ready"
@@ -89,7 +89,7 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url: str) -
         run.stdin.write("go\n")
         run.stdin.flush()
     errors = [run.communicate(timeout=120)[1] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0, 0], errors
+    assert [run.returncode for run in runs] == [0, 0], errors
     assert schema_differences(store_url) == []
 
 
