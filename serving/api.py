@@ -36,6 +36,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -49,8 +50,11 @@ from serving.outcomes import OutcomeIn
 from serving.store import IdempotencyConflict, OutcomesStore, Recorded
 
 API = "/api/v1"
+AUTH_SECONDS = 2.0
+"""How long an authenticated token is trusted before the store is asked again (the delay of a revocation)."""
 BEARER = 'Bearer realm="savedesk"'
 ACCESS_LOG = logging.getLogger("savedesk.access")
+Clock = Callable[[], float]
 LISTS = {"inbound": "inbound.parquet", "proactive": "proactive.parquet", "flips": "flips.parquet"}
 ROW_FIELDS = (
     "list", "list_key", "rep_id", "rank", "due_date", "batch", "request_id", "account_id", "territory", "segment",
@@ -124,8 +128,41 @@ class Health(BaseModel):
 
     status: str
     business_date: date | None
+    accounts: int
+    """Accounts in service on the latest published date (each can be planned)."""
     plans_ready: int
     """Live plans computed ahead of the calls for the latest published version."""
+
+
+class TokenCache:
+    """Users by token for ``seconds``: the store is asked once per token per interval, not on every request.
+
+    Only found users are kept (an unknown token always asks the store), and a
+    revoked token stops working at most ``seconds`` after ``savedesk users revoke``.
+    """
+
+    def __init__(self, store: OutcomesStore, seconds: float = AUTH_SECONDS, clock: Clock = time.monotonic) -> None:
+        """Ask ``store``; keep each answer ``seconds`` by ``clock``."""
+        self.store, self.seconds, self.clock = store, seconds, clock
+        self._users: dict[str, tuple[User, float]] = {}
+        self._lock = threading.Lock()
+
+    def user(self, token: str) -> User | None:
+        """The active user holding ``token``, or None."""
+        key, now = hash_token(token), self.clock()
+        with self._lock:
+            known = self._users.get(key)
+        if known is not None and now - known[1] < self.seconds:
+            return known[0]
+        user = self.store.authenticate(token)
+        with self._lock:
+            if user is None:
+                self._users.pop(key, None)
+            else:
+                if len(self._users) > 10_000:
+                    self._users = {k: v for k, v in self._users.items() if now - v[1] < self.seconds}
+                self._users[key] = (user, now)
+        return user
 
 
 # --- the desk: state shared by the API and the page -------------------------------------------------------------------
@@ -148,6 +185,7 @@ class Desk:
     store: OutcomesStore
     planner: LivePlanner
     limiter: RateLimiter
+    tokens: TokenCache
     _published: dict[date, Published] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -157,7 +195,7 @@ class Desk:
         Raises:
             HTTPException: 401 for a missing, unknown or revoked token; 429 over the rate limit.
         """
-        user = self.store.authenticate(token) if token else None
+        user = self.tokens.user(token) if token else None
         if user is None:
             raise HTTPException(
                 401, "A valid bearer token is required.", {"WWW-Authenticate": 'Bearer realm="savedesk"'}
@@ -284,18 +322,21 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
 _bearer = HTTPBearer(auto_error=False, description="A user's token (`savedesk users add`).")
 
 
-def desk_of(request: Request) -> Desk:
+async def desk_of(request: Request) -> Desk:
     """The app's desk."""
     desk: Desk = request.app.state.desk
     return desk
 
 
-def api_user(
+async def api_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     desk: Annotated[Desk, Depends(desk_of)],
 ) -> User:
-    """The caller, from the bearer token (401/429 otherwise); named in the access log."""
+    """The caller, from the bearer token (401/429 otherwise); named in the access log.
+
+    Async, like the plan's route: a known token is a dictionary look-up, not worth a hop to a worker thread.
+    """
     user = desk.authenticate(credentials.credentials if credentials else None)
     request.state.user = user.name
     return user
@@ -315,10 +356,11 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 def health(desk: TheDesk) -> Health:
     """Up and serving; no token needed."""
     try:
-        day: date | None = desk.planner.night().business_date
+        night = desk.planner.night()
     except LookupError:
-        day = None
-    return Health(status="ok", business_date=day, plans_ready=desk.planner.cached)
+        return Health(status="ok", business_date=None, accounts=0, plans_ready=0)
+    return Health(status="ok", business_date=night.business_date, accounts=len(night.context),
+                  plans_ready=desk.planner.cached)  # fmt: skip
 
 
 @router.get("/models", tags=["desk"], responses=_REFUSALS)
@@ -346,7 +388,7 @@ def lists(day: date, user: Caller, desk: TheDesk, territory: str | None = None, 
 @router.get("/accounts/{account_id}/plan", response_model=Plan, tags=["accounts"],
             responses={**_REFUSALS, 403: {"description": "Another territory"},
                        404: {"description": "Not in service on the latest published date"}})  # fmt: skip
-def plan(account_id: str, user: Caller, desk: TheDesk) -> Response:
+async def plan(account_id: str, user: Caller, desk: TheDesk) -> Response:
     """The live save plan of an account.
 
     Churn risk, every offer with its value, the recommendation and fallback, the guardrails that applied and the
@@ -355,7 +397,9 @@ def plan(account_id: str, user: Caller, desk: TheDesk) -> Response:
     territory = desk.territory(account_id)
     if not user.can_read(territory):
         raise HTTPException(403, f"{user.name} may not read territory {territory}.")
-    found = desk.planner.plan_json(account_id)
+    found = desk.planner.cached_json(account_id)  # planned ahead: answered on the event loop
+    if found is None:
+        found = await run_in_threadpool(desk.planner.plan_json, account_id)
     if found is None:
         raise HTTPException(404, f"Account {account_id} is not in service on the latest published date.")
     return Response(found, media_type="application/json")
@@ -496,12 +540,12 @@ def _warm(desk: Desk, stop: threading.Event, book: bool) -> None:
     """Plan the listed accounts ahead of the calls, then (``book``) the rest of the book, until stopped."""
     logger = logging.getLogger("savedesk.serve")
     try:
-        listed = listed_accounts(desk)
-        rest = [a for a in desk.planner.night().context.index if a not in set(listed)] if book else []
+        listed = list(dict.fromkeys(listed_accounts(desk)))
+        seen = set(listed)
+        rest = [a for a in desk.planner.night().context.index if a not in seen] if book else []
         start = time.perf_counter()
-        for chunk in [listed[i : i + 256] for i in range(0, len(listed), 256)] + [
-            rest[i : i + 256] for i in range(0, len(rest), 256)
-        ]:
+        order = listed + rest
+        for chunk in [order[i : i + 256] for i in range(0, len(order), 256)]:
             if stop.is_set():
                 return
             desk.planner.warm(chunk)
@@ -526,7 +570,8 @@ def create_app(settings: Settings, *, warm: str = "book") -> FastAPI:
 
     champions = load_champions(settings)
     store = OutcomesStore.open(settings.outcomes_database_url, time_zone=settings.nightly.time_zone)
-    desk = Desk(settings, store, LivePlanner(settings, champions), RateLimiter(settings.serving.requests_per_minute))
+    planner, limiter = LivePlanner(settings, champions), RateLimiter(settings.serving.requests_per_minute)
+    desk = Desk(settings, store, planner, limiter, TokenCache(store))
     stop = threading.Event()
 
     @asynccontextmanager

@@ -22,8 +22,10 @@ published, so each account's plan is computed once per version and kept
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
@@ -46,6 +48,8 @@ CHURN_MODEL, SAVE_MODEL = "savedesk-churn", "savedesk-save"
 REQUEST_LISTS = ("inbound.parquet", "flips.parquet")
 CACHE_SIZE = 50_000
 """Plans kept per published version (a plan is a few kilobytes)."""
+LOOK_EVERY = 1.0
+"""Seconds between two looks for a new publication."""
 
 
 def night_context_file(settings: Settings, day: date) -> Path:
@@ -236,6 +240,7 @@ class LivePlanner:
         self.champions = champions
         self.cache_size = cache_size
         self._night: Night | None = None
+        self._looked = -math.inf
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._reload = threading.Lock()
@@ -246,11 +251,14 @@ class LivePlanner:
         Raises:
             LookupError: Nothing is published yet (run ``savedesk nightly``).
         """
+        current = self._night
+        if current is not None and time.monotonic() - self._looked < LOOK_EVERY:
+            return current
         day = latest_published(self.settings.published_dir)
+        self._looked = time.monotonic()
         if day is None:
             raise LookupError(f"Nothing published in {self.settings.published_dir}: run savedesk nightly first.")
         version = published_version(self.settings.published_dir, day)
-        current = self._night
         if current is not None and current.business_date == day and current.version == version:
             return current
         with self._reload:
@@ -271,14 +279,21 @@ class LivePlanner:
         found = self.plan_json(account_id)
         return None if found is None else Plan.model_validate_json(found)
 
-    def plan_json(self, account_id: str) -> bytes | None:
-        """The account's plan as JSON, from the cache when this version has planned it already."""
+    def cached_json(self, account_id: str) -> bytes | None:
+        """The account's plan as JSON when it is ready (None when it must be computed first)."""
         night = self.night()
         with self._lock:
             hit = self._cache.get(account_id) if self._night is night else None
             if hit is not None:
                 self._cache.move_to_end(account_id)
-                return hit
+            return hit
+
+    def plan_json(self, account_id: str) -> bytes | None:
+        """The account's plan as JSON, from the cache when this version has planned it already."""
+        hit = self.cached_json(account_id)
+        if hit is not None:
+            return hit
+        night = self.night()
         if account_id not in night.context.index:
             return None
         return self._plan_and_keep(night, [account_id]).get(account_id)
