@@ -9,7 +9,8 @@ and writes the report.
 - **Realized performance**: AUC and calibration of the champion's scores on
   past month ends whose churn window has closed, each month marked as one the
   training run used (``in training``: its train, validation, calibration or
-  test month, or earlier) or one it never saw (``after training``).
+  test month, or earlier) or one it never saw (``after training``); and how the
+  accounts on each published proactive list whose window has closed turned out.
 - **Desk outcomes**: durable save rate, net revenue kept and rollback spend by
   offer, rep and territory; flips; the size of rollbacks by segment for the
   same reason (are some customers given more than others in the same situation?).
@@ -142,6 +143,34 @@ def realized_performance(scored: pd.DataFrame, split: TimeSplit | None) -> pd.Da
     table["role"] = [role(split, d) for d in days]
     table["period"] = [period(split, d) for d in days]
     return table[columns].sort_values("as_of", ignore_index=True)
+
+
+def list_performance(listed: pd.DataFrame, book_rates: Mapping[date, float]) -> pd.DataFrame:
+    """How the accounts on each matured published proactive list turned out.
+
+    The calls themselves may have kept some listed accounts, so the observed rate
+    is a floor on what the list would have seen uncalled; the lift against the
+    whole book still says whether the list picked the right accounts.
+
+    Args:
+        listed: ``business_date``, ``account_id``, ``churn_probability`` (as published) and ``churn`` (matured).
+        book_rates: The churn rate of every account in service, by business date.
+
+    Returns:
+        One row per business date: ``listed``, ``predicted``, ``observed``, ``book_rate``, ``lift``.
+    """
+    columns = ["business_date", "listed", "predicted", "observed", "book_rate", "lift"]
+    if listed.empty:
+        return pd.DataFrame(columns=columns)
+    table = (
+        listed.assign(churn=listed["churn"].astype(float))
+        .groupby("business_date", sort=True)
+        .agg(listed=("account_id", "size"), predicted=("churn_probability", "mean"), observed=("churn", "mean"))
+        .reset_index()
+    )
+    table["book_rate"] = [book_rates.get(pd.Timestamp(d).date(), np.nan) for d in table["business_date"]]
+    table["lift"] = table["observed"] / table["book_rate"].where(table["book_rate"] > 0)
+    return table[columns]
 
 
 # ---- desk outcomes ---------------------------------------------------------------------------------------------
@@ -321,6 +350,8 @@ class MonitorReport:
     """First and last request date of the matured requests the desk outcomes count."""
     thresholds: Thresholds
     """The thresholds the report was judged against (``settings.monitor``)."""
+    lists: pd.DataFrame = field(default_factory=lambda: list_performance(pd.DataFrame(), {}))
+    """Matured published proactive lists (``list_performance``)."""
 
 
 def low_save_rates(outcomes: DeskOutcomes, min_save_rate: float) -> list[tuple[str, str, int, float]]:
@@ -386,6 +417,9 @@ def figures(report: MonitorReport, warned: Iterable[str] = ()) -> dict[str, floa
     after = report.performance[report.performance["period"] == AFTER_TRAINING]
     if len(after):
         out |= {"realized.after_training.auc": after["auc"].mean(), "realized.after_training.ece": after["ece"].mean()}
+    for row in report.lists.to_dict("records"):
+        day = pd.Timestamp(row["business_date"]).date().isoformat()
+        out |= {f"lists.{day}.observed": row["observed"], f"lists.{day}.lift": row["lift"]}
     out |= {f"desk.{k}": v for k, v in report.outcomes.totals.items()}
     for row in report.outcomes.by_offer.to_dict("records"):
         out[f"desk.offer.{row['offer']}.save_rate"] = row["save_rate"]

@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 
 from features.build import build_features  # noqa: E402
-from features.labels import LabelSpec, durable_save_labels  # noqa: E402
+from features.labels import LabelSpec, churn_labels, durable_save_labels  # noqa: E402
 from features.requests import logged_offers  # noqa: E402
 from features.snapshots import snapshot  # noqa: E402
 from features.view import Tables  # noqa: E402
@@ -40,6 +40,7 @@ from models.monitoring import (  # noqa: E402
     drift_table,
     figures,
     flagged_gaps,
+    list_performance,
     matured_months,
     realized_performance,
     split_from_params,
@@ -83,6 +84,7 @@ def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport
     parts = [f[["as_of", "churn", SCORE]] for f in frames.values()]
     scored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "churn", SCORE])
     decisions, attempts, window = desk_history(tables, day, settings.save.durable_days)
+    lists = published_lists(settings.published_dir, tables, day, spec)
     models = {"name": champion.name, "version": champion.version, "run_id": champion.run_id,
               "split": split.describe() if split else {}}  # fmt: skip
     return MonitorReport(
@@ -94,6 +96,7 @@ def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport
         outcomes=desk_outcomes(decisions, attempts),
         outcome_window=window,
         thresholds=settings.monitor,
+        lists=lists,
     )
 
 
@@ -131,6 +134,23 @@ def desk_history(
         .to_pandas(date_as_object=False)
     )
     return decisions, attempts, (first, last)
+
+
+def published_lists(folder: Path, tables: Tables, as_of: date, spec: LabelSpec) -> pd.DataFrame:
+    """``list_performance`` of every proactive list published in ``folder`` whose churn window closed by ``as_of``."""
+    listed, book = [], {}
+    for published in sorted(folder.glob("????-??-??")) if folder.is_dir() else []:
+        try:
+            day = date.fromisoformat(published.name)
+        except ValueError:
+            continue
+        if spec.window(day)[1] > as_of or not (published / "proactive.parquet").is_file():
+            continue
+        labels = churn_labels(tables, day, as_of, spec).to_pandas()
+        book[day] = float(labels["churn"].mean()) if len(labels) else float("nan")
+        accounts = pd.read_parquet(published / "proactive.parquet", columns=["account_id", "churn_probability"])
+        listed.append(accounts.merge(labels, on="account_id", how="inner").assign(business_date=pd.Timestamp(day)))
+    return list_performance(pd.concat(listed, ignore_index=True) if listed else pd.DataFrame(), book)
 
 
 # ---- the page --------------------------------------------------------------------------------------------------
@@ -234,6 +254,8 @@ def render(report: MonitorReport) -> str:
         plots=plots(report, thresholds.psi_warning),
         drift=_table(report.drift[report.drift["psi"] > 0.1].head(30)),
         performance=_table(performance),
+        lists=_table(report.lists.assign(business_date=report.lists["business_date"].astype(str).str[:10])),
+        listed=len(report.lists),
         totals=outcomes.totals,
         by_offer=_table(outcomes.by_offer),
         by_territory=_table(outcomes.by_territory),

@@ -79,9 +79,20 @@ def test_the_regime_change_leaves_the_history_before_it_untouched(haulers: tuple
 
 
 def test_price_drift_after_training_is_reported(haulers: tuple[Path, Path]) -> None:
+    import pandas as pd
+
     shifted, _ = haulers
     settings = load_settings(shifted)
+    # Two published proactive lists: one whose churn window has closed by the report's day, one still open.
+    accounts = pd.read_parquet(shifted / "raw" / "accounts.parquet", columns=["account_id"]).head(300)
+    for day in ("2026-04-30", "2026-10-31"):
+        (settings.published_dir / day).mkdir(parents=True)
+        accounts.assign(churn_probability=0.05).to_parquet(settings.published_dir / day / "proactive.parquet")
     report = build_report(settings)
+    lists = report.lists.to_dict("records")
+    assert [str(r["business_date"])[:10] for r in lists] == ["2026-04-30"]
+    assert 0 < lists[0]["listed"] <= 300 and lists[0]["predicted"] == pytest.approx(0.05)
+    assert 0.0 <= lists[0]["observed"] <= 1.0 and lists[0]["book_rate"] > 0
     threshold = settings.monitor.psi_warning
     psi = _psi(report)
     for feature in INCREASE_FEATURES:

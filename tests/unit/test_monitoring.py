@@ -18,6 +18,7 @@ from models.monitoring import (
     desk_outcomes,
     drift_warnings,
     flagged_gaps,
+    list_performance,
     matured_months,
     realized_performance,
     request_money,
@@ -164,3 +165,20 @@ def test_warnings_cover_every_threshold_once() -> None:
     assert sum(s.startswith("concession gap for reason price: commercial accounts got 15.0%") for s in said) == 1
     assert not any("saves too few" in s for s in said)  # six requests are too few to judge a rep or an offer
     assert len(said) == 4
+
+
+def test_published_lists_against_the_book() -> None:
+    first, second = date(2026, 3, 31), date(2026, 4, 30)
+    listed = pd.DataFrame({
+        "business_date": pd.to_datetime([first] * 4 + [second] * 2),
+        "account_id": ["A1", "A2", "A3", "A4", "A1", "A2"],
+        "churn_probability": [0.2, 0.4, 0.2, 0.4, 0.1, 0.1],
+        "churn": [True, False, False, True, False, False],
+    })  # fmt: skip
+    table = list_performance(listed, {first: 0.1, second: 0.0}).set_index("business_date")
+    assert table.loc[pd.Timestamp(first), "listed"] == 4
+    assert table.loc[pd.Timestamp(first), "predicted"] == pytest.approx(0.3)
+    assert table.loc[pd.Timestamp(first), "observed"] == 0.5
+    assert table.loc[pd.Timestamp(first), "lift"] == pytest.approx(5.0)
+    assert np.isnan(table.loc[pd.Timestamp(second), "lift"])  # no churn in the book: no lift to speak of
+    assert list_performance(pd.DataFrame(), {}).empty
