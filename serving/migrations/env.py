@@ -18,5 +18,5 @@ connection = context.config.attributes["connection"]
 context.configure(connection=connection, transactional_ddl=True, render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():
     if connection.dialect.name == "postgresql":
-        pass
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.run_migrations()
