@@ -46,6 +46,7 @@ from models.monitoring import (  # noqa: E402
     split_from_params,
     warnings,
 )
+from pipelines.publish import published_dir  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 from pipelines.training import label_spec  # noqa: E402
 from pipelines.workspace import WorkspaceError, open_workspace  # noqa: E402
@@ -144,11 +145,12 @@ def published_lists(folder: Path, tables: Tables, as_of: date, spec: LabelSpec) 
             day = date.fromisoformat(published.name)
         except ValueError:
             continue
-        if spec.window(day)[1] > as_of or not (published / "proactive.parquet").is_file():
+        version = published_dir(folder, day)  # resolved once: a re-publication mid-read cannot mix two versions
+        if spec.window(day)[1] > as_of or not (version / "proactive.parquet").is_file():
             continue
         labels = churn_labels(tables, day, as_of, spec).to_pandas()
         book[day] = float(labels["churn"].mean()) if len(labels) else float("nan")
-        accounts = pd.read_parquet(published / "proactive.parquet", columns=["account_id", "churn_probability"])
+        accounts = pd.read_parquet(version / "proactive.parquet", columns=["account_id", "churn_probability"])
         listed.append(accounts.merge(labels, on="account_id", how="inner").assign(business_date=pd.Timestamp(day)))
     return list_performance(pd.concat(listed, ignore_index=True) if listed else pd.DataFrame(), book)
 
