@@ -14,6 +14,9 @@ from sqlalchemy.engine import Connection
 
 SCRIPT_LOCATION = Path(__file__).parent
 
+MIGRATION_LOCK = 7_000_726_001
+"""Key of the PostgreSQL advisory lock held while migrating (any constant no other code uses)."""
+
 
 def alembic_config(connection: Connection) -> Config:
     """An Alembic configuration that migrates over ``connection`` (see ``env.py``)."""

@@ -11,8 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-MIGRATION_LOCK = 7_000_726_001
-"""Key of the PostgreSQL advisory lock held while migrating (any constant no other code uses)."""
+from serving.migrations import MIGRATION_LOCK
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, transactional_ddl=True, render_as_batch=connection.dialect.name == "sqlite")

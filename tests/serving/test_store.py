@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from alembic.migration import MigrationContext
 from pydantic import ValidationError
 
 from serving.auth import Role, User, hash_token
+from serving.migrations import MIGRATION_LOCK
 from serving.outcomes import OutcomeIn, desk_today
 from serving.store import IdempotencyConflict, OutcomesStore
 from serving.store_schema import metadata
@@ -75,21 +79,42 @@ OutcomesStore.open(sys.argv[1]).dispose()
 """
 
 
+@contextlib.contextmanager
+def migration_in_progress(url: str) -> Iterator[None]:
+    """Hold what a migrating process holds: PostgreSQL's advisory lock, or SQLite's write lock."""
+    if url.startswith("sqlite"):
+        holder = sqlite3.connect(sa.make_url(url).database or "", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with engine.connect() as holder:
+        holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            yield
+        finally:
+            holder.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    engine.dispose()
+
+
 @pytest.mark.slow
-def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url: str) -> None:
-    runs = [
-        subprocess.Popen([sys.executable, "-c", OPEN_ON_SIGNAL, store_url], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]  # fmt: skip
-    for run in runs:  # every process has imported everything before any opens: their migrations overlap
-        assert run.stdout is not None and run.stdout.readline().strip() == "ready"
-    for run in runs:
-        assert run.stdin is not None
-        run.stdin.write("go\n")
-        run.stdin.flush()
-    errors = [run.communicate(timeout=120)[1] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], errors
+def test_a_process_opening_the_store_waits_for_a_migration_in_progress(store_url: str) -> None:
+    OutcomesStore.open(store_url).dispose()  # the database exists (SQLite: its file) and is at head
+    opener = subprocess.Popen([sys.executable, "-c", OPEN_ON_SIGNAL, store_url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert opener.stdout is not None and opener.stdin is not None
+    assert opener.stdout.readline().strip() == "ready"
+    with migration_in_progress(store_url):
+        opener.stdin.write("go\n")
+        opener.stdin.flush()
+        with pytest.raises(subprocess.TimeoutExpired):
+            opener.wait(timeout=3)  # still waiting for the lock
+    _, errors = opener.communicate(timeout=120)
+    assert opener.returncode == 0, errors
     assert schema_differences(store_url) == []
 
 
