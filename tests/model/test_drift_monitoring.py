@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -63,8 +64,6 @@ def haulers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_the_regime_change_leaves_the_history_before_it_untouched(haulers: tuple[Path, Path]) -> None:
-    import pandas as pd
-
     shifted, control = (pd.read_parquet(p / "raw" / "rate_changes.parquet") for p in haulers)
     before = pd.Timestamp(SHIFT)
     columns = ["account_id", "effective_date", "change_type", "old_rate", "new_rate"]  # change and line ids renumber
@@ -79,8 +78,6 @@ def test_the_regime_change_leaves_the_history_before_it_untouched(haulers: tuple
 
 
 def test_price_drift_after_training_is_reported(haulers: tuple[Path, Path]) -> None:
-    import pandas as pd
-
     shifted, _ = haulers
     settings = load_settings(shifted)
     # Two published proactive lists: one whose churn window has closed by the report's day, one still open.
