@@ -121,12 +121,12 @@ class Client:
                                         headers={"Idempotency-Key": key})  # fmt: skip
 
 
-def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float, log: Path) -> dict[str, Any]:
     """Wait for the server to answer and to have planned its book ahead."""
     start, health = time.monotonic(), {}
     while time.monotonic() - start < timeout:
         if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}")
+            raise SystemExit(f"the server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
         try:
             health = httpx.get(f"{base}/api/v1/health", timeout=5).json()
             if health["plans_ready"] >= health["accounts"] > 0:
@@ -181,7 +181,7 @@ def main() -> None:
             server = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)  # noqa: S603
         try:
             started = time.monotonic()
-            health = wait_ready(base, server, args.ready_timeout)
+            health = wait_ready(base, server, args.ready_timeout, log)
             print(f"server ready in {time.monotonic() - started:.0f} s: {health['plans_ready']} of "
                   f"{health['accounts']} accounts planned ahead; {args.clients} clients x {args.rate:g} req/s "
                   f"for {args.seconds:g} s")  # fmt: skip

@@ -22,8 +22,9 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.policy import REASON_CODES
-from serving.api import API, Desk, check_filters, desk_of, readable_rows
+from serving.api import API
 from serving.auth import Role, User
+from serving.desk import Desk, check_filters, desk_of, readable_rows
 from serving.outcomes import OutcomeIn
 from sources.vocabulary import ROLLBACK_PCTS
 

@@ -1,0 +1,317 @@
+"""The API over a trained, published workspace: tokens, territories, payloads, idempotency, models, logs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from published_workspace import published_workspace
+
+from models.tracking import Tracker, find_strings
+from pipelines.settings import load_settings
+from serving.api import create_app
+from serving.auth import RateLimiter, Role
+from serving.desk import TokenCache
+from serving.store import OutcomesStore
+
+pytestmark = pytest.mark.slow
+DAY_FILES = ("inbound.parquet", "proactive.parquet", "flips.parquet")
+
+
+@dataclass
+class Served:
+    """The app, its store and who may use it."""
+
+    app: FastAPI
+    client: TestClient
+    store: OutcomesStore
+    workspace: Path
+    day: str
+    tokens: dict[str, str]
+    territory: str
+    """The rep's territory."""
+    other_territory: str
+    rep_id: str
+    other_rep_id: str
+    account: str
+    """An account of the rep's territory (with an open request when there is one)."""
+    other_account: str
+    """An account of another territory."""
+
+    def headers(self, who: str, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}", **extra}
+
+    def rows(self) -> int:
+        return len(self.store.outcomes())
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Served]:
+    """The app over the published workspace, with a fresh outcomes store and four users (one revoked)."""
+    workspace = published_workspace(tmp_path_factory, worker_id)
+    url = f"sqlite:///{tmp_path_factory.mktemp('api-store') / 'outcomes.db'}"
+    settings = load_settings(workspace).model_copy(update={"outcomes_url": url})
+    day = max(p.name for p in settings.published_dir.iterdir() if not p.name.startswith("."))
+    folder = settings.published_dir / day
+    listed = pd.concat([pd.read_parquet(folder / f) for f in DAY_FILES if (folder / f).is_file()], ignore_index=True)
+    by_size = listed.groupby("territory").size().sort_values(ascending=False)
+    territory, other_territory = by_size.index[0], by_size.index[1]
+    mine, theirs = listed[listed["territory"] == territory], listed[listed["territory"] == other_territory]
+    asked = mine[mine["request_id"].notna()] if "request_id" in mine else mine.iloc[0:0]
+    store = OutcomesStore.open(url)
+    tokens = {
+        "rep": store.add_user("rita", Role.REP, [territory], str(mine["rep_id"].iloc[0])),
+        "other_rep": store.add_user("oscar", Role.REP, [other_territory], str(theirs["rep_id"].iloc[0])),
+        "manager": store.add_user("maya", Role.MANAGER),
+        "revoked": store.add_user("gone", Role.REP, [territory], str(mine["rep_id"].iloc[0])),
+    }
+    store.revoke_user("gone")
+    app = create_app(settings, warm="none")
+    with TestClient(app) as client:
+        yield Served(
+            app, client, store, workspace, day, tokens, territory, other_territory,
+            str(mine["rep_id"].iloc[0]), str(theirs["rep_id"].iloc[0]),
+            str((asked if len(asked) else mine)["account_id"].iloc[0]), str(theirs["account_id"].iloc[0]),
+        )  # fmt: skip
+    store.dispose()
+
+
+def outcome(account: str, **fields: Any) -> dict[str, Any]:
+    return {"account_id": account, "offer": "contract_education", "accepted": True, **fields}
+
+
+def endpoints(s: Served) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        ("GET", f"/api/v1/lists/{s.day}", {}),
+        ("GET", f"/api/v1/accounts/{s.account}/plan", {}),
+        ("GET", "/api/v1/models", {}),
+        ("POST", "/api/v1/outcomes", {"json": outcome(s.account), "headers": {"Idempotency-Key": "k-401"}}),
+    ]
+
+
+def test_no_unknown_or_revoked_token_gets_401_and_nothing_is_written(served: Served) -> None:
+    before = served.rows()
+    for method, url, kw in endpoints(served):
+        extra = kw.pop("headers", {})
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}, served.headers("revoked"),
+                        {"Authorization": f"Basic {served.tokens['rep']}"}):  # fmt: skip
+            response = served.client.request(method, url, headers={**headers, **extra}, **kw)
+            assert response.status_code == 401, (method, url, headers, response.text)
+            assert response.headers["www-authenticate"].startswith("Bearer")
+    assert served.rows() == before
+    assert served.client.get("/api/v1/health").status_code == 200
+
+
+def test_a_rep_reads_only_their_territory_and_gets_403_elsewhere(served: Served) -> None:
+    rep, client, day = served.headers("rep"), served.client, served.day
+    own = client.get(f"/api/v1/lists/{day}", headers=rep).json()
+    rows = own["inbound"] + own["proactive"] + own["flips"]
+    assert rows and {r["territory"] for r in rows} == {served.territory}
+    assert all(isinstance(r["talking_points"], list) for r in rows)
+    assert any(r["talking_points"] for r in rows)
+    everyone = client.get(f"/api/v1/lists/{day}", headers=served.headers("manager")).json()
+    assert {served.territory, served.other_territory} <= {r["territory"] for r in everyone["proactive"]}
+
+    assert (
+        client.get(f"/api/v1/lists/{day}", headers=rep, params={"territory": served.other_territory}).status_code == 403
+    )
+    assert client.get(f"/api/v1/lists/{day}", headers=rep, params={"rep": served.other_rep_id}).status_code == 403
+    mine = client.get(f"/api/v1/lists/{day}", headers=rep, params={"rep": served.rep_id}).json()
+    assert {r["rep_id"] for r in mine["inbound"] + mine["proactive"]} == {served.rep_id}
+    assert client.get(f"/api/v1/accounts/{served.other_account}/plan", headers=rep).status_code == 403
+    assert client.get(f"/api/v1/accounts/{served.account}/plan", headers=rep).status_code == 200
+    assert (
+        client.get(f"/api/v1/accounts/{served.other_account}/plan", headers=served.headers("manager")).status_code
+        == 200
+    )
+    assert client.get("/api/v1/accounts/NO-SUCH-ACCOUNT/plan", headers=rep).status_code == 404
+    assert client.get("/api/v1/lists/1999-01-01", headers=rep).status_code == 404
+
+    before = served.rows()
+    refused = client.post("/api/v1/outcomes", json=outcome(served.other_account),
+                          headers=served.headers("rep", **{"Idempotency-Key": "k-403"}))  # fmt: skip
+    assert refused.status_code == 403
+    assert served.rows() == before
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"credit_amount": -5}, "credit_amount"),
+        ({"offer": "bribe"}, "offer"),
+        ({"discount": 50}, "discount"),
+        ({"accepted": None}, "accepted"),
+        ({"new_term_months": 500}, "new_term_months"),
+        ({"notes": "x" * 2001}, "notes"),
+        ({"call_date": "yesterday"}, "call_date"),
+        ({"offer": "rollback", "rollback_pct": 7}, "rollback_pct"),
+        ({"rollback_pct": 10}, "rollback_pct"),
+    ],
+)
+def test_a_bad_payload_gets_422_naming_the_field_and_writes_nothing(
+    served: Served, change: dict[str, Any], field: str
+) -> None:
+    before = served.rows()
+    body = {k: v for k, v in {**outcome(served.account), **change}.items() if v is not None}
+    response = served.client.post("/api/v1/outcomes", json=body,
+                                  headers=served.headers("rep", **{"Idempotency-Key": f"k-422-{field}"}))  # fmt: skip
+    assert response.status_code == 422, response.text
+    assert field in [d["field"] for d in response.json()["detail"]]
+    assert "x" * 50 not in response.text, "a 422 must not echo what was sent"
+    assert served.rows() == before
+
+
+def test_a_missing_idempotency_key_gets_422_naming_the_header(served: Served) -> None:
+    before = served.rows()
+    response = served.client.post("/api/v1/outcomes", json=outcome(served.account), headers=served.headers("rep"))
+    assert response.status_code == 422
+    assert "idempotency-key" in [d["field"] for d in response.json()["detail"]]
+    assert served.rows() == before
+
+
+def test_an_oversized_body_is_refused_with_413_before_parsing(served: Served) -> None:
+    limit = served.app.state.desk.settings.serving.max_body_bytes
+    before = served.rows()
+    headers = served.headers("rep", **{"Idempotency-Key": "k-413", "Content-Type": "application/json"})
+    big = b'{"account_id": "' + b"A" * limit + b'"}'
+    assert served.client.post("/api/v1/outcomes", content=big, headers=headers).status_code == 413
+
+    def streamed() -> Iterator[bytes]:  # no Content-Length: sent chunked, counted as it arrives
+        yield b'{"notes": "'
+        for _ in range(limit // 1000 + 2):
+            yield b"y" * 1000
+        yield b'"}'
+
+    assert served.client.post("/api/v1/outcomes", content=streamed(), headers=headers).status_code == 413
+    assert served.rows() == before
+
+
+def test_a_retry_with_the_same_key_records_once(served: Served) -> None:
+    headers = served.headers("rep", **{"Idempotency-Key": "k-replay"})
+    body = outcome(served.account, offer="rollback", rollback_pct=10, new_monthly_rate=123.45, notes="called back")
+    before = served.rows()
+    first = served.client.post("/api/v1/outcomes", json=body, headers=headers)
+    again = served.client.post("/api/v1/outcomes", json=body, headers=headers)
+    changed = served.client.post("/api/v1/outcomes", json={**body, "accepted": False}, headers=headers)
+    assert (first.status_code, again.status_code, changed.status_code) == (201, 200, 409)
+    assert first.json() == {**again.json(), "created": True}
+    written = served.store.outcomes()
+    assert len(written) == before + 1
+    row = written[written["idempotency_key"] == "k-replay"].iloc[0]
+    assert (row["user_name"], row["territory"], row["rollback_pct"], bool(row["accepted"])) == (
+        "rita", served.territory, 10.0, True,
+    )  # fmt: skip
+
+
+def test_the_model_versions_in_use_are_the_registrys_champions(served: Served) -> None:
+    tracker = Tracker.from_settings(served.app.state.desk.settings)
+    expected = {kind: tracker.champion_version(name) for kind, name in (("churn", "savedesk-churn"),
+                                                                        ("save", "savedesk-save"))}  # fmt: skip
+    answer = served.client.get("/api/v1/models", headers=served.headers("rep")).json()
+    assert {k: (v["name"], v["version"]) for k, v in answer.items()} == {
+        k: (v.name, v.version) for k, v in expected.items() if v is not None
+    }
+    plan = served.client.get(f"/api/v1/accounts/{served.account}/plan", headers=served.headers("rep")).json()
+    assert plan["models"] == answer
+
+
+def test_the_rate_limit_answers_429_with_retry_after(served: Served) -> None:
+    desk = served.app.state.desk
+    kept, desk.limiter = desk.limiter, RateLimiter(2)
+    try:
+        statuses = [served.client.get("/api/v1/models", headers=served.headers("manager")) for _ in range(3)]
+    finally:
+        desk.limiter = kept
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert int(statuses[-1].headers["retry-after"]) >= 1
+
+
+def test_the_page_keeps_the_token_in_a_strict_http_only_cookie_and_records_a_double_submit_once(
+    served: Served,
+) -> None:
+    with TestClient(served.app) as browser:
+        assert browser.post("/sign-in", data={"token": "wrong"}).status_code == 401
+        signed = browser.post("/sign-in", data={"token": served.tokens["rep"]}, follow_redirects=False)
+        cookie = signed.headers["set-cookie"].lower()
+        assert signed.status_code == 303 and "httponly" in cookie and "samesite=strict" in cookie
+        assert browser.get("/list").status_code == 200
+        before = served.rows()
+        form = {"idempotency_key": "page-key-1", "offer": "service_recovery", "rollback_pct": "0", "accepted": "true"}
+        first = browser.post(f"/accounts/{served.account}/outcome", data=form, follow_redirects=False)
+        second = browser.post(f"/accounts/{served.account}/outcome", data=form, follow_redirects=False)
+        assert first.status_code == second.status_code == 303
+        assert first.headers["location"] == second.headers["location"]
+        assert served.rows() == before + 1
+        shown = browser.get(first.headers["location"])
+        assert "Recorded: service recovery" in shown.text
+        assert browser.get(f"/accounts/{served.other_account}").status_code == 403
+
+
+PII = ("account_name", "contact_name", "phone", "email", "street_address")
+CALLER = {
+    "account_name": "Quilty Salvage & Sons LLC",
+    "contact_name": "Dolores Haze-Quilty",
+    "phone": "+1-555-867-5309",
+    "email": "dolores.haze@example.com",
+    "street_address": "1313 Mockingbird Lane",
+}
+"""Contact details of the account on the line, as a rep might type them (the simulator's extract has none)."""
+
+
+def test_no_pii_or_token_reaches_the_logs(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    accounts = pd.read_parquet(served.workspace / "clean" / "accounts.parquet")
+    needles = [str(v) for c in PII if c in accounts for v in accounts[c].dropna().unique() if len(str(v)) >= 6]
+    needles += list(CALLER.values())
+    secret_note = "spoke to {contact_name} of {account_name} at {phone}, {email}, {street_address}".format(**CALLER)
+    caplog.set_level(logging.DEBUG)
+    client, day, rep = served.client, served.day, served.headers("rep")
+    client.get("/api/v1/health")
+    client.get(f"/api/v1/lists/{day}", headers=rep, params={"territory": served.territory, "rep": served.rep_id})
+    client.get(f"/api/v1/lists/{day}", headers=rep, params={"territory": CALLER["account_name"]})
+    client.get(f"/api/v1/accounts/{served.account}/plan", headers=rep)
+    client.get(f"/api/v1/accounts/{served.other_account}/plan", headers=rep)
+    client.get(f"/api/v1/accounts/{CALLER['email']}/plan", headers=rep)
+    client.get("/api/v1/models", headers=rep)
+    for key, body in (("k-pii", outcome(served.account, notes=secret_note)),
+                      ("k-pii-bad", outcome(served.account, notes=secret_note, credit_amount=-1)),
+                      ("k-pii-403", outcome(served.other_account, notes=secret_note)),
+                      ("k-pii-404", outcome(CALLER["phone"], notes=secret_note))):  # fmt: skip
+        client.post("/api/v1/outcomes", json=body, headers=served.headers("rep", **{"Idempotency-Key": key}))
+    client.post("/api/v1/outcomes", content=secret_note.encode() * 200, headers=rep)
+    client.get("/api/v1/models", headers={"Authorization": f"Bearer {CALLER['email']}"})
+    with TestClient(served.app) as browser:
+        browser.post("/sign-in", data={"token": CALLER["contact_name"]})
+        browser.post("/sign-in", data={"token": served.tokens["rep"]})
+        browser.get("/list")
+        browser.get(f"/accounts/{served.account}")
+        form = {"idempotency_key": "page-pii", "offer": "flip", "accepted": "false", "notes": secret_note}
+        browser.post(f"/accounts/{served.account}/outcome", data=form)
+        browser.post(f"/accounts/{served.account}/outcome", data={**form, "credit_amount": "-3"})
+    logged = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    access = [r.getMessage() for r in caplog.records if r.name == "savedesk.access"]
+    assert len(access) >= 20 and any('"user": "rita"' in line for line in access)
+    assert any("/api/v1/accounts/{account_id}/plan" in line for line in access)
+    assert find_strings(needles, logged) == []
+    assert all(t not in logged for t in served.tokens.values())
+    written = served.store.outcomes()
+    assert secret_note in set(written["notes"]), "the notes are stored, only never logged"
+
+
+def test_a_revoked_token_stops_working_once_its_trust_has_expired(served: Served) -> None:
+    now = [0.0]
+    tokens = TokenCache(served.store, seconds=2.0, clock=lambda: now[0])
+    token = served.store.add_user("short-lived", Role.MANAGER)
+    assert tokens.user(token) is not None
+    served.store.revoke_user("short-lived")
+    now[0] = 1.0
+    assert tokens.user(token) is not None, "trusted for 2 s without asking the store"
+    now[0] = 2.5
+    assert tokens.user(token) is None
+    assert tokens.user("never-issued") is None
