@@ -108,7 +108,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/health", response_model=Health, tags=["desk"])
-def health(desk: TheDesk) -> Health:
+async def health(desk: TheDesk) -> Health:
     """Up and serving; no token needed."""
     try:
         night = desk.planner.night()

@@ -38,6 +38,8 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["pct"] = lambda v: "" if v is None else f"{100 * float(v):.0f} %"
 templates.env.filters["dollars"] = lambda v: "" if v is None else f"${float(v):,.0f}".replace("$-", "−$")
 templates.env.filters["words"] = lambda v: "" if v is None else str(v).replace("_", " ")
+KIND_LABELS = {"risk_driver": "Risk", "protective": "Holds", "offer_driver": "Offer"}
+templates.env.filters["kind"] = lambda k: KIND_LABELS.get(k, "")
 router = APIRouter(include_in_schema=False)
 TheDesk = Annotated[Desk, Depends(desk_of)]
 
