@@ -16,7 +16,15 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ("01-explore-hauler", "02-churn-model-iteration", "03-save-policy", "04-talking-points-review")
 BUDGET_SECONDS = 120.0
-PROBE = "import json, sys\nprint(json.dumps({'prefix': sys.prefix, 'executable': sys.executable}))"
+PROBE = """
+import json, sys
+import matplotlib.pyplot as plt
+for number in plt.get_fignums():
+    plt.figure(number).canvas.draw()  # Agg renders nothing until asked: draw every figure once
+print(json.dumps({"prefix": sys.prefix, "executable": sys.executable, "figures": len(plt.get_fignums()),
+                  "backend": plt.get_backend()}))
+"""
+"""Appended to each notebook run: which Python ran it, and its figures drawn (plots that fail to render fail here)."""
 
 
 def read(name: str) -> nbformat.NotebookNode:
@@ -76,6 +84,7 @@ def test_notebook_runs_on_a_fresh_workspace_within_two_minutes(
 
     probe = json.loads(notebook.cells[-1].outputs[0]["text"])
     assert probe["prefix"] == sys.prefix, f"the kernel ran {probe['executable']}, not this environment's Python"
+    assert probe["backend"].lower() == "agg" and probe["figures"] >= 1
     assert seconds <= BUDGET_SECONDS, f"{name} took {seconds:.0f} s, over the {BUDGET_SECONDS:.0f} s budget"
     assert not home.exists(), f"{name} wrote into $HOME: {sorted(p.name for p in home.iterdir())}"
     AFTERWARDS.get(name, lambda _: None)(workspace)
