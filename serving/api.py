@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from pipelines.settings import Settings
 from serving.auth import RateLimiter, User
-from serving.desk import Desk, ListedRow, TokenCache, check_filters, desk_of, readable_rows
+from serving.desk import Desk, Lists, TokenCache, check_filters, desk_of
 from serving.live_plan import LivePlanner, Plan, load_champions
 from serving.middleware import AccessLog, BodyLimit
 from serving.outcomes import OutcomeIn
@@ -48,15 +48,6 @@ API = "/api/v1"
 
 
 # --- response bodies -------------------------------------------------------------------------------------------------
-
-
-class Lists(BaseModel):
-    """A business date's published lists, as far as the caller may read them."""
-
-    business_date: date
-    inbound: list[ListedRow]
-    proactive: list[ListedRow]
-    flips: list[ListedRow]
 
 
 class OutcomeRecorded(BaseModel):
@@ -127,17 +118,20 @@ def models(user: Caller, desk: TheDesk) -> dict[str, dict[str, Any]]:
 @router.get("/lists/{day}", response_model=Lists, tags=["lists"],
             responses={**_REFUSALS, 403: {"description": "Another territory or rep"},
                        404: {"description": "Nothing published for the date"}})  # fmt: skip
-def lists(day: date, user: Caller, desk: TheDesk, territory: str | None = None, rep: str | None = None) -> Lists:
+async def lists(
+    day: date, user: Caller, desk: TheDesk, territory: str | None = None, rep: str | None = None
+) -> Response:
     """The published inbound queue, proactive outreach and flips of a business date, with their talking points.
 
     Only rows of territories the caller may read; ``territory`` and ``rep`` narrow them further (a rep may ask
     only for their own territories and their own list).
     """
     check_filters(user, territory, rep)
-    published = desk.lists(day)
-    return Lists(
-        business_date=day, **{name: readable_rows(rows, user, territory, rep) for name, rows in published.rows.items()}
-    )
+    found = desk.list_json(day, user, territory, rep, cached_only=True)  # read before: answered on the event loop
+    if found is None:
+        found = await run_in_threadpool(desk.list_json, day, user, territory, rep)
+    assert found is not None  # noqa: S101 - computed when not cached
+    return Response(found, media_type="application/json")
 
 
 @router.get("/accounts/{account_id}/plan", response_model=Plan, tags=["accounts"],
@@ -196,8 +190,8 @@ def _field(loc: tuple[Any, ...], message: str) -> str:
     """The field an error is about: the end of its location, or for a rule across fields the first one it names."""
     if len(loc) > 1:
         return str(loc[-1])
-    named = [f for f in OutcomeIn.model_fields if f in message]
-    return named[0] if named else str(loc[-1]) if loc else ""
+    named = sorted((message.find(f), f) for f in OutcomeIn.model_fields if f in message)
+    return named[0][1] if named else str(loc[-1]) if loc else ""
 
 
 def listed_accounts(desk: Desk) -> list[str]:

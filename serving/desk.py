@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from pipelines.publish import published_dir
 from pipelines.settings import Settings
 from serving.auth import RateLimiter, Role, User, hash_token
-from serving.live_plan import LivePlanner, Night
+from serving.live_plan import LivePlanner, Night, published_version
 from serving.outcomes import OutcomeIn
 from serving.store import IdempotencyConflict, OutcomesStore, Recorded
 
@@ -112,13 +112,23 @@ class TokenCache:
         return user
 
 
+class Lists(BaseModel):
+    """A business date's published lists, as far as the caller may read them."""
+
+    business_date: date
+    inbound: builtins.list[ListedRow]
+    proactive: builtins.list[ListedRow]
+    flips: builtins.list[ListedRow]
+
+
 @dataclass(frozen=True)
 class Published:
-    """One published version of a date's lists, ready to filter."""
+    """One published version of a date's lists, ready to filter, and the filtered views sent so far (as JSON)."""
 
     business_date: date
     version: str
     rows: dict[str, list[ListedRow]]
+    views: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -181,6 +191,32 @@ class Desk:
         with self._lock:
             self._published[day] = loaded
         return loaded
+
+    def list_json(
+        self, day: date, user: User, territory: str | None, rep: str | None, *, cached_only: bool = False
+    ) -> bytes | None:
+        """The lists of ``day`` as ``user`` may read them, narrowed to ``territory`` and ``rep``, as JSON.
+
+        Each view is built once per published version (None when ``cached_only`` and not built yet).
+        """
+        if cached_only:
+            with self._lock:
+                known = self._published.get(day)
+            if known is None or known.version != published_version(self.settings.published_dir, day):
+                return None
+            published = known
+        else:
+            published = self.lists(day)
+        scope = tuple(sorted(user.territories)) if user.role == Role.REP else ("*",)
+        key = (scope, territory, rep)
+        view = published.views.get(key)
+        if view is None and not cached_only:
+            rows = {name: readable_rows(rows, user, territory, rep) for name, rows in published.rows.items()}
+            view = Lists(business_date=day, **rows).model_dump_json().encode()
+            if len(published.views) > 10_000:
+                published.views.clear()
+            published.views[key] = view
+        return view
 
     def record(self, user: User, outcome: OutcomeIn, idempotency_key: str) -> Recorded:
         """Record an outcome after checking the caller may write the account's territory.

@@ -234,11 +234,14 @@ class LivePlanner:
     ``warm`` plans a list of accounts ahead of the calls, many at a time.
     """
 
-    def __init__(self, settings: Settings, champions: Champions, cache_size: int = CACHE_SIZE) -> None:
-        """Plan with ``champions``; read the latest publication under ``settings.published_dir`` when asked."""
+    def __init__(
+        self, settings: Settings, champions: Champions, cache_size: int = CACHE_SIZE, look_every: float = LOOK_EVERY
+    ) -> None:
+        """Plan with ``champions``; look for a new publication at most every ``look_every`` seconds."""
         self.settings = settings
         self.champions = champions
         self.cache_size = cache_size
+        self.look_every = look_every
         self._night: Night | None = None
         self._looked = -math.inf
         self._cache: OrderedDict[str, bytes] = OrderedDict()
@@ -252,7 +255,7 @@ class LivePlanner:
             LookupError: Nothing is published yet (run ``savedesk nightly``).
         """
         current = self._night
-        if current is not None and time.monotonic() - self._looked < LOOK_EVERY:
+        if current is not None and time.monotonic() - self._looked < self.look_every:
             return current
         day = latest_published(self.settings.published_dir)
         self._looked = time.monotonic()

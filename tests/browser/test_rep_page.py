@@ -53,6 +53,7 @@ class Server:
     token: str
     territory: str
     account: str
+    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator
             pass
         assert time.monotonic() < deadline, "savedesk serve did not answer within 180 s"
         time.sleep(0.5)
-    yield Server(base, store, token, str(first["territory"]), str(first["account_id"]))
+    yield Server(base, store, token, str(first["territory"]), str(first["account_id"]), scratch / "server.log")
     process.terminate()
     process.wait(timeout=30)
     log.close()
@@ -139,6 +140,10 @@ def test_a_rep_signs_in_opens_an_account_from_the_list_and_records_the_call(serv
     page.reload()  # the browser re-sends nothing: the page shows the account with its recorded outcome
     expect(page.locator("table.history tbody tr")).to_have_count(1)
     assert len(server.store.outcomes(server.account)) == 1
+
+    logged = server.log.read_text()
+    assert '"route": "/accounts/{account_id}/outcome"' in logged and '"user": "rita"' in logged
+    assert "agreed after the rollback" not in logged and server.token not in logged
 
 
 def test_signing_in_with_a_wrong_token_shows_why_and_sets_no_cookie(server: Server, page: Page) -> None:

@@ -114,7 +114,7 @@ def test_a_new_publication_is_planned_from_its_own_requests(
 
     columns = ["request_id", "account_id", "reason", "request_date"]
     publish(".v-1", pd.DataFrame(columns=columns))
-    planner = LivePlanner(settings, champions)
+    planner = LivePlanner(settings, champions, look_every=0.0)
     before = planner.plan(account)
     assert before is not None and before.request is None
     request = pd.DataFrame([["CR-NEW", account, "price", pd.Timestamp(day)]], columns=columns)
