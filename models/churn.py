@@ -129,7 +129,7 @@ def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:
     if isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == categories:
         return pd.Categorical(values)
     dtype = pd.CategoricalDtype(categories)
-    codes = dtype.categories.get_indexer(pd.Index(values.astype(object)))
+    codes = dtype.categories.get_indexer(pd.Index(values))
     return pd.Categorical.from_codes(codes, dtype=dtype)
 
 

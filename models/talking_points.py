@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -171,7 +172,7 @@ def _offer_points(save: SaveModel, listed: pd.DataFrame, as_of: date) -> Points:
     offered = np.flatnonzero(listed["offer"].notna().to_numpy()) if "offer" in listed else np.array([], dtype=int)
     if not len(offered):
         return _no_points()
-    frame = listed.iloc[offered].reset_index(drop=True)
+    frame = listed if len(offered) == len(listed) else listed.iloc[offered].reset_index(drop=True)
     reason = frame["reason"] if "reason" in frame else pd.Series(None, index=frame.index, dtype=object)
     stated = reason.notna().to_numpy()
     reason = reason.astype(object)
@@ -278,11 +279,10 @@ def render(
 
 
 def _format(template: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """``template`` filled in from each position of ``arrays``, formatting each distinct combination once."""
-    first, inverse = _distinct(list(arrays.values()))
+    """``template`` filled in from each position of ``arrays`` (as Python values: numpy scalars format slower)."""
     names = list(arrays)
-    texts = [template.format(**{n: arrays[n][i] for n in names}) for i in first.tolist()]
-    return np.asarray(texts, dtype=object)[inverse]
+    rows = zip(*(arrays[n].tolist() for n in names), strict=True)
+    return np.asarray([template.format_map(dict(zip(names, row, strict=True))) for row in rows], dtype=object)
 
 
 def _distinct(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -367,14 +367,15 @@ def _dates(feature: Feature, days: np.ndarray, as_of: date) -> np.ndarray:
     """The calendar day a ``days`` feature counts, like "Aug 2" (with the year when it is not the as-of's)."""
     ahead = 1 if feature.name.startswith("days_to_") else -1
     distinct, codes = np.unique(np.round(days), return_inverse=True)
-    text: list[str | None] = []
-    for offset in distinct.tolist():
-        if not np.isfinite(offset):
-            text.append(None)
-            continue
-        day = as_of + timedelta(days=ahead * int(offset))
-        text.append(f"{day:%b} {day.day}" + ("" if day.year == as_of.year else f", {day.year}"))
+    text = [_day(as_of, ahead * int(d)) if np.isfinite(d) else None for d in distinct.tolist()]
     return np.asarray(text, dtype=object)[codes.reshape(-1)]
+
+
+@lru_cache(maxsize=8192)
+def _day(as_of: date, offset: int) -> str:
+    """``as_of`` moved by ``offset`` days, as a rep says it: "Aug 2", or "Aug 2, 2025" in another year."""
+    day = as_of + timedelta(days=offset)
+    return f"{day:%b} {day.day}" + ("" if day.year == as_of.year else f", {day.year}")
 
 
 def _design_sentences(frame: pd.DataFrame, stated: np.ndarray) -> dict[str, np.ndarray]:
