@@ -11,7 +11,12 @@ store and serves:
 - the rep web page (``serving.web``) at ``/``, ``/list`` and ``/accounts/{id}``.
 
 Every API call carries ``Authorization: Bearer <token>`` (401 without a valid
-one) and is rate-limited per token (429 with ``Retry-After``). Bodies larger
+one; a token is trusted for ``serving.desk.AUTH_SECONDS`` before the store is
+asked again, so a revocation takes effect within that) and is rate-limited per
+token (429 with ``Retry-After``). When the server starts it plans the listed
+accounts, then the rest of the book, ahead of the calls (``create_app(warm=...)``):
+a plan computed on demand takes a few hundred milliseconds, a planned one is a
+dictionary look-up. Bodies larger
 than ``settings.serving.max_body_bytes`` are refused with 413 before anything
 parses them. The access log (logger ``savedesk.access``) has one JSON line per
 request: method, route template, status, milliseconds and user name; it never
