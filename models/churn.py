@@ -77,21 +77,7 @@ class ChurnModel:
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's input: its columns, categoricals cast to the training's categories, the rest float."""
-        missing = [c for c in self.columns if c not in frame.columns]
-        if missing:
-            raise KeyError(f"the feature frame lacks the model's columns: {missing}")
-        out: dict[str, Any] = {}
-        for column in self.columns:
-            values = frame[column]
-            if column in self.categories:
-                out[column] = as_categories(values, self.categories[column])
-            elif values.dtype == np.float64:
-                out[column] = values
-            elif values.dtype.kind in "iub" and isinstance(values.dtype, np.dtype):  # plain numpy: exact cast
-                out[column] = values.astype("float64")
-            else:  # nullable integers and booleans, strings of numbers
-                out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
-        return pd.DataFrame(out, index=frame.index, copy=False)
+        return prepare_frame(frame, self.columns, self.categories)
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """LightGBM's log-odds, before calibration (an empty frame gives an empty array)."""
@@ -118,6 +104,25 @@ class ChurnModel:
             return pd.DataFrame(columns=[*self.columns, "bias"], index=frame.index, dtype=float)
         values = np.asarray(self.booster.predict(self.prepare(frame), pred_contrib=True))
         return pd.DataFrame(values, columns=[*self.columns, "bias"], index=frame.index)
+
+
+def prepare_frame(frame: pd.DataFrame, columns: list[str], categories: dict[str, list[str]]) -> pd.DataFrame:
+    """A LightGBM model's input: ``columns``, those in ``categories`` cast to them, the rest float."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KeyError(f"the feature frame lacks the model's columns: {missing}")
+    out: dict[str, Any] = {}
+    for column in columns:
+        values = frame[column]
+        if column in categories:
+            out[column] = as_categories(values, categories[column])
+        elif values.dtype == np.float64:
+            out[column] = values
+        elif values.dtype.kind in "iub" and isinstance(values.dtype, np.dtype):  # plain numpy: exact cast
+            out[column] = values.astype("float64")
+        else:  # nullable integers and booleans, strings of numbers
+            out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+    return pd.DataFrame(out, index=frame.index, copy=False)
 
 
 def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:

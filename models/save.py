@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from models.churn import ChurnModel, as_categories
+from models.churn import ChurnModel, prepare_frame
 from sources import vocabulary as v
 
 OFFER_KINDS = ("contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip")
@@ -187,13 +187,7 @@ class ReasonModel:
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The columns, categoricals cast to the training's categories."""
-        out = {
-            c: as_categories(frame[c], self.categories[c])
-            if c in self.categories
-            else pd.to_numeric(frame[c], errors="coerce").astype("float64")
-            for c in self.columns
-        }
-        return pd.DataFrame(out, index=frame.index)
+        return prepare_frame(frame, self.columns, self.categories)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """P(each reason) per row."""
@@ -264,12 +258,29 @@ class SaveModel:
         if len(stated):
             p[~unstated] = self.outcome.predict_proba(with_offer_design(stated))
         quiet = frame[unstated]
-        shares = self._shares(quiet)
-        for reason in shares.columns:
-            p[unstated] += shares[reason].to_numpy() * self.outcome.predict_proba(
-                with_offer_design(quiet.assign(reason=reason))
-            )
+        p[unstated] = self._mixture(quiet, self._shares(quiet))
         return p
+
+    def _mixture(self, quiet: pd.DataFrame, shares: pd.DataFrame, rows_per_call: int = 500_000) -> np.ndarray:
+        """Σ_reason share × P(save | reason) of rows without a reason, every reason scored in one model call.
+
+        One call over the rows stacked once per reason, not one call per reason: a live plan for one
+        account on the line pays the model's fixed cost once. Large frames go in slices of about
+        ``rows_per_call`` stacked rows.
+        """
+        reasons = list(shares.columns)
+        weights = shares.to_numpy(dtype="float64")
+        out = np.zeros(len(quiet))
+        step = max(1, rows_per_call // max(len(reasons), 1))
+        for start in range(0, len(quiet), step):
+            part = quiet.iloc[start : start + step]
+            stacked = pd.concat([part.assign(reason=r) for r in reasons], ignore_index=True)
+            each = self.outcome.predict_proba(with_offer_design(stacked)).reshape(len(reasons), len(part))
+            total = np.zeros(len(part))
+            for k in range(len(reasons)):  # in the reasons' order, as the sum is defined
+                total += weights[start : start + step, k] * each[k]
+            out[start : start + step] = total
+        return out
 
     def with_reason_shares(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with P(reason) columns and ``LIKELY_REASON`` for its rows without a stated ``reason``.

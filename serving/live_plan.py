@@ -350,6 +350,7 @@ def _plans(
 ) -> dict[str, Plan]:
     """The plans of decisions of one kind (open requests keyed by ``request_id``, or accounts by ``account_id``)."""
     churn, save = champions.churn, champions.save
+    decisions = save.with_reason_shares(decisions)  # proactive accounts: the reason model once per account
     plans = plan_offers(decisions, settings.save.offers, settings.save.guardrails, save.predict_proba)
     chosen = recommendations(plans)
     listed = decisions.merge(chosen, on=key, how="inner").assign(list_key=lambda f: f[key])
