@@ -44,6 +44,8 @@ class Served:
     """An account of the rep's territory (with an open request when there is one)."""
     other_account: str
     """An account of another territory."""
+    outcomes_url: str = ""
+    """The store's URL, for reading the workspace as training does."""
 
     def headers(self, who: str, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}", **extra}
@@ -78,7 +80,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator
         yield Served(
             app, client, store, workspace, day, tokens, territory, other_territory,
             str(mine["rep_id"].iloc[0]), str(theirs["rep_id"].iloc[0]),
-            str((asked if len(asked) else mine)["account_id"].iloc[0]), str(theirs["account_id"].iloc[0]),
+            str((asked if len(asked) else mine)["account_id"].iloc[0]), str(theirs["account_id"].iloc[0]), url,
         )  # fmt: skip
     store.dispose()
 
@@ -319,3 +321,32 @@ def test_a_revoked_token_stops_working_once_its_trust_has_expired(served: Served
     now[0] = 2.5
     assert tokens.user(token) is None
     assert tokens.user("never-issued") is None
+
+
+def test_an_outcome_recorded_through_the_api_is_in_the_next_training_data(served: Served) -> None:
+    from pipelines.workspace import open_workspace
+
+    folder = served.workspace / "published" / served.day
+    inbound = pd.read_parquet(folder / "inbound.parquet", columns=["request_id", "account_id"])
+    assert len(inbound), "the test hauler has no open request to answer"
+    request, account = str(inbound["request_id"].iloc[0]), str(inbound["account_id"].iloc[0])
+    # Dated on the business date: the feed places an outcome inside the extract it joins (a later call waits
+    # for the extract that covers its day).
+    body = outcome(
+        account, request_id=request, offer="rollback", rollback_pct=5, new_term_months=24, call_date=served.day
+    )
+    answer = served.client.post(
+        "/api/v1/outcomes", json=body, headers=served.headers("manager", **{"Idempotency-Key": "k-feed"})
+    )
+    assert answer.status_code == 201, answer.text
+    settings = load_settings(served.workspace).model_copy(update={"outcomes_url": served.outcomes_url})
+    tables = open_workspace(settings).tables
+    attempts = tables["save_attempts"].collect().to_pandas()
+    mine = attempts[attempts["request_id"] == request]
+    desk = mine[mine["attempt_id"].str.startswith("desk-")]
+    assert len(desk) == 1
+    assert (desk["offer"].iloc[0], float(desk["rollback_pct"].iloc[0]), bool(desk["accepted"].iloc[0])) == (
+        "rollback", 5.0, True,
+    )  # fmt: skip
+    requests = tables["cancellation_requests"].collect().to_pandas()
+    assert requests.loc[requests["request_id"] == request, "resolution"].tolist() == ["saved"]
