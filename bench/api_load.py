@@ -48,9 +48,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipelines.nightly import context_path  # noqa: E402
 from pipelines.settings import load_settings  # noqa: E402
 from serving.auth import Role  # noqa: E402
-from serving.live_plan import latest_published, night_context_file  # noqa: E402
+from serving.live_plan import latest_published  # noqa: E402
 from serving.store import OutcomesStore  # noqa: E402
 
 MIX = (("plan", 0.80), ("list", 0.08), ("outcome", 0.07), ("health", 0.05))
@@ -203,7 +204,7 @@ def main() -> None:
     day = latest_published(settings.published_dir)
     if day is None:
         raise SystemExit(f"nothing published in {settings.published_dir}: run make demo first")
-    context = pd.read_parquet(night_context_file(settings, day), columns=["account_id", "territory"])
+    context = pd.read_parquet(context_path(settings, day), columns=["account_id", "territory"])
     by_territory = context.groupby("territory")["account_id"].apply(list).to_dict()
     folder = settings.published_dir / day.isoformat()
     listed = pd.concat([pd.read_parquet(folder / f) for f in ("inbound.parquet", "proactive.parquet")])

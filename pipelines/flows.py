@@ -23,6 +23,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from pipelines.nightly import context_path
 from pipelines.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -109,11 +110,6 @@ def score_task(
     from pipelines.nightly import score_shard
 
     return score_shard(settings, context, requests, churn, save, limit)
-
-
-def context_path(settings: Settings, day: date) -> Path:
-    """Where the nightly run keeps the night's account context for the day's intraday runs."""
-    return settings.features_dir / "nightly" / f"as_of={day.isoformat()}.parquet"
 
 
 @io_task

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,11 @@ def open_requests(tables: Tables, as_of: date, days: int) -> pd.DataFrame:
 def build_context(tables: Tables, as_of: date, shards: int = 1) -> pd.DataFrame:
     """Every account in service on ``as_of``: features, city and biggest line."""
     return account_context(tables, as_of, build_features(tables, as_of, shards=shards))
+
+
+def context_path(settings: Settings, day: date) -> Path:
+    """Where the nightly run keeps the night's account context, for the intraday runs and the live plan."""
+    return settings.features_dir / "nightly" / f"as_of={day.isoformat()}.parquet"
 
 
 def shard(frame: pd.DataFrame, shards: int) -> list[pd.DataFrame]:

@@ -11,7 +11,7 @@ the proactive plan (the save model's mixture over the reasons it would give).
 
 **What it reads.** The latest published business date (``DIR/published/<date>``),
 its open requests (the inbound and flip rows, intraday additions included) and
-the night's account context kept by the nightly run (``night_context_file``).
+the night's account context kept by the nightly run (``pipelines.nightly.context_path``).
 Both are read once per published version and indexed by ``account_id``; the
 models are loaded once, when the planner is made.
 
@@ -42,6 +42,7 @@ from models.guardrails import REASON_WORDS
 from models.policy import FALLBACK, REASON_CODES, RECOMMENDED, plan_offers, recommendations
 from models.save import SaveModel
 from models.talking_points import DESIGN_POINTS, rep_driver, talking_points
+from pipelines.nightly import context_path
 from pipelines.settings import Settings
 
 CHURN_MODEL, SAVE_MODEL = "savedesk-churn", "savedesk-save"
@@ -50,15 +51,6 @@ CACHE_SIZE = 50_000
 """Plans kept per published version (a plan is a few kilobytes)."""
 LOOK_EVERY = 1.0
 """Seconds between two looks for a new publication."""
-
-
-def night_context_file(settings: Settings, day: date) -> Path:
-    """The night's account context kept by the nightly run (``pipelines.flows.context_path``).
-
-    Spelled out here because importing the flows imports Prefect, which reconfigures logging; a test keeps the
-    two in step.
-    """
-    return settings.features_dir / "nightly" / f"as_of={day.isoformat()}.parquet"
 
 
 class Offer(BaseModel):
@@ -214,7 +206,7 @@ class Night:
 def read_night(settings: Settings, day: date) -> Night:
     """The context and open requests of the version published for ``day``."""
     folder = settings.published_dir / published_version(settings.published_dir, day)
-    context = pd.read_parquet(night_context_file(settings, day))
+    context = pd.read_parquet(context_path(settings, day))
     context = context.drop_duplicates("account_id", keep="last").set_index("account_id", drop=False)
     context.index.name = None
     frames = [pd.read_parquet(folder / name) for name in REQUEST_LISTS if (folder / name).is_file()]

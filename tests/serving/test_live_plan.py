@@ -13,8 +13,9 @@ from published_workspace import published_workspace
 
 from features.registry import BY_NAME
 from models.talking_points import DESIGN_POINTS, rep_driver
+from pipelines.nightly import context_path
 from pipelines.settings import Settings, load_settings
-from serving.live_plan import Champions, LivePlanner, load_champions, night_context_file
+from serving.live_plan import Champions, LivePlanner, load_champions
 
 pytestmark = pytest.mark.slow
 
@@ -97,8 +98,8 @@ def test_a_new_publication_is_planned_from_its_own_requests(
     source = load_settings(workspace)
     day, rows, _ = published(source)
     settings = source.model_copy(update={"data": tmp_path})
-    context = night_context_file(source, date.fromisoformat(day))
-    night = night_context_file(settings, date.fromisoformat(day))
+    context = context_path(source, date.fromisoformat(day))
+    night = context_path(settings, date.fromisoformat(day))
     night.parent.mkdir(parents=True)
     night.symlink_to(context)
     account = str(rows[rows["request_id"].isna()]["account_id"].iloc[0])
@@ -125,10 +126,7 @@ def test_a_new_publication_is_planned_from_its_own_requests(
     assert after.recommendation.offer in {o.offer for o in after.offers if o.allowed}
 
 
-def test_the_context_file_is_where_the_nightly_run_keeps_it(workspace: Path) -> None:
-    from pipelines.flows import context_path
-
+def test_the_nightly_run_keeps_the_context_the_live_plan_reads(workspace: Path) -> None:
     settings = load_settings(workspace)
     day = date.fromisoformat(published(settings)[0])
-    assert night_context_file(settings, day) == context_path(settings, day)
-    assert night_context_file(settings, day).is_file()
+    assert context_path(settings, day).is_file()
