@@ -354,16 +354,32 @@ class MonitorReport:
     """Matured published proactive lists (``list_performance``)."""
 
 
-def low_save_rates(outcomes: DeskOutcomes, min_save_rate: float) -> list[tuple[str, str, int, float]]:
-    """(kind, name, requests, save rate) of every offer, rep and territory saving less than ``min_save_rate``."""
+def wilson_upper(rate: pd.Series, n: pd.Series, z: float = 1.96) -> pd.Series:
+    """The upper end of the Wilson score interval (95 % by default) of a rate observed on ``n`` trials."""
+    n = n.astype("float64")
+    centre = rate + z * z / (2 * n)
+    spread = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return (centre + spread) / (1 + z * z / n)
+
+
+def low_save_rates(outcomes: DeskOutcomes, min_save_rate: float) -> list[tuple[str, str, int, float, float]]:
+    """(kind, name, requests, save rate, upper bound) of every offer, rep and territory saving too few.
+
+    "Too few" means clearly below ``min_save_rate``: even the upper end of the rate's 95 % Wilson interval is
+    below it. A rep at 24.6 % on 57 requests is not told off for a 25 % bar that chance alone explains.
+    """
     found = []
     for kind, table, key in (
         ("offer", outcomes.by_offer, "offer"),
         ("rep", outcomes.by_rep, "rep_id"),
         ("territory", outcomes.by_territory, "territory"),
     ):
-        low = table[(table["requests"] >= MIN_REQUESTS) & (table["save_rate"] < min_save_rate)]
-        found += [(kind, str(r[key]), int(r["requests"]), float(r["save_rate"])) for r in low.to_dict("records")]
+        upper = wilson_upper(table["save_rate"], table["requests"])
+        low = table.assign(upper=upper)[(table["requests"] >= MIN_REQUESTS) & (upper < min_save_rate)]
+        found += [
+            (kind, str(r[key]), int(r["requests"]), float(r["save_rate"]), float(r["upper"]))
+            for r in low.to_dict("records")
+        ]
     return found
 
 
@@ -393,10 +409,10 @@ def warnings(report: MonitorReport, thresholds: Thresholds) -> list[str]:
                 f" as of {month} (after training, labels matured; predicted {row['mean_score']:.1%},"
                 f" observed {row['base_rate']:.1%})"
             )
-    for kind, name, requests, rate in low_save_rates(report.outcomes, thresholds.min_save_rate):
+    for kind, name, requests, rate, upper in low_save_rates(report.outcomes, thresholds.min_save_rate):
         out.append(
-            f"{kind} {name} saves too few: durable save rate {rate:.1%} < {thresholds.min_save_rate:.0%}"
-            f" on {requests} matured requests"
+            f"{kind} {name} saves too few: durable save rate {rate:.1%} (at most {upper:.1%} at 95 % confidence)"
+            f" < {thresholds.min_save_rate:.0%} on {requests} matured requests"
         )
     for row in flagged_gaps(report.outcomes.gaps, thresholds.concession_gap_pct).to_dict("records"):
         out.append(

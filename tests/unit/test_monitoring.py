@@ -19,11 +19,13 @@ from models.monitoring import (
     drift_warnings,
     flagged_gaps,
     list_performance,
+    low_save_rates,
     matured_months,
     realized_performance,
     request_money,
     split_from_params,
     warnings,
+    wilson_upper,
 )
 from pipelines.settings import MonitorSettings
 
@@ -182,3 +184,16 @@ def test_published_lists_against_the_book() -> None:
     assert table.loc[pd.Timestamp(first), "lift"] == pytest.approx(5.0)
     assert np.isnan(table.loc[pd.Timestamp(second), "lift"])  # no churn in the book: no lift to speak of
     assert list_performance(pd.DataFrame(), {}).empty
+
+
+def test_a_save_rate_is_flagged_only_when_clearly_below_the_bar() -> None:
+    rates = pd.DataFrame({
+        "rep_id": ["close_call", "clearly_low", "too_few"], "requests": [57, 400, 20], "save_rate": [0.246, 0.15, 0.0],
+    })  # fmt: skip
+    empty = pd.DataFrame({"offer": [], "territory": [], "requests": [], "save_rate": []})
+    outcomes = desk_outcomes(DECISIONS, ATTEMPTS)
+    outcomes = replace(outcomes, by_offer=empty, by_rep=rates, by_territory=empty)
+    found = low_save_rates(outcomes, 0.25)
+    assert [(kind, name) for kind, name, *_ in found] == [("rep", "clearly_low")]
+    upper = wilson_upper(pd.Series([0.15, 0.246]), pd.Series([400, 57]))
+    assert 0.15 < upper.iloc[0] < 0.25 < upper.iloc[1]  # 24.6 % of 57 may well be a 25 % rep
