@@ -10,7 +10,9 @@ direction next to the sentence. Four kinds, in this order on a page:
   contributions), at most ``risk_points`` of them. Only features a rep can act
   on (``actionable``) and that are not ``sensitive`` are candidates: the others
   are dropped, not kept aside, so the frame is the rep's page and nothing on it
-  needs filtering downstream. The next candidate takes a dropped driver's place.
+  needs filtering downstream. Nor is a value that says nothing happened (a
+  count of 0, a change that rounds to 0 %): true, but no reason to give on the
+  phone. The next candidate takes a dropped driver's place.
 - ``protective``: one factor, the most negative contribution under the same
   rule (actionable, not sensitive; tenure counts as actionable: a long
   relationship is something to say on the call); none when nothing lowers the
@@ -33,6 +35,7 @@ missing value is skipped and the next candidate takes its place.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, timedelta
 from functools import lru_cache
@@ -155,7 +158,8 @@ def _churn_points(churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_poi
     values = contributions.to_numpy(dtype="float64")
     features = [BY_NAME.get(c) for c in columns]
     shown, cache = _shown(listed, features)
-    risk = _top(np.where(shown & (values > 0), values, -np.inf), risk_points)
+    news = ~_nothing_happened(features, cache)
+    risk = _top(np.where(shown & news & (values > 0), values, -np.inf), risk_points)
     # The protective factor obeys the same rule as the drivers: nothing a rep cannot use reaches the page.
     protective = _top(np.where(shown & (values < 0), -values, -np.inf), 1)
     out = []
@@ -194,7 +198,8 @@ def _offer_points(save: SaveModel, listed: pd.DataFrame, as_of: date) -> Points:
         kind, pair = list(columns).index("offer_kind"), list(columns).index("reason_offer")
         weaker = np.where(values[:, kind] >= values[:, pair], pair, kind)
         shown[np.arange(len(frame)), weaker] = False
-    rows, cols, ranks = _top(np.where(shown & (values > 0), values, -np.inf), OFFER_POINTS)
+    rows, cols, ranks = _top(np.where(shown & ~_nothing_happened(features, cache) & (values > 0), values, -np.inf),
+                             OFFER_POINTS)  # fmt: skip
     contribution = values[rows, cols]
     sentence = np.empty(len(rows), dtype=object)
     registered = np.array([features[c] is not None for c in cols], dtype=bool)
@@ -215,6 +220,24 @@ def _shown(frame: pd.DataFrame, features: list[Feature | None]) -> tuple[np.ndar
     cache = _Columns(frame)
     visible = [f if rep_driver(f) else None for f in features]
     return renderable(frame, visible, cache), cache
+
+
+def _nothing_happened(features: list[Feature | None], columns: _Columns) -> np.ndarray:
+    """Rows × features: the value says nothing happened — a count of 0, a change that rounds to 0 %.
+
+    True, and the model may lean on it, but "0 late pickups" or "rate up 0 %" is no reason to give a
+    customer on the phone, so such a value never becomes a driver (it may still be the protective factor).
+    """
+    out = np.zeros((len(columns.frame), len(features)), dtype=bool)
+    for j, feature in enumerate(features):
+        if feature is None or not rep_driver(feature) or feature.name not in columns.frame:
+            continue
+        if feature.kind == "count":
+            out[:, j] = columns[feature.name] == 0
+        elif feature.kind == "ratio":
+            half_unit = 0.005 if ".0%" in feature.template else 0.0005  # what the template rounds to zero
+            out[:, j] = np.abs(columns[feature.name]) < half_unit
+    return out
 
 
 def _guardrail_points(listed: pd.DataFrame) -> Points:
@@ -271,11 +294,31 @@ def render(
         if not feature.categorical:
             value = np.where(negative, np.abs(value), value)
         for template, which in ((feature.template, ~negative), (feature.template_negative, negative)):
-            chosen = np.flatnonzero(which)
-            if len(chosen):
-                arrays = {"value": value[chosen], **{f: a[chosen] for f, a in fields.items()}}
-                out[at[chosen]] = _format(template, arrays)
+            one = _singular(template)
+            ones = _reads_as_one(template, value) if one != template else np.zeros(len(value), dtype=bool)
+            for text, mask in ((template, which & ~ones), (one, which & ones)):
+                chosen = np.flatnonzero(mask)
+                if len(chosen):
+                    arrays = {"value": value[chosen], **{f: a[chosen] for f, a in fields.items()}}
+                    out[at[chosen]] = _format(text, arrays)
     return out
+
+
+_PLURAL = re.compile(r"(\{value:(?:\.0f|g)\} (?:[a-z-]*[^s\W] )?)([a-z-]+?)(ies|s)\b")
+"""The plural noun after a number in a template: "{value:.0f} billing disputes", "in {value:.0f} days"."""
+
+
+@lru_cache(maxsize=512)
+def _singular(template: str) -> str:
+    """``template`` with the noun after its number in the singular ("1 billing dispute", "in 1 day")."""
+    return _PLURAL.sub(lambda m: m[1] + m[2] + ("y" if m[3] == "ies" else ""), template, count=1)
+
+
+def _reads_as_one(template: str, value: np.ndarray) -> np.ndarray:
+    """Which values the template prints as "1" (rounded for ``.0f``, exactly for ``g``)."""
+    if value.dtype == object:
+        return np.zeros(len(value), dtype=bool)
+    return (np.abs(value - 1) < 0.5) if "{value:.0f}" in template else (value == 1)
 
 
 def _format(template: str, arrays: dict[str, np.ndarray]) -> np.ndarray:

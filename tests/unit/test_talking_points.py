@@ -147,6 +147,7 @@ def test_risk_drivers_are_the_largest_eligible_contributions(listed: Listed) -> 
     contributions = listed.churn.contributions(listed.listed).drop(columns="bias")
     features = [BY_NAME.get(c) for c in contributions.columns]
     eligible = renderable(listed.listed, features) & np.array([rep_driver(f) for f in features])
+    eligible &= ~said_nothing(listed.listed, features)
     values = np.where(eligible, contributions.to_numpy(), -np.inf)
     expected = -np.sort(-values, axis=1)[:, :3]
     risk = listed.points[listed.points["kind"] == RISK_DRIVER]
@@ -154,6 +155,35 @@ def test_risk_drivers_are_the_largest_eligible_contributions(listed: Listed) -> 
         shown = risk.loc[risk["list_key"] == key, "contribution"].to_numpy()
         want = expected[row][expected[row] > 0]
         np.testing.assert_allclose(shown, want)
+
+
+def said_nothing(frame: pd.DataFrame, features: list) -> np.ndarray:
+    """Rows × features whose value reads as nothing happened: a count of 0, a change printed as 0 %."""
+    out = np.zeros((len(frame), len(features)), dtype=bool)
+    for j, f in enumerate(features):
+        if f is not None and f.name in frame and f.kind in ("count", "ratio"):
+            value = pd.to_numeric(frame[f.name], errors="coerce").to_numpy(dtype=float)
+            printed = [(f"{v:.0%}" if ".0%" in f.template else f"{v:.1%}") if f.kind == "ratio" else f"{v:.0f}"
+                       for v in value]  # fmt: skip
+            out[:, j] = np.isin(printed, ["0", "0%", "-0%", "0.0%", "-0.0%"])
+    return out
+
+
+def test_no_driver_says_nothing_happened(listed: Listed) -> None:
+    drivers = listed.points[listed.points["kind"].isin([RISK_DRIVER, OFFER_DRIVER])]
+    frame = listed.listed.set_index("list_key")
+    checked = 0
+    for feature, group in drivers.groupby("feature"):
+        registered = BY_NAME.get(str(feature))
+        if registered is None or registered.kind not in ("count", "ratio"):
+            continue
+        rows = frame.loc[group["list_key"]]
+        assert not said_nothing(rows.reset_index(), [registered]).any(), feature
+        checked += len(group)
+    assert checked > 0  # counts and changes do drive these accounts: the rule was exercised
+    # A value that says nothing is still a fine protective factor.
+    features = [BY_NAME.get(c) for c in listed.churn.columns]
+    assert said_nothing(listed.listed, features).any()
 
 
 def test_contributions_are_the_models_own_pred_contrib(listed: Listed) -> None:
@@ -239,3 +269,21 @@ def test_reason_shares_from_planning_give_the_same_points(listed: Listed) -> Non
     # The nightly plans proactive accounts with their reason shares on the row; the explanation reads them.
     shared = listed.save.with_reason_shares(listed.listed)
     pd.testing.assert_frame_equal(talking_points(listed.churn, listed.save, shared, AS_OF), listed.points)
+
+
+def test_one_of_something_reads_in_the_singular() -> None:
+    row = pd.DataFrame({
+        "billing_disputes_365d": [1, 2], "complaints_90d": [1, 0], "days_since_missed_pickup": [1.0, 3.0],
+        "prior_requests_365d": [1, 4],
+    })  # fmt: skip
+    names = list(row.columns)
+    features = [BY_NAME[n] for n in names]
+    rows = np.repeat([0, 1], len(names))
+    text = render(row, features * 2, rows, AS_OF).reshape(2, len(names))
+    one, more = dict(zip(names, text[0], strict=True)), dict(zip(names, text[1], strict=True))
+    assert one["billing_disputes_365d"] == "1 billing dispute this year"
+    assert more["billing_disputes_365d"] == "2 billing disputes this year"
+    assert one["complaints_90d"] == "1 complaint in the last 90 days"
+    assert one["days_since_missed_pickup"] == "last of the missed pickups on Sep 29, 1 day ago"
+    assert one["prior_requests_365d"] == "asked to cancel 1 time this year"
+    assert more["prior_requests_365d"] == "asked to cancel 4 times this year"
