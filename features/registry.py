@@ -41,6 +41,10 @@ class Feature:
     sensitive: bool = False
     template_negative: str = ""
     """The sentence for a false flag, or for a number below zero (``{value}`` is then its size); empty: none."""
+    drift_warning: bool = True
+    """Whether a shift of its distribution since training is worth a warning. Territory-level rates take one
+    value per territory and move with the market every month by design, so their PSI is large with nothing
+    wrong; the monitoring report still shows it."""
 
     @property
     def categorical(self) -> bool:
@@ -212,10 +216,11 @@ FEATURES: tuple[Feature, ...] = (
     # territory
     _f("territory_request_rate_90d", "ratio", "cancellation_requests", "territory",
        "Cancellation requests in the territory in 90 days per account active in it.",
-       "{value:.1%} of the territory asked to cancel in 90 days", window_days=90),
+       "{value:.1%} of the territory asked to cancel in 90 days", window_days=90, drift_warning=False),
     _f("territory_competitor_share_180d", "ratio", "cancellation_requests", "territory",
        "Share of the territory's requests in 180 days that named a competitor's offer.",
-       "{value:.0%} of recent cancellations in the territory cite a competitor", window_days=180),
+       "{value:.0%} of recent cancellations in the territory cite a competitor", window_days=180,
+       drift_warning=False),
 )  # fmt: skip
 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}

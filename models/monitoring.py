@@ -79,8 +79,12 @@ def drift_by_month(reference: Mapping[str, Any], frames: Mapping[date, pd.DataFr
 
 
 def shifted(drift: Mapping[str, float], threshold: float) -> list[str]:
-    """The columns whose PSI is above ``threshold``, by name."""
-    return sorted(c for c, v in drift.items() if v > threshold)
+    """The columns whose PSI is above ``threshold`` and whose shift is worth a warning, by name.
+
+    Territory-level rates (``Feature.drift_warning`` False) move with the market every month by design; their
+    PSI is reported, never warned.
+    """
+    return sorted(c for c, v in drift.items() if v > threshold and (c not in BY_NAME or BY_NAME[c].drift_warning))
 
 
 def drift_warnings(drift: Mapping[str, float], threshold: float) -> list[str]:

@@ -197,3 +197,8 @@ def test_a_save_rate_is_flagged_only_when_clearly_below_the_bar() -> None:
     assert [(kind, name) for kind, name, *_ in found] == [("rep", "clearly_low")]
     upper = wilson_upper(pd.Series([0.15, 0.246]), pd.Series([400, 57]))
     assert 0.15 < upper.iloc[0] < 0.25 < upper.iloc[1]  # 24.6 % of 57 may well be a 25 % rep
+
+
+def test_territory_rates_moving_with_the_market_are_reported_not_warned() -> None:
+    drift = {"territory_request_rate_90d": 3.2, "territory_competitor_share_180d": 3.2, "last_increase_pct": 0.41}
+    assert drift_warnings(drift, 0.25) == ["last_increase_pct has drifted: PSI 0.41 > 0.25 since training"]
