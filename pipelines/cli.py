@@ -204,6 +204,13 @@ def train(
             console.print("Both models have a champion already: " + ", ".join(v.label for v in held if v))
             return
     workspace = _workspace(settings)
+    fed = workspace.outcomes
+    if fed.attempts or fed.resolutions or fed.skipped:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(fed.skipped.items())) or "none"
+        console.print(
+            f"Outcomes recorded at the desk: {fed.attempts} save attempts and {fed.resolutions} resolutions joined"
+            f" the training data; skipped: {skipped}"
+        )
     try:
         split = time_split(settings, workspace, _parse_date(as_of, "--as-of"))
         requests = request_split(settings, workspace)
