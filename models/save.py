@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from models.churn import ChurnModel, prepare_frame
+from models.churn import SMALL_FRAME, ChurnModel, matrix, prepare_frame
 from sources import vocabulary as v
 
 OFFER_KINDS = ("contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip")
@@ -191,7 +191,8 @@ class ReasonModel:
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """P(each reason) per row."""
-        return pd.DataFrame(self.booster.predict(self.prepare(frame)), columns=self.reasons, index=frame.index)
+        data = matrix(frame, self.columns, self.categories) if len(frame) <= SMALL_FRAME else self.prepare(frame)
+        return pd.DataFrame(self.booster.predict(data), columns=self.reasons, index=frame.index)
 
 
 @dataclass
