@@ -7,6 +7,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+POINT_LABELS = {
+    "risk_driver": "at risk because",
+    "protective": "holds them",
+    "offer_driver": "why this offer",
+    "guardrail": "guardrail",
+}
+"""How the demo's terminal summary introduces each kind of talking point, in page order."""
+
 
 def render_simulation_summary(summary: dict[str, Any], console: Console) -> None:
     """Print a simulated hauler's summary: its size and its headline rates."""
@@ -109,7 +117,7 @@ def render_nightly(summary: dict[str, Any], settings: Any, console: Console) -> 
         console.print(f"[yellow]Warning: {sentence}[/yellow]")
     inbound = pd.read_parquet(f"{folder}/inbound.parquet")
     points = pd.read_parquet(f"{folder}/talking_points.parquet")
-    order = {"risk_driver": 0, "protective": 1, "offer_driver": 2, "guardrail": 3}
+    order = {kind: position for position, kind in enumerate(POINT_LABELS)}
     points = points.assign(page=points["kind"].map(order)).sort_values(["page", "rank"], kind="stable")
     if len(inbound):
         rep = inbound["rep_id"].value_counts().index[0]
@@ -119,8 +127,9 @@ def render_nightly(summary: dict[str, Any], settings: Any, console: Console) -> 
                 f"  {row['rank']}. {row['request_id']} ({row['reason']}): offer [bold]{row['offer']}[/bold], "
                 f"expected value ${row['expected_net_value']:,.0f}, P(save) {row['p_save']:.0%}"
             )
-            for said in points.loc[points["list_key"] == row["list_key"], "sentence"].drop_duplicates().head(5):
-                console.print(f"       - {said}")
+            mine = points.loc[points["list_key"] == row["list_key"]].drop_duplicates("sentence")
+            for kind, said in zip(mine["kind"], mine["sentence"], strict=True):
+                console.print(f"       - {POINT_LABELS.get(kind, kind)}: {said}")
         console.print(f"Rep pages: {folder}/reps/{rep}.html (one per rep, with a CSV beside it)")
     console.print(f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
     console.print(
