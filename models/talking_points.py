@@ -36,7 +36,7 @@ missing value is skipped and the next candidate takes its place.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -115,9 +115,11 @@ def talking_points(
         sorted by the decisions' order in ``listed``, then kind, then rank.
     """
     listed = listed.reset_index(drop=True)
-    parts = [*_churn_points(churn, listed, as_of, risk_points), _guardrail_points(listed)]
+    churn_parts = _churn_points(churn, listed, as_of, risk_points)
+    parts = [*churn_parts, _guardrail_points(listed)]
     if save is not None:
-        parts.append(_offer_points(save, listed, as_of))
+        said = {(int(r), str(f)) for part in churn_parts for r, f in zip(part["row"], part["feature"], strict=True)}
+        parts.append(_offer_points(save, listed, as_of, said))
     points = {c: np.concatenate([part[c] for part in parts]) for c in ("row", *POINT_COLUMNS)}
     kind_order = np.select([points["kind"] == k for k in KINDS], list(range(len(KINDS))), len(KINDS))
     order = np.lexsort((points["rank"], kind_order, points["row"]))
@@ -171,8 +173,17 @@ def _churn_points(churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_poi
     return out
 
 
-def _offer_points(save: SaveModel, listed: pd.DataFrame, as_of: date) -> Points:
-    """The drivers of the recommended offer's save probability, per row of ``listed`` that has an offer."""
+def _offer_points(
+    save: SaveModel,
+    listed: pd.DataFrame,
+    as_of: date,
+    said: Collection[tuple[int, str]] = (),
+) -> Points:
+    """The drivers of the recommended offer's save probability, per row of ``listed`` that has an offer.
+
+    ``said`` holds the (row of ``listed``, feature) pairs already on the page as risk drivers or the
+    protective factor: the same sentence is not said twice, and the next candidate takes its place.
+    """
     offered = np.flatnonzero(listed["offer"].notna().to_numpy()) if "offer" in listed else np.array([], dtype=int)
     if not len(offered):
         return _no_points()
@@ -189,6 +200,11 @@ def _offer_points(save: SaveModel, listed: pd.DataFrame, as_of: date) -> Points:
     values = contributions.to_numpy(dtype="float64")
     features = [BY_NAME.get(c) for c in columns]
     shown, cache = _shown(frame, features)
+    position = {int(row): k for k, row in enumerate(offered)}
+    column = {str(c): j for j, c in enumerate(columns)}
+    for row, feature in said:
+        if row in position and feature in column:
+            shown[position[row], column[feature]] = False
     design = _design_sentences(frame, stated)
     for j, column in enumerate(columns):
         if column in design:

@@ -411,14 +411,16 @@ _PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).fr
 <h2>{{ s.title }} ({{ s.count }})</h2>
 {% if s.rows %}
 <table>
-<thead><tr><th>#</th><th>{{ s.key_label }}</th><th>Account</th><th>Segment</th>
+<thead><tr><th>#</th>{% if s.key_label != "Account" %}<th>{{ s.key_label }}</th>{% endif %}
+<th>Account</th><th>Segment</th>
 {% if s.reason %}<th>Reason</th>{% endif %}
 <th>Risk</th><th>Offer</th><th>P(save)</th><th>{{ s.value_label }}</th><th>Talking points</th></tr></thead>
 <tbody>
 {% for r in s.rows %}
 <tr>
 <td class="num">{{ r.rank }}{% if r.new %} <span class="new">new</span>{% endif %}</td>
-<td>{{ r.key }}</td><td>{{ r.account }}</td><td>{{ r.segment }}</td>{% if s.reason %}<td>{{ r.reason }}</td>{% endif %}
+{% if s.key_label != "Account" %}<td>{{ r.key }}</td>{% endif %}
+<td>{{ r.account }}</td><td>{{ r.segment }}</td>{% if s.reason %}<td>{{ r.reason }}</td>{% endif %}
 <td class="num">{{ r.risk }}</td>
 <td><strong>{{ r.offer }}</strong>{% if r.fallback %}<br><span class="why">fallback: {{ r.fallback }}</span>{% endif %}
 {% if r.why %}<br><span class="why">{{ r.why }}</span>{% endif %}

@@ -287,3 +287,13 @@ def test_one_of_something_reads_in_the_singular() -> None:
     assert one["days_since_missed_pickup"] == "last of the missed pickups on Sep 29, 1 day ago"
     assert one["prior_requests_365d"] == "asked to cancel 1 time this year"
     assert more["prior_requests_365d"] == "asked to cancel 4 times this year"
+
+
+def test_an_offer_driver_never_repeats_what_the_page_already_said(listed: Listed) -> None:
+    points = listed.points
+    churn = points[points["kind"].isin([RISK_DRIVER, PROTECTIVE])]
+    offer = points[points["kind"] == OFFER_DRIVER]
+    repeated = offer.merge(churn, on=["list_key", "feature"])
+    assert repeated.empty
+    # Two drivers per offer still, wherever the account has two eligible ones: the next candidate stepped in.
+    assert (offer.groupby("list_key").size() == 2).mean() > 0.5
