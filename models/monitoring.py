@@ -11,9 +11,10 @@ and writes the report.
   training run used (``in training``: its train, validation, calibration or
   test month, or earlier) or one it never saw (``after training``); and how the
   accounts on each published proactive list whose window has closed turned out.
-- **Desk outcomes**: durable save rate, net revenue kept and rollback spend by
-  offer, rep and territory; flips; the size of rollbacks by segment for the
-  same reason (are some customers given more than others in the same situation?).
+- **Desk outcomes** (``models.desk_outcomes``): durable save rate, net revenue
+  kept and rollback spend by offer, rep and territory; reps and territories
+  against what their mix of calls predicts; flips; rollback size by segment for
+  the same reason.
 - **Warnings**: ``warnings`` turns the thresholds (``settings.monitor``) into
   sentences; the report, the command and the nightly flow all print these.
 """
@@ -31,17 +32,13 @@ import pandas as pd
 from features.registry import BY_NAME
 from features.snapshots import month_ends
 from models.dataset import TimeSplit
+from models.desk_outcomes import ABOVE, BELOW, CONFIDENCE, TOO_FEW, DeskOutcomes, below_mix, low_save_rates
 from models.drift import psi
 from models.metrics import metrics_by
 
 SCORE = "churn_probability"
 """The score's column: profiled beside the features at training time."""
 IN_TRAINING, AFTER_TRAINING = "in training", "after training"
-MONTHS_PER_YEAR = 12
-MIN_REQUESTS = 30
-"""Matured requests an offer, rep or territory needs before its save rate can raise a warning (noise below)."""
-MIN_ROLLBACKS = 20
-"""Rollbacks a segment needs for a reason before its mean size is compared with other segments'."""
 
 
 class Thresholds(Protocol):
@@ -52,6 +49,8 @@ class Thresholds(Protocol):
     max_ece: float
     min_save_rate: float
     concession_gap_pct: float
+    min_requests: int
+    min_rollbacks: int
 
 
 # ---- drift -----------------------------------------------------------------------------------------------------
@@ -177,164 +176,6 @@ def list_performance(listed: pd.DataFrame, book_rates: Mapping[date, float]) -> 
     return table[columns]
 
 
-# ---- desk outcomes ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class DeskOutcomes:
-    """What the desk achieved on matured requests: saves, revenue kept, concessions.
-
-    Money is annual: a monthly rate times twelve. Revenue kept is what durably
-    saved accounts pay after their offer, less one-off credits; rollback spend
-    is what accepted rollbacks take off the rate, saved durably or not.
-    """
-
-    by_offer: pd.DataFrame
-    by_rep: pd.DataFrame
-    by_territory: pd.DataFrame
-    by_month: pd.DataFrame
-    flips: pd.DataFrame
-    """Flips by territory: requests, flips, flip share, flips saved durably."""
-    concessions: pd.DataFrame
-    """Reason × segment: requests, rollbacks, rollback share, mean rollback %."""
-    gaps: pd.DataFrame
-    """Per reason: the segments with the largest and smallest mean rollback % and the gap between them."""
-    totals: dict[str, float] = field(default_factory=dict)
-
-
-OUTCOME_COLUMNS = ["requests", "saved", "save_rate", "revenue_kept", "rollback_spend"]
-
-
-def request_money(decisions: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame:
-    """Each request's annual revenue kept and rollback spend, from its attempts and its durable-save label.
-
-    Args:
-        decisions: One row per request: ``request_id`` and ``durable_save`` (bool).
-        attempts: The ``save_attempts`` rows: ``request_id``, ``attempt_date``, ``attempt_id``, ``rollback_pct``,
-            ``credit_amount``, ``new_monthly_rate``, ``accepted``.
-
-    Returns:
-        ``request_id``, ``revenue_kept`` and ``rollback_spend``, in ``decisions``' order.
-    """
-    tried = attempts[attempts["request_id"].isin(decisions["request_id"])].sort_values(["attempt_date", "attempt_id"])
-    pct = tried["rollback_pct"].fillna(0.0).to_numpy(dtype=float)
-    after = tried["new_monthly_rate"].to_numpy(dtype=float)
-    before = after / (1 - pct / 100)  # the attempt's rate before its rollback (the same rate for other offers)
-    accepted = tried["accepted"].fillna(False).to_numpy(dtype=bool)
-    per_attempt = pd.DataFrame({
-        "request_id": tried["request_id"].to_numpy(),
-        "rate": np.where(accepted, after, before),
-        "accepted": accepted,
-        "credit": np.where(accepted, tried["credit_amount"].fillna(0.0).to_numpy(dtype=float), 0.0),
-        "spend": np.where(accepted & (pct > 0), MONTHS_PER_YEAR * (before - after), 0.0),
-    })  # fmt: skip
-    # The rate the account pays from then on: the accepted offer's, else the one it had.
-    final = per_attempt.sort_values("accepted", kind="stable").groupby("request_id")["rate"].last()
-    sums = per_attempt.groupby("request_id")[["credit", "spend"]].sum()
-    frame = decisions[["request_id", "durable_save"]].set_index("request_id")
-    saved = frame["durable_save"].astype(bool)
-    kept = MONTHS_PER_YEAR * final.reindex(frame.index).fillna(0.0) - sums["credit"].reindex(frame.index).fillna(0.0)
-    return pd.DataFrame({
-        "request_id": frame.index.to_numpy(),
-        "revenue_kept": np.where(saved, kept, 0.0),
-        "rollback_spend": sums["spend"].reindex(frame.index).fillna(0.0).to_numpy(),
-    })  # fmt: skip
-
-
-def outcomes_by(requests: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Requests, durable saves, save rate, revenue kept and rollback spend per value of ``key``."""
-    grouped = requests.groupby(key, observed=True, sort=True)
-    table = grouped.agg(
-        requests=("request_id", "size"),
-        saved=("durable_save", "sum"),
-        revenue_kept=("revenue_kept", "sum"),
-        rollback_spend=("rollback_spend", "sum"),
-    ).reset_index()
-    table["saved"] = table["saved"].astype(int)
-    table["save_rate"] = table["saved"] / table["requests"]
-    return table[[key, *OUTCOME_COLUMNS]]
-
-
-def concession_sizes(decisions: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame:
-    """Rollbacks offered by reason × segment: requests, rollbacks, rollback share and mean rollback %.
-
-    Every attempt with a rollback counts (the inside rep's and a specialist's after a flip): the question
-    is what customers in the same situation were offered, whatever became of it.
-    """
-    rolled = attempts[attempts["rollback_pct"].fillna(0.0) > 0]
-    rolled = rolled.merge(decisions[["request_id", "reason", "segment"]], on="request_id", how="inner")
-    sizes = rolled.groupby(["reason", "segment"]).agg(
-        rollbacks=("rollback_pct", "size"), mean_rollback_pct=("rollback_pct", "mean")
-    )
-    counts = decisions.groupby(["reason", "segment"]).size().rename("requests")
-    table = pd.concat([counts, sizes], axis=1).reset_index()
-    table["rollbacks"] = table["rollbacks"].fillna(0).astype(int)
-    table["rollback_share"] = table["rollbacks"] / table["requests"]
-    return table[["reason", "segment", "requests", "rollbacks", "rollback_share", "mean_rollback_pct"]]
-
-
-def concession_gaps(concessions: pd.DataFrame, min_rollbacks: int = MIN_ROLLBACKS) -> pd.DataFrame:
-    """Per reason, the segments given the largest and the smallest rollbacks on average, and the gap in points.
-
-    Only segments with at least ``min_rollbacks`` rollbacks for the reason are compared (fewer are noise).
-    """
-    rows = []
-    enough = concessions[concessions["rollbacks"] >= min_rollbacks].dropna(subset=["mean_rollback_pct"])
-    for reason, group in enough.groupby("reason", sort=True):
-        if len(group) < 2:
-            continue
-        ranked = group.sort_values(["mean_rollback_pct", "segment"])
-        low, high = ranked.iloc[0], ranked.iloc[-1]
-        rows.append({
-            "reason": reason, "high_segment": high["segment"], "high_pct": float(high["mean_rollback_pct"]),
-            "low_segment": low["segment"], "low_pct": float(low["mean_rollback_pct"]),
-            "gap_pct": float(high["mean_rollback_pct"] - low["mean_rollback_pct"]),
-        })  # fmt: skip
-    columns = ["reason", "high_segment", "high_pct", "low_segment", "low_pct", "gap_pct"]
-    return pd.DataFrame(rows, columns=columns).sort_values("gap_pct", ascending=False, ignore_index=True)
-
-
-def desk_outcomes(decisions: pd.DataFrame, attempts: pd.DataFrame) -> DeskOutcomes:
-    """Save rates, revenue kept, rollback spend, flips and concession sizes of matured requests.
-
-    Args:
-        decisions: One row per answered request whose durable-save window has closed: ``request_id``,
-            ``request_date``, ``reason``, ``rep_id`` and ``offer`` (the first inside-sales attempt's, as
-            ``features.requests.logged_offers`` gives them), ``durable_save``, ``territory``, ``segment``.
-        attempts: Every ``save_attempts`` row of those requests.
-    """
-    money = request_money(decisions, attempts)
-    requests = decisions.merge(money, on="request_id", how="left")
-    requests["durable_save"] = requests["durable_save"].astype(bool)
-    requests["month"] = pd.to_datetime(requests["request_date"]).dt.to_period("M").astype(str)
-    flips = requests.assign(flip=requests["offer"] == "flip")
-    flips = flips.assign(flip_saved=flips["flip"] & flips["durable_save"])
-    by_flip = flips.groupby("territory", sort=True).agg(
-        requests=("request_id", "size"), flips=("flip", "sum"), flips_saved=("flip_saved", "sum")
-    )
-    by_flip["flip_share"] = by_flip["flips"] / by_flip["requests"]
-    concessions = concession_sizes(decisions, attempts)
-    count = len(requests)
-    totals = {
-        "requests": float(count),
-        "save_rate": float(requests["durable_save"].mean()) if count else float("nan"),
-        "revenue_kept": float(requests["revenue_kept"].sum()),
-        "rollback_spend": float(requests["rollback_spend"].sum()),
-        "flips": float(flips["flip"].sum()),
-        "flip_save_rate": float(flips.loc[flips["flip"], "durable_save"].mean()) if flips["flip"].any() else 0.0,
-    }
-    return DeskOutcomes(
-        by_offer=outcomes_by(requests, "offer"),
-        by_rep=outcomes_by(requests, "rep_id"),
-        by_territory=outcomes_by(requests, "territory"),
-        by_month=outcomes_by(requests, "month"),
-        flips=by_flip.reset_index(),
-        concessions=concessions,
-        gaps=concession_gaps(concessions),
-        totals=totals,
-    )
-
-
 # ---- the report and its warnings -------------------------------------------------------------------------------
 
 
@@ -358,38 +199,25 @@ class MonitorReport:
     """Matured published proactive lists (``list_performance``)."""
 
 
-def wilson_upper(rate: pd.Series, n: pd.Series, z: float = 1.96) -> pd.Series:
-    """The upper end of the Wilson score interval (95 % by default) of a rate observed on ``n`` trials."""
-    n = n.astype("float64")
-    centre = rate + z * z / (2 * n)
-    spread = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
-    return (centre + spread) / (1 + z * z / n)
-
-
-def low_save_rates(outcomes: DeskOutcomes, min_save_rate: float) -> list[tuple[str, str, int, float, float]]:
-    """(kind, name, requests, save rate, upper bound) of every offer, rep and territory saving too few.
-
-    "Too few" means clearly below ``min_save_rate``: even the upper end of the rate's 95 % Wilson interval is
-    below it. A rep at 24.6 % on 57 requests is not told off for a 25 % bar that chance alone explains.
-    """
-    found = []
-    for kind, table, key in (
-        ("offer", outcomes.by_offer, "offer"),
-        ("rep", outcomes.by_rep, "rep_id"),
-        ("territory", outcomes.by_territory, "territory"),
-    ):
-        upper = wilson_upper(table["save_rate"], table["requests"])
-        low = table.assign(upper=upper)[(table["requests"] >= MIN_REQUESTS) & (upper < min_save_rate)]
-        found += [
-            (kind, str(r[key]), int(r["requests"]), float(r["save_rate"]), float(r["upper"]))
-            for r in low.to_dict("records")
-        ]
-    return found
-
-
 def flagged_gaps(gaps: pd.DataFrame, gap_pct: float) -> pd.DataFrame:
     """The reasons where one segment's mean rollback exceeds another's by more than ``gap_pct`` points."""
     return gaps[gaps["gap_pct"] > gap_pct]
+
+
+def mix_warnings(outcomes: DeskOutcomes) -> list[str]:
+    """One sentence per rep, then per territory, saving clearly fewer than their mix of calls predicts."""
+    out = []
+    for kind, table, key, whose in (("rep", outcomes.rep_mix, "rep_id", "their"),
+                                    ("territory", outcomes.territory_mix, "territory", "its")):  # fmt: skip
+        for row in below_mix(table).to_dict("records"):
+            out.append(
+                f"{kind} {row[key]} saves fewer than {whose} mix of calls predicts: durable save rate"
+                f" {row['save_rate']:.1%} where the desk's rates for the same reasons and segments would give"
+                f" {row['expected_rate']:.1%}, on {row['requests']} matured requests ({row['saved']} saves against"
+                f" {row['expected']:.1f} expected; at the desk's rates, fewer than {row['low']} happens less than"
+                f" {(1 - CONFIDENCE) / 2:.1%} of the time)"
+            )
+    return out
 
 
 def warnings(report: MonitorReport, thresholds: Thresholds) -> list[str]:
@@ -413,11 +241,14 @@ def warnings(report: MonitorReport, thresholds: Thresholds) -> list[str]:
                 f" as of {month} (after training, labels matured; predicted {row['mean_score']:.1%},"
                 f" observed {row['base_rate']:.1%})"
             )
-    for kind, name, requests, rate, upper in low_save_rates(report.outcomes, thresholds.min_save_rate):
+    low = low_save_rates(report.outcomes.by_offer, thresholds.min_save_rate, thresholds.min_requests)
+    for row in low.to_dict("records"):
         out.append(
-            f"{kind} {name} saves too few: durable save rate {rate:.1%} (at most {upper:.1%} at 95 % confidence)"
-            f" < {thresholds.min_save_rate:.0%} on {requests} matured requests"
+            f"offer {row['offer']} saves too few: durable save rate {row['save_rate']:.1%} (at most"
+            f" {row['upper']:.1%} at 95 % confidence) < {thresholds.min_save_rate:.0%} on {row['requests']}"
+            " matured requests"
         )
+    out += mix_warnings(report.outcomes)
     for row in flagged_gaps(report.outcomes.gaps, thresholds.concession_gap_pct).to_dict("records"):
         out.append(
             f"concession gap for reason {row['reason']}: {row['high_segment']} accounts got {row['high_pct']:.1f}%"
@@ -443,6 +274,16 @@ def figures(report: MonitorReport, warned: Iterable[str] = ()) -> dict[str, floa
     out |= {f"desk.{k}": v for k, v in report.outcomes.totals.items()}
     for row in report.outcomes.by_offer.to_dict("records"):
         out[f"desk.offer.{row['offer']}.save_rate"] = row["save_rate"]
+    # Reps and territories judged against their mix of calls: saves over expected, and how many fall outside.
+    judged = (("rep", "reps", report.outcomes.rep_mix, "rep_id"),
+              ("territory", "territories", report.outcomes.territory_mix, "territory"))  # fmt: skip
+    for kind, kinds, table, key in judged:
+        for row in table[table["verdict"] != TOO_FEW].to_dict("records"):
+            out |= {f"desk.{kind}.{row[key]}.save_rate": row["save_rate"],
+                    f"desk.{kind}.{row[key]}.expected_save_rate": row["expected_rate"],
+                    f"desk.{kind}.{row[key]}.save_ratio": row["ratio"]}  # fmt: skip
+        out |= {f"desk.{kinds}_below": (table["verdict"] == BELOW).sum(),
+                f"desk.{kinds}_above": (table["verdict"] == ABOVE).sum()}  # fmt: skip
     for row in report.outcomes.gaps.to_dict("records"):
         out[f"desk.concession_gap.{row['reason']}"] = row["gap_pct"]
     out["warnings"] = float(len(list(warned)))

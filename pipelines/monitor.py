@@ -1,8 +1,9 @@
 """The monitoring report: drift, realized performance and desk outcomes as of a day, as HTML and in MLflow.
 
 ``build_report`` opens the workspace, loads the champion churn model and feeds
-the pure functions of ``models.monitoring``; ``write_report`` renders one
-self-contained page (plots inline) into ``DIR/reports/monitor-<as_of>.html``;
+the pure functions of ``models.monitoring`` and ``models.desk_outcomes``;
+``write_report`` renders one self-contained page (plots inline) into
+``DIR/reports/monitor-<as_of>.html``;
 ``record_report`` logs its figures and the page to MLflow (experiment
 ``savedesk-monitoring``).
 """
@@ -30,12 +31,11 @@ from features.labels import LabelSpec, churn_labels, durable_save_labels  # noqa
 from features.requests import logged_offers  # noqa: E402
 from features.snapshots import snapshot  # noqa: E402
 from features.view import Tables  # noqa: E402
+from models.desk_outcomes import desk_outcomes  # noqa: E402
 from models.monitoring import (  # noqa: E402
     AFTER_TRAINING,
-    MIN_ROLLBACKS,
     SCORE,
     MonitorReport,
-    desk_outcomes,
     drift_by_month,
     drift_table,
     figures,
@@ -94,7 +94,12 @@ def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport
         drift=drift,
         drift_by_month=drift_by_month(reference, frames),
         performance=realized_performance(scored.dropna(subset=["churn"]), split),
-        outcomes=desk_outcomes(decisions, attempts),
+        outcomes=desk_outcomes(
+            decisions,
+            attempts,
+            min_requests=settings.monitor.min_requests,
+            min_rollbacks=settings.monitor.min_rollbacks,
+        ),
         outcome_window=window,
         thresholds=settings.monitor,
         lists=lists,
@@ -224,11 +229,12 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
 
     out["by_offer"] = _png(by_offer)
 
-    compared = outcomes.concessions[outcomes.concessions["rollbacks"] >= MIN_ROLLBACKS]
+    min_rollbacks = report.thresholds.min_rollbacks
+    compared = outcomes.concessions[outcomes.concessions["rollbacks"] >= min_rollbacks]
 
     def concessions(ax: plt.Axes) -> None:
         compared.pivot(index="reason", columns="segment", values="mean_rollback_pct").plot.bar(ax=ax)
-        ax.set(ylabel="mean rollback %", title=f"Rollback size by reason and segment (≥ {MIN_ROLLBACKS} rollbacks)")
+        ax.set(ylabel="mean rollback %", title=f"Rollback size by reason and segment (≥ {min_rollbacks} rollbacks)")
         ax.tick_params(axis="x", rotation=30)
         ax.legend(title="segment", loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
@@ -239,6 +245,17 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
 
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, classes="grid", float_format=lambda v: f"{v:,.3f}", na_rep="")
+
+
+def mix_rows(table: pd.DataFrame, key: str) -> list[dict[str, str]]:
+    """A ``mix_adjusted`` table's rows as the page shows them: rates in %, the chance range as low–high saves."""
+    return [
+        {"name": str(r[key]), "requests": f"{r['requests']:,}", "saved": f"{r['saved']:,}",
+         "save_rate": f"{r['save_rate']:.1%}", "expected": f"{r['expected']:.1f}",
+         "expected_rate": f"{r['expected_rate']:.1%}", "ratio": f"{r['ratio']:.2f}" if pd.notna(r["ratio"]) else "",
+         "range": f"{r['low']}–{r['high']}", "verdict": r["verdict"]}
+        for r in table.to_dict("records")
+    ]  # fmt: skip
 
 
 def render(report: MonitorReport) -> str:
@@ -262,6 +279,9 @@ def render(report: MonitorReport) -> str:
         by_offer=_table(outcomes.by_offer),
         by_territory=_table(outcomes.by_territory),
         by_rep=_table(outcomes.by_rep),
+        rep_mix=mix_rows(outcomes.rep_mix, "rep_id"),
+        territory_mix=mix_rows(outcomes.territory_mix, "territory"),
+        mix_rates=_table(outcomes.mix_rates),
         by_month=_table(outcomes.by_month),
         flips=_table(outcomes.flips),
         concessions=_table(outcomes.concessions),

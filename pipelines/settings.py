@@ -146,9 +146,14 @@ class MonitorSettings(BaseModel):
     max_ece: float = 0.05
     """Realized calibration error of a matured month above which the churn model is reported as miscalibrated."""
     min_save_rate: float = 0.25
-    """Save rate of an offer, rep or territory below which it is reported."""
+    """Save rate of an offer below which it is reported (reps and territories are judged against their mix of calls)."""
     concession_gap_pct: float = 3.0
     """Mean rollback points by which one segment may exceed another for the same reason before it is reported."""
+    min_requests: int = 30
+    """Matured requests an offer, rep or territory needs before its save rate is judged (fewer are noise), and a
+    reason × segment needs for a desk save rate of its own in the reps' mix comparison."""
+    min_rollbacks: int = 20
+    """Rollbacks a segment needs for a reason before its mean rollback % is compared with other segments'."""
 
 
 class Settings(BaseSettings):

@@ -10,22 +10,18 @@ import pandas as pd
 import pytest
 
 from models.dataset import TimeSplit
+from models.desk_outcomes import concession_gaps, desk_outcomes, low_save_rates, request_money, wilson_upper
 from models.monitoring import (
     AFTER_TRAINING,
     IN_TRAINING,
     MonitorReport,
-    concession_gaps,
-    desk_outcomes,
     drift_warnings,
     flagged_gaps,
     list_performance,
-    low_save_rates,
     matured_months,
     realized_performance,
-    request_money,
     split_from_params,
     warnings,
-    wilson_upper,
 )
 from pipelines.settings import MonitorSettings
 
@@ -57,6 +53,7 @@ ATTEMPTS = pd.DataFrame({
     "accepted": [True, True, False, False, False, True, True],
 })  # fmt: skip
 THRESHOLDS = MonitorSettings()
+GUARDS = {"min_requests": THRESHOLDS.min_requests, "min_rollbacks": THRESHOLDS.min_rollbacks}
 
 
 def test_revenue_kept_and_rollback_spend_per_request() -> None:
@@ -72,7 +69,7 @@ def test_revenue_kept_and_rollback_spend_per_request() -> None:
 
 
 def test_save_rates_by_offer_rep_and_territory() -> None:
-    outcomes = desk_outcomes(DECISIONS, ATTEMPTS)
+    outcomes = desk_outcomes(DECISIONS, ATTEMPTS, **GUARDS)
     by_rep = outcomes.by_rep.set_index("rep_id")
     assert by_rep.loc["r1", "save_rate"] == 1.0 and by_rep.loc["r1", "requests"] == 3
     assert by_rep.loc["r2", "save_rate"] == pytest.approx(1 / 3)
@@ -90,7 +87,7 @@ def test_save_rates_by_offer_rep_and_territory() -> None:
 
 
 def test_concession_size_by_segment_for_the_same_reason_and_its_flag() -> None:
-    outcomes = desk_outcomes(DECISIONS, ATTEMPTS)
+    outcomes = desk_outcomes(DECISIONS, ATTEMPTS, **GUARDS)
     sizes = outcomes.concessions.set_index(["reason", "segment"])
     assert sizes.loc[("price", "commercial"), "mean_rollback_pct"] == 15.0
     assert sizes.loc[("price", "residential"), "mean_rollback_pct"] == 5.0
@@ -98,7 +95,7 @@ def test_concession_size_by_segment_for_the_same_reason_and_its_flag() -> None:
     assert np.isnan(sizes.loc[("service_failure", "residential"), "mean_rollback_pct"])
     # Two and one rollbacks are too few to compare by default: no gap is reported.
     assert outcomes.gaps.empty
-    gaps = concession_gaps(outcomes.concessions, min_rollbacks=1)
+    gaps = concession_gaps(outcomes.concessions, 1)
     assert gaps.to_dict("records") == [{
         "reason": "price", "high_segment": "commercial", "high_pct": 15.0,
         "low_segment": "residential", "low_pct": 5.0, "gap_pct": 10.0,
@@ -140,8 +137,8 @@ def test_drift_sentences_name_the_feature_and_the_threshold() -> None:
 
 
 def test_warnings_cover_every_threshold_once() -> None:
-    outcomes = desk_outcomes(DECISIONS, ATTEMPTS)
-    outcomes = replace(outcomes, gaps=concession_gaps(outcomes.concessions, min_rollbacks=1))
+    outcomes = desk_outcomes(DECISIONS, ATTEMPTS, **GUARDS)
+    outcomes = replace(outcomes, gaps=concession_gaps(outcomes.concessions, 1))
     performance = pd.DataFrame({
         "as_of": pd.to_datetime(["2026-01-31", "2026-07-31"]), "role": ["train", "after"],
         "period": [IN_TRAINING, AFTER_TRAINING], "rows": [100, 100], "base_rate": [0.04, 0.09],
@@ -188,15 +185,13 @@ def test_published_lists_against_the_book() -> None:
 
 def test_a_save_rate_is_flagged_only_when_clearly_below_the_bar() -> None:
     rates = pd.DataFrame({
-        "rep_id": ["close_call", "clearly_low", "too_few"], "requests": [57, 400, 20], "save_rate": [0.246, 0.15, 0.0],
+        "offer": ["close_call", "clearly_low", "too_few"], "requests": [57, 400, 20], "save_rate": [0.246, 0.15, 0.0],
     })  # fmt: skip
-    empty = pd.DataFrame({"offer": [], "territory": [], "requests": [], "save_rate": []})
-    outcomes = desk_outcomes(DECISIONS, ATTEMPTS)
-    outcomes = replace(outcomes, by_offer=empty, by_rep=rates, by_territory=empty)
-    found = low_save_rates(outcomes, 0.25)
-    assert [(kind, name) for kind, name, *_ in found] == [("rep", "clearly_low")]
+    found = low_save_rates(rates, 0.25, THRESHOLDS.min_requests)
+    assert found["offer"].tolist() == ["clearly_low"]
+    assert low_save_rates(rates, 0.25, 10)["offer"].tolist() == ["clearly_low", "too_few"]  # the guard is the setting
     upper = wilson_upper(pd.Series([0.15, 0.246]), pd.Series([400, 57]))
-    assert 0.15 < upper.iloc[0] < 0.25 < upper.iloc[1]  # 24.6 % of 57 may well be a 25 % rep
+    assert 0.15 < upper.iloc[0] < 0.25 < upper.iloc[1]  # 24.6 % of 57 may well be a 25 % offer
 
 
 def test_territory_rates_moving_with_the_market_are_reported_not_warned() -> None:
