@@ -99,6 +99,12 @@ def test_price_drift_after_training_is_reported(haulers: tuple[Path, Path]) -> N
     assert sentence in warned
     page = write_report(report, settings.reports_dir).read_text()
     assert html.escape(sentence) in page
+    # Reps are judged against their mix of calls: on the whole desk, expected saves are the saves made.
+    reps = report.outcomes.rep_mix
+    assert reps["expected"].sum() == pytest.approx(reps["saved"].sum()) and reps["saved"].sum() > 0
+    below = set(reps.loc[reps["verdict"] == "below", "rep_id"])
+    assert {s.split()[1] for s in warned if s.startswith("rep ")} == below
+    assert "By rep: saves against their mix of calls" in page
     # Months the run used and months it never saw are told apart.
     assert {IN_TRAINING, AFTER_TRAINING} <= set(report.performance["period"])
     assert (report.performance.loc[report.performance["period"] == AFTER_TRAINING, "as_of"] > TRAIN_AS_OF).all()
@@ -115,6 +121,8 @@ def test_the_command_prints_the_warning_and_logs_the_drift_to_mlflow(haulers: tu
     run_id = said.split("MLflow run ")[1].split()[0]
     run = Tracker.from_settings(load_settings(shifted)).client.get_run(run_id)
     assert run.data.metrics["drift.last_increase_pct"] > load_settings(shifted).monitor.psi_warning
+    assert run.data.metrics["desk.reps_below"] == said.count("saves fewer than their mix of calls predicts")
+    assert all(run.data.metrics[k] >= 0 for k in run.data.metrics if k.endswith(".save_ratio"))
     assert run.data.params["as_of"] == "2026-10-31"
 
 
