@@ -90,7 +90,7 @@ def stage_clock() -> Iterator[dict[str, float]]:
 
         return run
 
-    saved = {
+    saved: dict[tuple[Any, str], Callable[..., Any]] = {
         (ChurnModel, "predict_proba"): ChurnModel.predict_proba,
         (SaveModel, "with_reason_shares"): SaveModel.with_reason_shares,
         (live, "plan_offers"): live.plan_offers,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -85,10 +86,14 @@ def _verdict(allowed: pd.Series | np.ndarray, code: str, index: pd.Index) -> Ver
     return Verdict(ok, pd.Series(np.where(ok, "", code), index=index, dtype=object))
 
 
-def _number(candidates: pd.DataFrame, column: str, default: float = np.nan) -> pd.Series:
+def _numbers(candidates: pd.DataFrame, column: str, default: float = np.nan) -> np.ndarray:
+    """A numeric column as floats: unparseable values NaN, a missing column ``default`` (numpy numbers are cast)."""
     if column not in candidates:
-        return pd.Series(default, index=candidates.index, dtype=float)
-    return pd.to_numeric(candidates[column], errors="coerce").astype(float)
+        return np.full(len(candidates), default)
+    values = candidates[column]
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "fiub":
+        return values.to_numpy(dtype="float64")
+    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
 
 
 def _needs(candidates: pd.DataFrame, rule: str, *columns: str) -> None:
@@ -116,7 +121,7 @@ def uncontrollable_reason(candidates: pd.DataFrame, rules: GuardrailRules) -> Ve
 def rep_authority(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
     """A rollback larger than the rep's authority needs a manager."""
     _needs(candidates, "rep authority", "rollback_pct")
-    within = _number(candidates, "rollback_pct") <= rules.rep_max_rollback_pct
+    within = _numbers(candidates, "rollback_pct") <= rules.rep_max_rollback_pct
     return _verdict(within, "rep_authority", candidates.index)
 
 
@@ -127,10 +132,12 @@ def price_floor(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
     the floor can still be educated on its contract.
     """
     _needs(candidates, "price floor", "new_monthly_rate", "monthly_cost_to_serve", "concession_monthly")
-    floor = _number(candidates, "monthly_cost_to_serve") * (1 + rules.min_margin_pct / 100)
+    floor = _numbers(candidates, "monthly_cost_to_serve") * (1 + rules.min_margin_pct / 100)
     # A rate exactly at the floor passes, whatever the float rounding of cost × (1 + margin).
-    above = _number(candidates, "new_monthly_rate") >= floor * (1 - 1e-12)
-    return _verdict(above | (_number(candidates, "concession_monthly") <= 0), "price_floor", candidates.index)
+    with np.errstate(invalid="ignore"):
+        above = _numbers(candidates, "new_monthly_rate") >= floor * (1 - 1e-12)
+        gives_nothing = _numbers(candidates, "concession_monthly") <= 0
+    return _verdict(above | gives_nothing, "price_floor", candidates.index)
 
 
 def compliance(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
@@ -144,26 +151,33 @@ def compliance(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
     _needs(candidates, "compliance", "offer", "state", "segment")
     changes = candidates["offer"].isin(rules.service_change_offers).to_numpy()
     ok = np.ones(len(candidates), dtype=bool)
-    state, segment = candidates["state"].astype(str), candidates["segment"].astype(str)
-    city = candidates["city"].astype(str) if "city" in candidates else None
+    state, segment = (candidates[c].astype(str).to_numpy(dtype=object) for c in ("state", "segment"))
+    city = candidates["city"].astype(str).to_numpy(dtype=object) if "city" in candidates else None
+    kept: dict[str, np.ndarray | bool] = {}
     for mandate in rules.mandates:
         applies = (state == mandate.state) & ((segment == mandate.segment) | (mandate.segment == "*"))
         if city is not None and mandate.city != "*":
             applies &= city == mandate.city
         for stream in mandate.streams:
             column = f"has_{stream}_after"
-            kept = candidates[column].fillna(False).astype(bool) if column in candidates else False
-            ok &= (~applies | kept).to_numpy()
+            if column not in kept:
+                found = column in candidates
+                kept[column] = candidates[column].fillna(False).astype(bool).to_numpy() if found else False
+            ok &= ~applies | kept[column]
     return _verdict(~changes | ok, "compliance", candidates.index)
 
 
 def repeat_penalty(candidates: pd.DataFrame, rules: GuardrailRules) -> pd.Series:
     """The charge against a repeat rollback: ``repeat_penalty_months`` of its concession; 0 otherwise."""
-    history = {c: _number(candidates, c) for c in ("rollbacks_365d", "days_since_save", "last_rollback_pct")}
-    # The 365-day count is exact; a save within 365 days after a rollback counts too, to be safe.
-    recent = (history["rollbacks_365d"] > 0) | ((history["days_since_save"] < 365) & (history["last_rollback_pct"] > 0))
-    repeat = (_number(candidates, "rollback_pct") > 0) & recent
-    return (rules.repeat_penalty_months * _number(candidates, "concession_monthly")).where(repeat, 0.0)
+    history = {c: _numbers(candidates, c) for c in ("rollbacks_365d", "days_since_save", "last_rollback_pct")}
+    with np.errstate(invalid="ignore"):
+        # The 365-day count is exact; a save within 365 days after a rollback counts too, to be safe.
+        recent = (history["rollbacks_365d"] > 0) | (
+            (history["days_since_save"] < 365) & (history["last_rollback_pct"] > 0)
+        )
+        repeat = (_numbers(candidates, "rollback_pct") > 0) & recent
+    charge = rules.repeat_penalty_months * _numbers(candidates, "concession_monthly")
+    return pd.Series(np.where(repeat, charge, 0.0), index=candidates.index)
 
 
 def repeat_concession(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
@@ -174,13 +188,33 @@ def repeat_concession(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdic
     repeat rollback can win, so all are blocked.
     """
     _needs(candidates, "repeat concession", "account_id", "rollback_pct", "concession_monthly")
-    penalty = repeat_penalty(candidates, rules)
-    value = _number(candidates, "expected_net_value")
+    penalty = repeat_penalty(candidates, rules).to_numpy()
+    value = _numbers(candidates, "expected_net_value")
     key = candidates["request_id"] if "request_id" in candidates else candidates["account_id"]
-    applies = candidates["applicable"].fillna(False).astype(bool) if "applicable" in candidates else True
-    alternative = (_number(candidates, "rollback_pct") <= 0) & applies
-    best_other = value.where(alternative).groupby(key.to_numpy()).transform("max")
-    return _verdict((penalty <= 0) | (value - penalty > best_other), "repeat_concession", candidates.index)
+    applies = candidates["applicable"].fillna(False).astype(bool).to_numpy() if "applicable" in candidates else True
+    with np.errstate(invalid="ignore"):
+        alternative = (_numbers(candidates, "rollback_pct") <= 0) & applies
+        best_other = _group_max(pd.factorize(key)[0], np.where(alternative, value, np.nan))
+        beats = value - penalty > best_other
+        return _verdict((penalty <= 0) | beats, "repeat_concession", candidates.index)
+
+
+def _group_max(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each row's group's largest value, missing values skipped (NaN for a group without one, or no group: -1).
+
+    What ``groupby(...).transform("max")`` gives, from one sort instead of a groupby.
+    """
+    out = np.full(len(values), np.nan)
+    rows = np.flatnonzero(group >= 0)
+    if not len(rows):
+        return out
+    order = rows[np.argsort(group[rows], kind="stable")]
+    grouped = group[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    with np.errstate(invalid="ignore"):
+        largest = np.fmax.reduceat(values[order], starts)  # fmax skips NaN; an all-NaN group stays NaN
+    out[order] = np.repeat(largest, np.diff(np.r_[starts, len(order)]))
+    return out
 
 
 GUARDRAILS: tuple[Guardrail, ...] = (
@@ -219,17 +253,19 @@ def apply_guardrails(
         allowed &= verdict.allowed.to_numpy(dtype=bool)
         code = verdict.reason.to_numpy(dtype=object)
         blocked_by = np.where(code == "", blocked_by, np.where(blocked_by == "", code, blocked_by + "," + code))
-    out = candidates.assign(allowed=allowed, blocked_by=pd.Series(blocked_by, index=candidates.index, dtype=object))
-    out = out.assign(needs_manager=out["blocked_by"] == "rep_authority")
-    return out.assign(**_caps(out))
+    return candidates.assign(
+        allowed=allowed,
+        blocked_by=pd.Series(blocked_by, index=candidates.index, dtype=object),
+        needs_manager=blocked_by == "rep_authority",
+        **_caps(candidates, allowed, blocked_by),
+    )
 
 
-def _caps(out: pd.DataFrame) -> dict[str, pd.Series]:
+def _caps(out: pd.DataFrame, ok: np.ndarray, blocked_by: np.ndarray) -> dict[str, pd.Series]:
     """For each blocked rollback, the largest allowed smaller rollback of the same account; and every note."""
     key = out["request_id"] if "request_id" in out else out["account_id"]
     group = pd.factorize(key)[0].astype(float)
-    pct = _number(out, "rollback_pct").to_numpy()
-    ok = out["allowed"].to_numpy(dtype=bool)
+    pct = _numbers(out, "rollback_pct")
     # Open rollbacks sorted by (account, size); a blocked one looks up the last open one before it.
     open_rows = np.flatnonzero((pct > 0) & ok)
     open_rows = open_rows[np.lexsort((pct[open_rows], group[open_rows]))]
@@ -247,15 +283,23 @@ def _caps(out: pd.DataFrame) -> dict[str, pd.Series]:
 
     # Few distinct cases: word each once.
     why_not = out["not_applicable_reason"] if "not_applicable_reason" in out else pd.Series("", index=out.index)
-    cases = pd.MultiIndex.from_arrays([
-        out["blocked_by"].to_numpy(dtype=object), pct > 0, cap, why_not.fillna("").astype(str).to_numpy(dtype=object)
-    ])  # fmt: skip
-    codes, distinct = cases.factorize()
-    notes = np.array([_note(*case) for case in distinct], dtype=object)
-    return {
-        "capped_to": pd.Series(capped_to, index=out.index, dtype=object),
-        "note": pd.Series(notes[codes], index=out.index, dtype=object),
-    }
+    case = (blocked_by, pct > 0, cap, why_not.fillna("").astype(str).to_numpy(dtype=object))
+    if len(out) <= FEW_CANDIDATES:  # a live plan: a dict of the cases costs less than indexing them
+        notes = [_worded(*c) for c in zip(*(a.tolist() for a in case), strict=True)]
+        note = pd.Series(notes, index=out.index, dtype=object)
+    else:
+        codes, distinct = pd.MultiIndex.from_arrays(case).factorize()
+        note = pd.Series(np.array([_note(*c) for c in distinct], dtype=object)[codes], index=out.index, dtype=object)
+    return {"capped_to": pd.Series(capped_to, index=out.index, dtype=object), "note": note}
+
+
+FEW_CANDIDATES = 1_000
+"""Up to this many candidate rows, ``apply_guardrails`` words each row's case through a cache."""
+
+
+@lru_cache(maxsize=4096)
+def _worded(codes: str, rollback: bool, cap: float, why_not: str) -> str:
+    return _note(codes, rollback, cap, why_not)
 
 
 def _note(codes: str, rollback: bool, cap: float, why_not: str) -> str:

@@ -80,7 +80,10 @@ class CostToServe:
 
     def index_of(self, territory: pd.Series) -> np.ndarray:
         """Each row's territory cost index; unknown territories get ``default_index`` or an error."""
-        index = territory.map(dict(self.territory_index)).to_numpy(dtype=float, na_value=np.nan)
+        codes, distinct = pd.factorize(territory)  # a dozen territories: look each up once
+        table = dict(self.territory_index)
+        found = np.array([table.get(t, np.nan) for t in distinct.tolist()], dtype=float)
+        index = np.where(codes < 0, np.nan, found[codes] if len(found) else np.nan)
         unknown = np.isnan(index)
         if unknown.any() and self.default_index is None:
             names = sorted(territory[unknown].astype(str).unique())[:10]
@@ -186,7 +189,10 @@ class OfferCatalog:
 def _number(frame: pd.DataFrame, column: str, default: float = np.nan) -> np.ndarray:
     if column not in frame:
         return np.full(len(frame), default)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    values = frame[column]
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "fiub":  # plain numpy: an exact cast
+        return values.to_numpy(dtype=float)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def offer_terms(accounts: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
@@ -256,17 +262,15 @@ def offer_terms(accounts: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
                                              for o in offers]).ravel()  # fmt: skip
     streams = [f"has_{s}" for s in v.STREAMS if f"has_{s}" in accounts]
     context = [c for c in CONTEXT_COLUMNS if c in accounts]
-    carried = accounts.loc[accounts.index.repeat(k), ["account_id", *context, *streams]].reset_index(drop=True)
+    kept = accounts.columns.get_indexer(pd.Index(["account_id", *context, *streams]))
+    carried = accounts.iloc[np.repeat(np.arange(n), k), kept].reset_index(drop=True)
     # Right-size only ever shrinks the biggest line and no offer drops a line: every stream is kept.
-    carried = carried.rename(columns={s: f"{s}_after" for s in streams})
-    computed = pd.DataFrame({
-        "offer": np.tile(np.array(offers, dtype=object), n),
-        "monthly_revenue": np.repeat(revenue, k),
-        "weekly_capacity_yards": np.repeat(capacity, k),
-        **columns,
-    })  # fmt: skip
-    first = pd.DataFrame({"account_id": carried["account_id"]})
-    return pd.concat([first, computed[["offer", *TERM_COLUMNS]], carried.drop(columns="account_id")], axis=1)
+    carried.columns = pd.Index(["account_id", *context, *(f"{s}_after" for s in streams)])
+    columns |= {"monthly_revenue": np.repeat(revenue, k), "weekly_capacity_yards": np.repeat(capacity, k)}
+    computed = pd.DataFrame(
+        {"offer": np.tile(np.array(offers, dtype=object), n), **{c: columns[c] for c in TERM_COLUMNS}}
+    )
+    return pd.concat([carried.iloc[:, :1], computed, carried.iloc[:, 1:]], axis=1)
 
 
 def _flip(

@@ -11,6 +11,7 @@ codes; ``recommendations`` keeps one row per decision.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,7 @@ def candidates(context: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
 def scoring_frame(context: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
     """The save model's input for each candidate row: the decision's context with the row's ``offer``."""
     k = len(terms) // max(len(context), 1)
-    repeated = context.reset_index(drop=True).loc[np.repeat(np.arange(len(context)), k)].reset_index(drop=True)
+    repeated = context.iloc[np.repeat(np.arange(len(context)), k)].reset_index(drop=True)
     return repeated.assign(offer=terms["offer"].to_numpy())
 
 
@@ -80,41 +81,83 @@ def decide(
         ``note``), ``rank`` (1 = best allowed, 0 = not allowed), ``choice``
         (``recommended``, ``fallback`` or empty) and ``reason_codes``.
     """
-    plans = terms.assign(p_save=np.asarray(p_save, dtype=float))
-    plans["expected_net_value"] = expected_net_value(plans, plans["p_save"])
-    plans = apply_guardrails(plans, rules)
-    key = plans[decision_key(plans)].to_numpy()
-    value = plans["expected_net_value"].where(plans["allowed"], -np.inf)
+    p = np.asarray(p_save, dtype=float)
+    plans = apply_guardrails(terms.assign(p_save=p, expected_net_value=expected_net_value(terms, p)), rules)
+    group = decision_groups(plans)
+    allowed = plans["allowed"].to_numpy(dtype=bool)
+    value = np.where(allowed, plans["expected_net_value"].to_numpy(dtype=float), -np.inf)
     # Rank allowed offers by value; ties go to the earlier offer in catalog order (the cheaper habit).
-    rank = value.groupby(key).rank(method="first", ascending=False).to_numpy(dtype=int)
-    rank[~plans["allowed"].to_numpy(dtype=bool)] = 0
-    plans["rank"] = rank
-    plans["choice"] = np.select([rank == 1, rank == 2], [RECOMMENDED, FALLBACK], "")
-    plans["reason_codes"] = _reason_codes(plans, key)
-    return plans
+    rank = _rank_within(group, value)
+    rank[~allowed] = 0
+    choice = np.select([rank == 1, rank == 2], [RECOMMENDED, FALLBACK], "")
+    return plans.assign(rank=rank, choice=choice, reason_codes=_reason_codes(plans, group, choice))
 
 
-def _reason_codes(plans: pd.DataFrame, key: np.ndarray) -> pd.Series:
+def decision_groups(plans: pd.DataFrame) -> np.ndarray:
+    """Each row's decision as a number (0, 1, … in order of first appearance).
+
+    Raises:
+        ValueError: A row has no decision key.
+    """
+    key = decision_key(plans)
+    group, _ = pd.factorize(plans[key])
+    if (group < 0).any():
+        raise ValueError(f"every candidate row needs a {key}; {int((group < 0).sum())} have none")
+    return group
+
+
+def _rank_within(group: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Each row's rank by ``value`` (1 = the largest) within its group; equal values in row order.
+
+    What ``groupby(group).rank(method="first", ascending=False)`` gives, from one sort instead of a groupby.
+    """
+    if np.isnan(value).any():  # pandas says what a missing value ranks as (it cannot be an offer's rank)
+        ranked = pd.Series(value).groupby(group).rank(method="first", ascending=False)
+        return ranked.to_numpy(dtype=int)
+    order = np.lexsort((np.arange(len(value)), -value, group))
+    grouped = group[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(order) else np.array([], dtype=int)
+    first = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    rank = np.empty(len(value), dtype=int)
+    rank[order] = np.arange(len(order)) - first + 1
+    return rank
+
+
+def _bounding_codes(plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray) -> dict[int, str]:
+    """Per decision, the guardrails that blocked an offer worth more than the recommendation.
+
+    Each as its ``bounded_by_`` reason code's suffix, sorted and comma-separated; decisions without one are left out.
+    """
+    value = plans["expected_net_value"].to_numpy(dtype=float)
+    recommended = np.flatnonzero(choice == RECOMMENDED)
+    best = np.full(group.max() + 1 if len(group) else 0, np.nan)
+    best[group[recommended]] = value[recommended]  # one recommendation per decision at most
+    with np.errstate(invalid="ignore"):
+        above = np.flatnonzero(~plans["allowed"].to_numpy(dtype=bool) & (value > best[group]))
+    blocked = plans["blocked_by"].to_numpy(dtype=object)[above]
+    found: dict[int, set[str]] = {}
+    for g, text in zip(group[above].tolist(), blocked.tolist(), strict=True):
+        codes = _bounded(text)
+        if codes:
+            found.setdefault(g, set()).update(codes)
+    return {g: ",".join(sorted(codes)) for g, codes in found.items()}
+
+
+@lru_cache(maxsize=1024)
+def _bounded(blocked_by: str) -> tuple[str, ...]:
+    """The codes of ``blocked_by`` that bound a recommendation (those with a ``bounded_by_`` reason code)."""
+    return tuple(c for c in blocked_by.split(",") if f"bounded_by_{c}" in REASON_CODES)
+
+
+def _reason_codes(plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray) -> pd.Series:
     """Why each chosen row was chosen, comma-separated; empty on rows not chosen."""
     codes = pd.Series("", index=plans.index, dtype=object)
-    chosen = plans["choice"] != ""
-    best_value = plans["expected_net_value"].where(plans["choice"] == RECOMMENDED).groupby(key).transform("max")
-    # Guardrails that blocked an offer worth more than the recommendation.
-    above = ~plans["allowed"] & (plans["expected_net_value"] > best_value)
-    bounding = (
-        plans["blocked_by"]
-        .where(above, "")
-        .str.split(",")
-        .groupby(key)
-        .transform(
-            lambda lists: ",".join(sorted({c for codes_ in lists for c in codes_ if f"bounded_by_{c}" in REASON_CODES}))
-        )
-    )
+    bounding = _bounding_codes(plans, group, choice)
     leaving = plans["reason"].isin(v.UNCONTROLLABLE_REASONS) if "reason" in plans else pd.Series(False, plans.index)
-    rows = np.flatnonzero(chosen.to_numpy())
-    choice, offer = plans["choice"].to_numpy()[rows], plans["offer"].to_numpy()[rows]
-    for row, picked, made, left, bounds in zip(
-        rows.tolist(), choice, offer, leaving.to_numpy()[rows], bounding.to_numpy()[rows], strict=True
+    rows = np.flatnonzero(choice != "")
+    offer = plans["offer"].to_numpy()[rows]
+    for row, picked, made, left, g in zip(
+        rows.tolist(), choice[rows].tolist(), offer, leaving.to_numpy()[rows], group[rows].tolist(), strict=True
     ):
         best = picked == RECOMMENDED
         parts = ["best_expected_value" if best else "next_best_expected_value"]
@@ -125,7 +168,7 @@ def _reason_codes(plans: pd.DataFrame, key: np.ndarray) -> pd.Series:
         elif made == "contract_education" and best:
             parts.append("no_concession_pays")
         if best:
-            parts += [f"bounded_by_{c}" for c in str(bounds).split(",") if c]
+            parts += [f"bounded_by_{c}" for c in bounding.get(g, "").split(",") if c]
         codes.iat[row] = ",".join(parts)
     return codes
 
@@ -138,18 +181,31 @@ def recommendations(plans: pd.DataFrame) -> pd.DataFrame:
     """
     key = decision_key(plans)
     columns = ["offer", "p_save", "expected_net_value", "reason_codes", "note"]
-    best = plans[plans["choice"] == RECOMMENDED].set_index(key)[columns]
-    fallback = plans[plans["choice"] == FALLBACK].set_index(key)[columns]
-    out = best.join(fallback.add_prefix("fallback_"), how="left")
+    group = decision_groups(plans)
+    choice = plans["choice"].to_numpy(dtype=object)
+    best, second = np.flatnonzero(choice == RECOMMENDED), np.flatnonzero(choice == FALLBACK)
+    table = plans[[key, *columns]].reset_index(drop=True)
+    out = table.iloc[best].reset_index(drop=True)
+    # The fallback of each recommended decision by position (-1: none), filled in as a left join fills it.
+    fallback_of = np.full(group.max() + 1 if len(group) else 0, -1)
+    fallback_of[group[second]] = second
+    fallback = table[columns].reindex(fallback_of[group[best]]).add_prefix("fallback_").set_axis(out.index)
+    out = pd.concat([out, fallback], axis=1)
     # The guardrail that bounded the recommendation: the note of the most valuable blocked offer above it.
-    above = plans[
-        ~plans["allowed"] & (plans["expected_net_value"] > plans[key].map(best["expected_net_value"]).astype(float))
-    ]
-    bounding = above["blocked_by"].str.split(",").map(lambda c: any(f"bounded_by_{x}" in REASON_CODES for x in c))
-    above = above[bounding.astype(bool)]
-    top = above.sort_values("expected_net_value", ascending=False).drop_duplicates(key).set_index(key)
-    out["guardrail_note"] = top["note"].reindex(out.index).fillna("")
-    return out.reset_index()
+    value = plans["expected_net_value"].to_numpy(dtype=float)
+    best_value = np.full(len(fallback_of), np.nan)
+    best_value[group[best]] = value[best]
+    with np.errstate(invalid="ignore"):
+        above = np.flatnonzero(~plans["allowed"].to_numpy(dtype=bool) & (value > best_value[group]))
+    blocked = plans["blocked_by"].to_numpy(dtype=object)
+    above = above[[bool(_bounded(text)) for text in blocked[above].tolist()]]
+    top = pd.Series(value[above]).sort_values(ascending=False).index.to_numpy()  # as pandas sorts the blocked rows
+    note_of: dict[int, object] = {}
+    for g, note in zip(group[above[top]].tolist(), plans["note"].to_numpy(dtype=object)[above[top]], strict=True):
+        note_of.setdefault(g, note)
+    notes = [note_of.get(g, "") for g in group[best].tolist()]
+    out["guardrail_note"] = pd.Series(notes, index=out.index, dtype=object)
+    return out
 
 
 def plan_offers(

@@ -21,6 +21,7 @@ parts fix that:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import lightgbm as lgb
@@ -112,10 +113,46 @@ def rollback_pct(offer: pd.Series) -> pd.Series:
 
 
 def with_offer_design(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ``offer_kind`` and ``rollback_pct`` derived from its ``offer``."""
-    kind = offer_kind(frame["offer"])
-    reason_offer = frame["reason"].astype("object").where(frame["reason"].notna(), "none") + "|" + kind
-    return frame.assign(offer_kind=kind, reason_offer=reason_offer, rollback_pct=rollback_pct(frame["offer"]))
+    """``frame`` with ``offer_kind``, ``reason_offer`` and ``rollback_pct`` derived from its ``reason`` and ``offer``.
+
+    Each is worked out once per distinct offer and (reason, offer) pair and spread by position: a catalog has a
+    dozen offers and a desk ten reasons, so a night's million rows and a live plan's nine cost little either way.
+    """
+    offer_codes, offers = pd.factorize(frame["offer"], use_na_sentinel=False)
+    reason = frame["reason"]
+    reason_codes, reasons = pd.factorize(reason.astype("object").where(reason.notna(), "none"))
+    kinds, pcts = _offer_designs(pd.Series(offers))
+    pairs = _reason_offers(np.asarray(reasons, dtype=object), kinds)
+    return frame.assign(
+        offer_kind=pd.Series(kinds[offer_codes], index=frame.index, dtype=object),
+        reason_offer=pd.Series(pairs[reason_codes, offer_codes], index=frame.index, dtype=object),
+        rollback_pct=pd.Series(pcts[offer_codes], index=frame.index, dtype=float),
+    )
+
+
+def _offer_designs(offers: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``offer_kind`` and ``rollback_pct`` of distinct offers (kept for a catalog's offers, which are text)."""
+    values = offers.tolist()
+    if all(isinstance(o, str) for o in values):
+        kinds, pcts = _catalog_designs(tuple(values))
+        return np.asarray(kinds, dtype=object), np.asarray(pcts, dtype=float)
+    return offer_kind(offers).to_numpy(dtype=object), rollback_pct(offers).to_numpy(dtype=float)
+
+
+def _reason_offers(reasons: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """``reason|kind`` for every distinct reason (rows) and offer kind (columns), as pandas joins the texts."""
+    if all(isinstance(x, str) for x in (*reasons.tolist(), *kinds.tolist())):
+        pairs = [[r + "|" + k for k in kinds.tolist()] for r in reasons.tolist()]
+        return np.array(pairs, dtype=object).reshape(len(reasons), len(kinds))
+    left = pd.Series(np.repeat(reasons, len(kinds)), dtype=object)
+    right = pd.Series(np.tile(kinds, len(reasons)), dtype=object)
+    return (left + "|" + right).to_numpy(dtype=object).reshape(len(reasons), len(kinds))
+
+
+@lru_cache(maxsize=64)
+def _catalog_designs(offers: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    text = pd.Series(offers, dtype=object)
+    return tuple(offer_kind(text).tolist()), tuple(rollback_pct(text).tolist())
 
 
 @dataclass
@@ -247,18 +284,15 @@ class SaveModel:
         A row without a ``reason`` (an at-risk account that has not called) gets
         the mixture over the reasons it would likely give.
         """
-        if "reason" not in frame:
-            frame = frame.assign(reason=None)
-        unstated = frame["reason"].isna().to_numpy()
+        unstated = frame["reason"].isna().to_numpy() if "reason" in frame else np.ones(len(frame), dtype=bool)
         if not unstated.any():
             return self.outcome.predict_proba(with_offer_design(frame))
         if self.reasons is None:
             raise ValueError("this save model has no reason model: every row needs a reason")
         p = np.zeros(len(frame))
-        stated = frame[~unstated]
-        if len(stated):
-            p[~unstated] = self.outcome.predict_proba(with_offer_design(stated))
-        quiet = frame[unstated]
+        if not unstated.all():
+            p[~unstated] = self.outcome.predict_proba(with_offer_design(frame[~unstated]))
+        quiet = frame if unstated.all() else frame[unstated]
         p[unstated] = self._mixture(quiet, self._shares(quiet))
         return p
 
@@ -273,11 +307,14 @@ class SaveModel:
         weights = shares.to_numpy(dtype="float64")
         out = np.zeros(len(quiet))
         step = max(1, rows_per_call // max(len(reasons), 1))
+        # Only what the outcome model reads is stacked, in one take: the rows once per reason, in the reasons' order.
+        read = [j for j, c in enumerate(quiet.columns) if c in {*self.feature_columns, "offer"}]
         for start in range(0, len(quiet), step):
-            part = quiet.iloc[start : start + step]
-            stacked = pd.concat([part.assign(reason=r) for r in reasons], ignore_index=True)
-            each = self.outcome.predict_proba(with_offer_design(stacked)).reshape(len(reasons), len(part))
-            total = np.zeros(len(part))
+            rows = np.arange(start, min(start + step, len(quiet)))
+            stacked = quiet.iloc[np.tile(rows, len(reasons)), read].reset_index(drop=True)
+            stacked["reason"] = pd.Series(np.repeat(np.asarray(reasons, dtype=object), len(rows)), dtype=object)
+            each = self.outcome.predict_proba(with_offer_design(stacked)).reshape(len(reasons), len(rows))
+            total = np.zeros(len(rows))
             for k in range(len(reasons)):  # in the reasons' order, as the sum is defined
                 total += weights[start : start + step, k] * each[k]
             out[start : start + step] = total
@@ -294,21 +331,28 @@ class SaveModel:
             return frame
         stated = frame["reason"].notna().to_numpy() if "reason" in frame else np.zeros(len(frame), dtype=bool)
         reasons = self.reasons.reasons
-        shares = pd.DataFrame(np.nan, index=frame.index, columns=reasons)
+        shares = np.full((len(frame), len(reasons)), np.nan)
+        likely = np.full(len(frame), None, dtype=object)
         if (~stated).any():
-            shares.loc[~stated] = self.reasons.predict(frame[~stated]).to_numpy()
-        likely = pd.Series(None, index=frame.index, dtype=object)
-        if (~stated).any():
-            likely[~stated] = shares[~stated].idxmax(axis=1).astype(object)
-        columns = {f"{REASON_SHARE_PREFIX}{r}": shares[r] for r in reasons}
-        return frame.assign(**columns, **{LIKELY_REASON: likely})
+            predicted = self.reasons.predict(frame if not stated.any() else frame[~stated]).to_numpy()
+            shares[~stated] = predicted
+            likely[~stated] = np.asarray(reasons, dtype=object)[predicted.argmax(axis=1)]  # the first of equal maxima
+        columns = {f"{REASON_SHARE_PREFIX}{r}": shares[:, k] for k, r in enumerate(reasons)}
+        added = pd.DataFrame(columns, index=frame.index).assign(
+            **{LIKELY_REASON: pd.Series(likely, index=frame.index, dtype=object)}
+        )
+        if set(added.columns) & set(frame.columns) or not frame.index.is_unique:
+            return frame.assign(**{c: added[c] for c in added.columns})
+        return pd.concat([frame, added], axis=1)
 
     def _shares(self, quiet: pd.DataFrame) -> pd.DataFrame:
         """P(reason) of rows without a reason: their ``with_reason_shares`` columns, else the reason model's."""
         assert self.reasons is not None  # noqa: S101 - callers check
         columns = [f"{REASON_SHARE_PREFIX}{r}" for r in self.reasons.reasons]
-        if set(columns) <= set(quiet.columns) and quiet[columns].notna().all(axis=None):
-            return quiet[columns].set_axis(self.reasons.reasons, axis=1)
+        if set(columns) <= set(quiet.columns):
+            shares = quiet[columns].to_numpy(dtype="float64")
+            if not np.isnan(shares).any():
+                return pd.DataFrame(shares, index=quiet.index, columns=self.reasons.reasons)
         return self.reasons.predict(quiet)
 
     def likely_reasons(self, frame: pd.DataFrame) -> pd.Series:
@@ -322,6 +366,10 @@ class SaveModel:
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """SHAP contributions to the save log-odds of each row."""
         return self.outcome.contributions(with_offer_design(frame))
+
+    def contribution_values(self, frame: pd.DataFrame) -> np.ndarray:
+        """``contributions`` as a float matrix: rows × (the outcome model's columns, then the bias)."""
+        return self.outcome.contribution_values(with_offer_design(frame))
 
 
 def ipw_weights(propensity: np.ndarray, max_weight: float) -> np.ndarray:

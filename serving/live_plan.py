@@ -326,14 +326,13 @@ def plan_accounts(settings: Settings, champions: Champions, night: Night, accoun
     asking = rows["account_id"].isin(night.requests.index).to_numpy()
     requests = night.requests.reindex(rows["account_id"][asking])
     decided: dict[str, Plan] = {}
-    parts = (
-        (rows[asking].assign(**{c: requests[c].to_numpy() for c in ("request_id", "reason", "request_date")}),
-         "request_id"),
-        (rows[~asking], "account_id"),
-    )  # fmt: skip
-    for decisions, key in parts:
-        if len(decisions):
-            decided.update(_plans(settings, champions, night, decisions.reset_index(drop=True), key))
+    if asking.any():  # a rep's one account is one kind or the other: take rows only for a mixed batch
+        called = rows if asking.all() else rows[asking].reset_index(drop=True)
+        called = called.assign(**{c: requests[c].to_numpy() for c in ("request_id", "reason", "request_date")})
+        decided.update(_plans(settings, champions, night, called, "request_id"))
+    if not asking.all():
+        quiet = rows if not asking.any() else rows[~asking].reset_index(drop=True)
+        decided.update(_plans(settings, champions, night, quiet, "account_id"))
     return [decided[a] for a in wanted]
 
 
@@ -345,13 +344,13 @@ def _plans(
     decisions = save.with_reason_shares(decisions)  # proactive accounts: the reason model once per account
     plans = plan_offers(decisions, settings.save.offers, settings.save.guardrails, save.predict_proba)
     chosen = recommendations(plans)
-    listed = decisions.merge(chosen, on=key, how="inner").assign(list_key=lambda f: f[key])
+    listed = _listed(decisions, chosen, key)
     points = rep_visible(talking_points(churn, save, listed, night.business_date, key="list_key"))
     offers = _grouped(_records(plans), key)
     said = _grouped(_records(points), "list_key")
     notes = dict(zip(chosen[key].tolist(), chosen["guardrail_note"].tolist(), strict=True))
     out = {}
-    for row in _records(decisions):
+    for row in _records(decisions, [*PLAN_COLUMNS, key]):
         mine = offers[row[key]]
         best = next(o for o in mine if o["choice"] == RECOMMENDED)
         second = next((o for o in mine if o["choice"] == FALLBACK), None)
@@ -378,10 +377,30 @@ def _plans(
     return out
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows as dicts, read column by column (far faster than ``iterrows``)."""
-    columns = {str(c): frame[c].tolist() for c in frame.columns}
-    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+PLAN_COLUMNS = ("account_id", "territory", "segment", "request_id", "reason", "request_date", "churn_probability")
+"""The decision's columns a plan reads (those present: a proactive account has no request)."""
+
+
+def _listed(decisions: pd.DataFrame, chosen: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The decisions with their recommendation (an inner merge on ``key``) and ``list_key``, as talking points read.
+
+    Each decision has one recommendation, so the merge is the two frames side by side, in the decisions'
+    order; that costs far less than a merge when a rep waits on one account (any other case merges).
+    """
+    theirs = [c for c in chosen.columns if c != key]
+    aligned = pd.Index(chosen[key]).get_indexer(decisions[key]) if chosen[key].is_unique else None
+    if aligned is None or (aligned < 0).any() or not decisions[key].is_unique or set(theirs) & set(decisions):
+        return decisions.merge(chosen, on=key, how="inner").assign(list_key=lambda f: f[key])
+    mine = decisions.reset_index(drop=True)
+    side = chosen[theirs].iloc[aligned].reset_index(drop=True)
+    return pd.concat([mine, side], axis=1).assign(list_key=mine[key])
+
+
+def _records(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    """The rows as dicts, read column by column (far faster than ``iterrows``); only ``columns`` when given."""
+    names = [c for c in columns if c in frame] if columns is not None else list(frame.columns)
+    values = {str(c): frame[c].tolist() for c in dict.fromkeys(names)}
+    return [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
 
 
 def _grouped(records: list[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any]]]:
