@@ -23,6 +23,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -94,7 +95,11 @@ class ChurnModel:
         """LightGBM's log-odds, before calibration (an empty frame gives an empty array)."""
         if len(frame) == 0:
             return np.empty(0)
-        return np.asarray(self.booster.predict(self.model_input(frame), raw_score=True))
+        return self.raw_score_of(self.model_input(frame))
+
+    def raw_score_of(self, data: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """``raw_score`` of the model's input (``model_input``'s frame or matrix)."""
+        return np.asarray(self.booster.predict(data, raw_score=True))
 
     def uncalibrated(self, frame: pd.DataFrame) -> np.ndarray:
         """LightGBM's probability, before calibration."""
@@ -104,9 +109,13 @@ class ChurnModel:
         """Calibrated probability of churn in the label window."""
         if len(frame) == 0:
             return np.empty(0)
+        return self.calibrate(self.raw_score(frame))
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """The calibrated probabilities of LightGBM's log-odds (``raw_score``)."""
         if isinstance(self.calibrator, LogisticRegression):  # Platt: a logistic curve on the log-odds
-            return self.calibrator.predict_proba(self.raw_score(frame).reshape(-1, 1))[:, 1]
-        p = self.uncalibrated(frame)
+            return platt_probability(self.calibrator, raw)
+        p = 1.0 / (1.0 + np.exp(-raw))
         return p if self.calibrator is None else np.clip(self.calibrator.predict(p), 0.0, 1.0)
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +128,25 @@ class ChurnModel:
         """``contributions`` as a float matrix: rows × (``columns``, then the bias)."""
         if len(frame) == 0:
             return np.empty((0, len(self.columns) + 1))
-        return np.asarray(self.booster.predict(self.model_input(frame), pred_contrib=True), dtype="float64")
+        return self.contribution_values_of(self.model_input(frame))
+
+    def contribution_values_of(self, data: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """``contribution_values`` of the model's input (``model_input``'s frame or matrix)."""
+        return np.asarray(self.booster.predict(data, pred_contrib=True), dtype="float64")
+
+
+def platt_probability(platt: LogisticRegression, raw: np.ndarray) -> np.ndarray:
+    """``platt.predict_proba(raw)[:, 1]`` computed as scikit-learn computes it, without its checks of the input.
+
+    The logistic of coefficient × log-odds + intercept (``decision_function``, then ``expit``): the same
+    floating-point operations, so the same bits (tested), for a tenth of a millisecond less a call, which a
+    live plan pays twice. A calibrator that is not a fitted one-input binary regression goes through scikit-learn.
+    """
+    coef, intercept = getattr(platt, "coef_", None), getattr(platt, "intercept_", None)
+    if coef is None or intercept is None or coef.shape != (1, 1) or len(getattr(platt, "classes_", ())) != 2:
+        return platt.predict_proba(raw.reshape(-1, 1))[:, 1]
+    decision = np.asarray(raw, dtype="float64").reshape(-1, 1) @ coef.T + intercept
+    return np.asarray(expit(decision.reshape(-1)))
 
 
 SMALL_FRAME = 5_000

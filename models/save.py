@@ -155,6 +155,41 @@ def _catalog_designs(offers: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[fl
     return tuple(offer_kind(text).tolist()), tuple(rollback_pct(text).tolist())
 
 
+def decision_matrix(
+    categories: tuple[tuple[str, tuple[str, ...]], ...], reason: np.ndarray, offer: np.ndarray
+) -> np.ndarray:
+    """``matrix`` of ``with_offer_design``'s ``DESIGN_COLUMNS`` for (reason, offer) rows, under ``categories``.
+
+    A desk makes a few dozen distinct decisions, each worked out once through the frames (a text reason or
+    none, a text offer) and kept; any other row is worked out each time.
+    """
+    known = _decisions(categories)
+    keys = [
+        (r if isinstance(r, str) else None, o) if isinstance(o, str) and (isinstance(r, str) or _missing(r)) else None
+        for r, o in zip(reason.tolist(), offer.tolist(), strict=True)
+    ]
+    new = [i for i, k in enumerate(keys) if k is None or k not in known]
+    fresh: dict[int, np.ndarray] = {}
+    if new:
+        decision = with_offer_design(pd.DataFrame({"reason": reason[new], "offer": offer[new]}))
+        fresh = dict(zip(new, matrix(decision, list(DESIGN_COLUMNS), {c: list(v) for c, v in categories}), strict=True))
+        known.update({k: fresh[i] for i in new if (k := keys[i]) is not None})
+    out = np.empty((len(keys), len(DESIGN_COLUMNS)))
+    for i, key in enumerate(keys):
+        out[i] = fresh[i] if key is None or i in fresh else known[key]
+    return out
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+@lru_cache(maxsize=8)
+def _decisions(categories: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[tuple[str | None, str], np.ndarray]:
+    """The decision rows worked out so far under ``categories`` (filled by ``decision_matrix``)."""
+    return {}
+
+
 @dataclass
 class OfferPropensity:
     """P(a rep chose each catalog offer | the call): the historical policy, learned from the log."""
@@ -286,12 +321,12 @@ class SaveModel:
         """
         unstated = frame["reason"].isna().to_numpy() if "reason" in frame else np.ones(len(frame), dtype=bool)
         if not unstated.any():
-            return self.outcome.predict_proba(with_offer_design(frame))
+            return self._stated(frame)
         if self.reasons is None:
             raise ValueError("this save model has no reason model: every row needs a reason")
         p = np.zeros(len(frame))
         if not unstated.all():
-            p[~unstated] = self.outcome.predict_proba(with_offer_design(frame[~unstated]))
+            p[~unstated] = self._stated(frame[~unstated])
         quiet = frame if unstated.all() else frame[unstated]
         p[unstated] = self._mixture(quiet, self._shares(quiet))
         return p
@@ -308,17 +343,54 @@ class SaveModel:
         out = np.zeros(len(quiet))
         step = max(1, rows_per_call // max(len(reasons), 1))
         # Only what the outcome model reads is stacked, in one take: the rows once per reason, in the reasons' order.
-        read = [j for j, c in enumerate(quiet.columns) if c in {*self.feature_columns, "offer"}]
+        wanted = {*self.feature_columns, "offer"}
+        read = [j for j, c in enumerate(quiet.columns) if c in wanted]
         for start in range(0, len(quiet), step):
             rows = np.arange(start, min(start + step, len(quiet)))
-            stacked = quiet.iloc[np.tile(rows, len(reasons)), read].reset_index(drop=True)
-            stacked["reason"] = pd.Series(np.repeat(np.asarray(reasons, dtype=object), len(rows)), dtype=object)
-            each = self.outcome.predict_proba(with_offer_design(stacked)).reshape(len(reasons), len(rows))
+            said = np.repeat(np.asarray(reasons, dtype=object), len(rows))
+            if len(said) <= SMALL_FRAME and self._composable:  # the features once, beside each decision
+                part = quiet.iloc[start : start + len(rows)]
+                features = np.tile(matrix(part, self.feature_columns, self.categories), (len(reasons), 1))
+                x = self._beside(features, said, np.tile(part["offer"].to_numpy(dtype=object), len(reasons)))
+                each = self.outcome.calibrate(self.outcome.raw_score_of(x))
+            else:
+                stacked = quiet.iloc[np.tile(rows, len(reasons)), read].reset_index(drop=True)
+                stacked["reason"] = pd.Series(said, dtype=object)
+                each = self.outcome.predict_proba(with_offer_design(stacked))
+            each = each.reshape(len(reasons), len(rows))
             total = np.zeros(len(rows))
             for k in range(len(reasons)):  # in the reasons' order, as the sum is defined
                 total += weights[start : start + step, k] * each[k]
             out[start : start + step] = total
         return out
+
+    @property
+    def _composable(self) -> bool:
+        """Whether the outcome model reads the account's features, then the decision (as ``train_save_model`` fits)."""
+        return self.outcome.columns == [*self.feature_columns, *DESIGN_COLUMNS]
+
+    def outcome_input(self, frame: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        """What the outcome model reads of rows with a ``reason`` and an ``offer``.
+
+        ``outcome.model_input(with_offer_design(frame))``; for a few rows (a live plan) the account's feature
+        matrix beside the decision's, built from a frame of the two decision columns, so that the caller's
+        wide frame is never copied. The values are the same (tested).
+        """
+        if len(frame) > SMALL_FRAME or not self._composable:
+            return self.outcome.model_input(with_offer_design(frame))
+        features = matrix(frame, self.feature_columns, self.categories)
+        return self._beside(features, frame["reason"].to_numpy(dtype=object), frame["offer"].to_numpy(dtype=object))
+
+    def _beside(self, features: np.ndarray, reason: np.ndarray, offer: np.ndarray) -> np.ndarray:
+        """The outcome model's matrix: the features' matrix, then the decision columns of (reason, offer) rows."""
+        categories = tuple((c, tuple(self.categories[c])) for c in DESIGN_COLUMNS if c in self.categories)
+        return np.hstack([features, decision_matrix(categories, reason, offer)])
+
+    def _stated(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(durable save) of rows that all have a reason."""
+        if len(frame) == 0:
+            return np.empty(0)
+        return self.outcome.calibrate(self.outcome.raw_score_of(self.outcome_input(frame)))
 
     def with_reason_shares(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with P(reason) columns and ``LIKELY_REASON`` for its rows without a stated ``reason``.
@@ -369,7 +441,9 @@ class SaveModel:
 
     def contribution_values(self, frame: pd.DataFrame) -> np.ndarray:
         """``contributions`` as a float matrix: rows × (the outcome model's columns, then the bias)."""
-        return self.outcome.contribution_values(with_offer_design(frame))
+        if len(frame) == 0:
+            return np.empty((0, len(self.outcome.columns) + 1))
+        return self.outcome.contribution_values_of(self.outcome_input(frame))
 
 
 def ipw_weights(propensity: np.ndarray, max_weight: float) -> np.ndarray:

@@ -382,18 +382,17 @@ PLAN_COLUMNS = ("account_id", "territory", "segment", "request_id", "reason", "r
 
 
 def _listed(decisions: pd.DataFrame, chosen: pd.DataFrame, key: str) -> pd.DataFrame:
-    """The decisions with their recommendation (an inner merge on ``key``) and ``list_key``, as talking points read.
+    """The decisions with what talking points read of their recommendation (``offer``, ``guardrail_note``).
 
-    Each decision has one recommendation, so the merge is the two frames side by side, in the decisions'
-    order; that costs far less than a merge when a rep waits on one account (any other case merges).
+    Each decision has one recommendation: its columns are put beside the decision by position, which costs far
+    less than merging the frames while a rep waits on one account; anything else is merged.
     """
-    theirs = [c for c in chosen.columns if c != key]
     aligned = pd.Index(chosen[key]).get_indexer(decisions[key]) if chosen[key].is_unique else None
-    if aligned is None or (aligned < 0).any() or not decisions[key].is_unique or set(theirs) & set(decisions):
+    if aligned is None or (aligned < 0).any() or {"offer", "guardrail_note", "list_key"} & set(decisions.columns):
         return decisions.merge(chosen, on=key, how="inner").assign(list_key=lambda f: f[key])
     mine = decisions.reset_index(drop=True)
-    side = chosen[theirs].iloc[aligned].reset_index(drop=True)
-    return pd.concat([mine, side], axis=1).assign(list_key=mine[key])
+    recommended = {c: chosen[c].iloc[aligned].reset_index(drop=True) for c in ("offer", "guardrail_note")}
+    return mine.assign(**recommended, list_key=mine[key])
 
 
 def _records(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict[str, Any]]:
