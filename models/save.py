@@ -409,10 +409,11 @@ class SaveModel:
             predicted = self.reasons.predict(frame if not stated.any() else frame[~stated]).to_numpy()
             shares[~stated] = predicted
             likely[~stated] = np.asarray(reasons, dtype=object)[predicted.argmax(axis=1)]  # the first of equal maxima
-        columns = {f"{REASON_SHARE_PREFIX}{r}": shares[:, k] for k, r in enumerate(reasons)}
-        added = pd.DataFrame(columns, index=frame.index).assign(
-            **{LIKELY_REASON: pd.Series(likely, index=frame.index, dtype=object)}
-        )
+        columns: dict[str, np.ndarray | pd.Series] = {
+            f"{REASON_SHARE_PREFIX}{r}": shares[:, k] for k, r in enumerate(reasons)
+        }
+        columns[LIKELY_REASON] = pd.Series(likely, index=frame.index, dtype=object)
+        added = pd.DataFrame(columns, index=frame.index)
         if set(added.columns) & set(frame.columns) or not frame.index.is_unique:
             return frame.assign(**{c: added[c] for c in added.columns})
         return pd.concat([frame, added], axis=1)

@@ -116,11 +116,11 @@ def talking_points(
         sorted by the decisions' order in ``listed``, then kind, then rank.
     """
     listed = listed.reset_index(drop=True)
-    churn_parts = _churn_points(churn, listed, as_of, risk_points)
+    churn_parts, columns = _churn_points(churn, listed, as_of, risk_points)
     parts = [*churn_parts, _guardrail_points(listed)]
     if save is not None:
         said = {(int(r), str(f)) for part in churn_parts for r, f in zip(part["row"], part["feature"], strict=True)}
-        parts.append(_offer_points(save, listed, as_of, said))
+        parts.append(_offer_points(save, listed, as_of, said, columns))
     points = {c: np.concatenate([part[c] for part in parts]) for c in ("row", *POINT_COLUMNS)}
     kind_order = np.select([points["kind"] == k for k in KINDS], list(range(len(KINDS))), len(KINDS))
     order = np.lexsort((points["rank"], kind_order, points["row"]))
@@ -154,8 +154,10 @@ def _points(
     }
 
 
-def _churn_points(churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_points: int) -> list[Points]:
-    """Risk drivers and the protective factor of each row of ``listed``."""
+def _churn_points(
+    churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_points: int
+) -> tuple[list[Points], _Columns]:
+    """Risk drivers and the protective factor of each row of ``listed``, and the columns of ``listed`` read."""
     columns = np.asarray(churn.columns, dtype=object)
     values = churn.contribution_values(listed)[:, : len(columns)]  # the bias is no talking point
     features = [BY_NAME.get(c) for c in columns]
@@ -170,7 +172,7 @@ def _churn_points(churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_poi
         direction = np.where(contribution > 0, RAISES_RISK, LOWERS_RISK)
         sentence = render(listed, [features[c] for c in cols], rows, as_of, cache)
         out.append(_points(rows, kind, ranks, columns[cols], contribution, direction, sentence))
-    return out
+    return out, cache
 
 
 def _offer_points(
@@ -178,11 +180,13 @@ def _offer_points(
     listed: pd.DataFrame,
     as_of: date,
     said: Collection[tuple[int, str]] = (),
+    read: _Columns | None = None,
 ) -> Points:
     """The drivers of the recommended offer's save probability, per row of ``listed`` that has an offer.
 
     ``said`` holds the (row of ``listed``, feature) pairs already on the page as risk drivers or the
     protective factor: the same sentence is not said twice, and the next candidate takes its place.
+    ``read`` holds ``listed``'s feature columns already read (a feature's values do not depend on the offer).
     """
     offered = np.flatnonzero(listed["offer"].notna().to_numpy()) if "offer" in listed else np.array([], dtype=int)
     if not len(offered):
@@ -198,7 +202,7 @@ def _offer_points(
     columns = np.asarray(save.outcome.columns, dtype=object)
     values = save.contribution_values(frame)[:, : len(columns)]  # the bias is no talking point
     features = [BY_NAME.get(c) for c in columns]
-    shown, cache = _shown(frame, features)
+    shown, cache = _shown(frame, features, read if read is not None and len(offered) == len(listed) else None)
     position = {int(row): k for k, row in enumerate(offered)}
     column = {str(c): j for j, c in enumerate(columns)}
     for row, feature in said:
@@ -226,13 +230,16 @@ def _offer_points(
     return _points(offered[rows], OFFER_DRIVER, ranks, columns[cols], contribution, direction, sentence)
 
 
-def _shown(frame: pd.DataFrame, features: list[Feature | None]) -> tuple[np.ndarray, _Columns]:
+def _shown(
+    frame: pd.DataFrame, features: list[Feature | None], read: _Columns | None = None
+) -> tuple[np.ndarray, _Columns]:
     """Rows × features: which points may reach the page (a rep driver, renderable), and the columns read for it.
 
     Only rep drivers are checked for renderability, so the columns of features that never reach a page are
-    never converted; the returned columns serve the sentences of the same frame.
+    never converted; the returned columns serve the sentences of the same frame. ``read`` holds columns of
+    a frame with the same rows and feature values, read already.
     """
-    cache = _Columns(frame)
+    cache = read if read is not None else _Columns(frame)
     visible = [f if rep_driver(f) else None for f in features]
     cache.prefetch([name for f in visible if f is not None for name in (f.name, *sorted(f.template_fields))])
     return renderable(frame, visible, cache), cache
@@ -463,11 +470,18 @@ def _day(as_of: date, offset: int) -> str:
 def _design_sentences(frame: pd.DataFrame, stated: np.ndarray) -> dict[str, np.ndarray]:
     """The decision columns of the save model as sentences (missing where they cannot be cited)."""
     reason, offer = frame["reason"].to_numpy(dtype=object), frame["offer"].to_numpy(dtype=object)
-    first, inverse = _distinct([reason, offer, stated])
+    if len(frame) <= FEW_DECISIONS:  # each decision's sentences are kept: no need to find the distinct ones
+        first, inverse = np.arange(len(frame)), np.arange(len(frame))
+    else:
+        first, inverse = _distinct([reason, offer, stated])
     distinct = [_decision_sentence(reason[i], offer[i], bool(stated[i])) for i in first.tolist()]
     table = np.array([row for row, _ in distinct], dtype=object).reshape(len(first), len(DESIGN_POINTS))
     names = distinct[0][1] if distinct else DESIGN_POINTS
     return {c: table[inverse, j] for j, c in enumerate(names)}
+
+
+FEW_DECISIONS = 64
+"""Up to this many listed decisions, ``_design_sentences`` words each row (from the kept sentences)."""
 
 
 def _decision_sentence(reason: object, offer: object, stated: bool) -> tuple[tuple[object, ...], tuple[str, ...]]:

@@ -346,7 +346,7 @@ def _plans(
     chosen = recommendations(plans)
     listed = _listed(decisions, chosen, key)
     points = rep_visible(talking_points(churn, save, listed, night.business_date, key="list_key"))
-    offers = _grouped(_records(plans), key)
+    offers = _grouped(_records(plans, [key, *OFFER_COLUMNS]), key)
     said = _grouped(_records(points), "list_key")
     notes = dict(zip(chosen[key].tolist(), chosen["guardrail_note"].tolist(), strict=True))
     out = {}
@@ -377,6 +377,8 @@ def _plans(
     return out
 
 
+OFFER_COLUMNS = tuple(Offer.model_fields)
+"""The columns of a planned offer a plan reads (``Offer``'s fields, those present)."""
 PLAN_COLUMNS = ("account_id", "territory", "segment", "request_id", "reason", "request_date", "churn_probability")
 """The decision's columns a plan reads (those present: a proactive account has no request)."""
 
