@@ -159,11 +159,12 @@ def matrix(frame: pd.DataFrame, columns: list[str], categories: dict[str, list[s
     The plain numpy numbers are read in one selection (a cast to float64, as LightGBM makes), not column by
     column: pandas charges each column read about 10 µs, most of a one-account plan's input.
     """
-    missing = [c for c in columns if c not in frame.columns]
+    names = frame.columns.tolist()  # a list: looking names up in pandas' index of text costs more
+    dtypes = dict(zip(names, frame.dtypes.tolist(), strict=True))
+    missing = [c for c in columns if c not in dtypes]
     if missing:
         raise KeyError(f"the feature frame lacks the model's columns: {missing}")
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
-    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
     plain = [j for j, c in enumerate(columns) if c not in categories and _plain_number(dtypes[c])]
     if plain:
         out[:, plain] = frame[[columns[j] for j in plain]].to_numpy(dtype="float64")

@@ -344,7 +344,7 @@ class SaveModel:
         step = max(1, rows_per_call // max(len(reasons), 1))
         # Only what the outcome model reads is stacked, in one take: the rows once per reason, in the reasons' order.
         wanted = {*self.feature_columns, "offer"}
-        read = [j for j, c in enumerate(quiet.columns) if c in wanted]
+        read = [j for j, c in enumerate(quiet.columns.tolist()) if c in wanted]
         for start in range(0, len(quiet), step):
             rows = np.arange(start, min(start + step, len(quiet)))
             said = np.repeat(np.asarray(reasons, dtype=object), len(rows))
@@ -414,7 +414,7 @@ class SaveModel:
         }
         columns[LIKELY_REASON] = pd.Series(likely, index=frame.index, dtype=object)
         added = pd.DataFrame(columns, index=frame.index)
-        if set(added.columns) & set(frame.columns) or not frame.index.is_unique:
+        if set(added.columns.tolist()) & set(frame.columns.tolist()) or not frame.index.is_unique:
             return frame.assign(**{c: added[c] for c in added.columns})
         return pd.concat([frame, added], axis=1)
 
@@ -422,7 +422,7 @@ class SaveModel:
         """P(reason) of rows without a reason: their ``with_reason_shares`` columns, else the reason model's."""
         assert self.reasons is not None  # noqa: S101 - callers check
         columns = [f"{REASON_SHARE_PREFIX}{r}" for r in self.reasons.reasons]
-        if set(columns) <= set(quiet.columns):
+        if set(columns) <= set(quiet.columns.tolist()):
             shares = quiet[columns].to_numpy(dtype="float64")
             if not np.isnan(shares).any():
                 return pd.DataFrame(shares, index=quiet.index, columns=self.reasons.reasons)

@@ -241,7 +241,7 @@ def _shown(
     """
     cache = read if read is not None else _Columns(frame)
     visible = [f if rep_driver(f) else None for f in features]
-    cache.prefetch([name for f in visible if f is not None for name in (f.name, *sorted(f.template_fields))])
+    cache.prefetch([name for f in visible if f is not None for name in (f.name, *sorted(_fields(f)))])
     return renderable(frame, visible, cache), cache
 
 
@@ -252,8 +252,9 @@ def _nothing_happened(features: list[Feature | None], columns: _Columns) -> np.n
     customer on the phone, so such a value never becomes a driver (it may still be the protective factor).
     """
     out = np.zeros((len(columns.frame), len(features)), dtype=bool)
+    names = set(columns.frame.columns.tolist())
     for j, feature in enumerate(features):
-        if feature is None or not rep_driver(feature) or feature.name not in columns.frame:
+        if feature is None or not rep_driver(feature) or feature.name not in names:
             continue
         if feature.kind == "count":
             out[:, j] = columns[feature.name] == 0
@@ -311,7 +312,7 @@ def render(
         picked = rows[at]
         value = columns[feature.name][picked]
         negative = _negative(feature, value)
-        fields = {f: columns[f][picked] for f in sorted(feature.template_fields)}
+        fields = {f: columns[f][picked] for f in sorted(_fields(feature))}
         if feature.kind == "days":
             fields[DATE_FIELD] = _dates(feature, value, as_of)
         if not feature.categorical:
@@ -379,7 +380,7 @@ class _Columns:
 
         pandas charges about 10 µs per column read, most of what explaining one account on the line costs.
         """
-        dtypes = dict(zip(self.frame.columns, self.frame.dtypes, strict=True))
+        dtypes = dict(zip(self.frame.columns.tolist(), self.frame.dtypes.tolist(), strict=True))
         plain = [
             n
             for n in dict.fromkeys(names)
@@ -433,23 +434,30 @@ def renderable(frame: pd.DataFrame, features: Sequence[Feature | None], columns:
     """
     out = np.zeros((len(frame), len(features)), dtype=bool)
     columns = columns if columns is not None else _Columns(frame)
+    names = set(frame.columns.tolist())
     present: dict[str, np.ndarray] = {}
     for j, feature in enumerate(features):
-        if feature is None or feature.name not in frame:
+        if feature is None or feature.name not in names:
             continue
-        if any(f not in frame for f in feature.template_fields):
+        if any(f not in names for f in _fields(feature)):
             continue
         value = columns[feature.name]
-        for name in (feature.name, *feature.template_fields):
+        for name in (feature.name, *_fields(feature)):
             if name not in present:
                 present[name] = _present(columns[name])
         ok = present[feature.name].copy()
-        for field in feature.template_fields:
+        for field in _fields(feature):
             ok &= present[field]
         if not feature.template_negative:
             ok &= ~_negative(feature, value)
         out[:, j] = ok
     return out
+
+
+@lru_cache(maxsize=1024)
+def _fields(feature: Feature) -> frozenset[str]:
+    """``feature.template_fields``, parsed once per feature."""
+    return frozenset(feature.template_fields)
 
 
 def _dates(feature: Feature, days: np.ndarray, as_of: date) -> np.ndarray:

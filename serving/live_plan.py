@@ -390,7 +390,11 @@ def _listed(decisions: pd.DataFrame, chosen: pd.DataFrame, key: str) -> pd.DataF
     less than merging the frames while a rep waits on one account; anything else is merged.
     """
     aligned = pd.Index(chosen[key]).get_indexer(decisions[key]) if chosen[key].is_unique else None
-    if aligned is None or (aligned < 0).any() or {"offer", "guardrail_note", "list_key"} & set(decisions.columns):
+    if (
+        aligned is None
+        or (aligned < 0).any()
+        or {"offer", "guardrail_note", "list_key"} & set(decisions.columns.tolist())
+    ):
         return decisions.merge(chosen, on=key, how="inner").assign(list_key=lambda f: f[key])
     mine = decisions.reset_index(drop=True)
     recommended = {c: chosen[c].iloc[aligned].reset_index(drop=True) for c in ("offer", "guardrail_note")}
@@ -399,7 +403,9 @@ def _listed(decisions: pd.DataFrame, chosen: pd.DataFrame, key: str) -> pd.DataF
 
 def _records(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict[str, Any]]:
     """The rows as dicts, read column by column (far faster than ``iterrows``); only ``columns`` when given."""
-    names = [c for c in columns if c in frame] if columns is not None else list(frame.columns)
+    present = frame.columns.tolist()
+    known = set(present)
+    names = [c for c in columns if c in known] if columns is not None else present
     values = {str(c): frame[c].tolist() for c in dict.fromkeys(names)}
     return [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
 
