@@ -46,7 +46,8 @@ import pandas as pd
 
 from features.registry import BY_NAME, DATE_FIELD, Feature
 from models.churn import ChurnModel
-from models.save import SaveModel, offer_kind, rollback_pct
+from models.offer_design import offer_kind, rollback_pct
+from models.save import SaveModel
 
 RISK_DRIVER, PROTECTIVE, OFFER_DRIVER, GUARDRAIL = "risk_driver", "protective", "offer_driver", "guardrail"
 KINDS = (RISK_DRIVER, PROTECTIVE, OFFER_DRIVER, GUARDRAIL)

@@ -17,9 +17,9 @@ import models.churn as churn_module
 import models.save as save_module
 from models.churn import FEW_VALUES, ChurnModel, category_codes, matrix, platt_probability, prepare_frame
 from models.guardrails import FEW_CANDIDATES, _group_max, apply_guardrails
+from models.offer_design import offer_kind, rollback_pct, with_offer_design
 from models.offers import expected_net_value
 from models.policy import REASON_CODES, _rank_within, candidates, decide, plan_offers, recommendations
-from models.save import offer_kind, rollback_pct, with_offer_design
 
 
 @pytest.mark.parametrize("dtype", ["object", "str", "category"])
