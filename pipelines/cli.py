@@ -308,8 +308,8 @@ def deploy(
     """Register the nightly, weekly training and intraday deployments (cron, in the desk's time zone).
 
     Needs a running Prefect server (``prefect server start``) and its API URL in
-    ``PREFECT_API_URL`` or ``SAVEDESK_PREFECT__API_URL``. With ``--serve`` (the
-    default) this process stays up and runs each deployment on its schedule.
+    ``PREFECT_API_URL``, ``SAVEDESK_PREFECT__API_URL`` or Prefect's profile. With
+    ``--serve`` (the default) this process stays up and runs each deployment on its schedule.
     """
     import os
 
@@ -317,11 +317,17 @@ def deploy(
 
     settings = _settings(data)
     os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
-    if not os.environ.get("PREFECT_API_URL"):
+    from pipelines.prefect_server import api_url, server_answers
+
+    url = api_url()
+    if not url:
         errors.print(
             "[red]No Prefect server to register with: start one (PREFECT_HOME=... prefect server start) and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api (or SAVEDESK_PREFECT__API_URL).[/red]"
         )
+        raise typer.Exit(2)
+    if not server_answers(url):
+        errors.print(f"[red]No Prefect server answers at {url}: is `prefect server start` running there?[/red]")
         raise typer.Exit(2)
     from prefect import serve as prefect_serve
 
@@ -329,12 +335,13 @@ def deploy(
 
     planned = deployments(settings)
     if serve:
-        console.print(f"Serving {len(planned)} deployments against {os.environ['PREFECT_API_URL']} (Ctrl-C to stop)")
+        console.print(f"Serving {len(planned)} deployments against {url} (Ctrl-C to stop)")
         prefect_serve(*planned)
         return
     for deployment in planned:
         deployment.apply()
-        console.print(f"Registered {deployment.flow_name}/{deployment.name}: {deployment.schedules[0].schedule}")
+        schedule = deployment.schedules[0].schedule
+        console.print(f"Registered {deployment.flow_name}/{deployment.name}: {schedule.cron} ({schedule.timezone})")
 
 
 for _register in (register_serve, register_users, register_monitor):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
 
 POINT_LABELS = {
     "risk_driver": "at risk because",
@@ -132,6 +135,14 @@ def render_nightly(summary: dict[str, Any], settings: Any, console: Console) -> 
                 console.print(f"       - {POINT_LABELS.get(kind, kind)}: {said}")
         console.print(f"Rep pages: {folder}/reps/{rep}.html (one per rep, with a CSV beside it)")
     console.print(f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
-    console.print(
-        f"Prefect UI: PREFECT_HOME={settings.prefect_home} .venv/bin/prefect server start  (then open http://127.0.0.1:4200)"
-    )
+    console.print(f"Prefect UI: {prefect_ui_hint(settings)}")
+
+
+def prefect_ui_hint(settings: Settings) -> str:
+    """Where to watch the runs: the running server's UI, or how to start one on this workspace's Prefect home."""
+    import os
+
+    url = os.environ.get("PREFECT_API_URL") or settings.prefect.api_url
+    if url:
+        return url.rstrip("/").removesuffix("/api")
+    return f"PREFECT_HOME={settings.prefect_home} .venv/bin/prefect server start  (then open http://127.0.0.1:4200)"
