@@ -22,8 +22,13 @@ extra-trees, linear trees, engineered charge ratios (total / tenure) and a blend
 with a logistic regression on log tenure all scored within noise of it (±0.001
 on val and in CV), so the simplest was kept. Scored once on the published
 Telco split: test AUC 0.8590 against the published logistic regression's
-0.8581, short of the 0.86 that issue 4 asks for. The baseline is the published one: one-hot categories,
-numbers as they are, ``LogisticRegression(solver="liblinear")``.
+0.8580, short of the 0.86 that issue 4 asks for. ``bench/telco_splits.py``
+runs the same procedure on 40 other seeded splits of the same sizes: the model
+leads the baseline on 38 of them (mean lead +0.0057, standard error 0.0004),
+the published split is one of its smallest leads (+0.0010), and the model's
+AUC clears 0.86 on 5 of the 40 (its sd across splits is 0.010). The baseline
+is the published one: one-hot categories, numbers as they are,
+``LogisticRegression(solver="liblinear")``.
 """
 
 from __future__ import annotations
