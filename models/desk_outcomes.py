@@ -14,10 +14,12 @@ in the report and turns them into warnings.
   business cannot save as many as one who gets price calls. Each request is
   given the desk's durable save rate for requests like it (``mix_strata``:
   same reason, and same segment where the desk had enough of them); the rep's
-  expected saves are the sum over their requests, and the chance range is what
-  a rep saving exactly at the desk's rates for that mix would save 95 % of the
-  time (a sum of one binomial per stratum). Saving fewer than the range is
-  *below*, more is *above*.
+  expected saves are the sum over their requests (a sum of one binomial per
+  stratum). A desk of 36 reps judged each at 95 % would name one of them by
+  chance most months, so the chance ranges are Bonferroni-widened to hold for
+  all the reps judged together: a desk of reps all saving at the desk's rates
+  sees any of them outside their range at most 5 % of the time (2.5 % below).
+  Saving fewer than the range is *below*, more is *above*.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from scipy import stats
 MONTHS_PER_YEAR = 12
 OUTCOME_COLUMNS = ["requests", "saved", "save_rate", "revenue_kept", "rollback_spend"]
 CONFIDENCE = 0.95
-"""How sure the mix comparison must be before it calls a rep or territory below or above expectation."""
+"""How sure the mix comparison must be, for all the reps (or territories) judged together, before it calls any
+of them below or above expectation."""
 BELOW, ABOVE, AS_EXPECTED, TOO_FEW = "below", "above", "as expected", "too few"
 """The verdicts of the mix comparison (``too few``: fewer matured requests than ``min_requests``)."""
 MIX_COLUMNS = ["requests", "saved", "save_rate", "expected", "expected_rate", "ratio", "low", "high", "verdict"]
@@ -204,20 +207,22 @@ def mix_adjusted(requests: pd.DataFrame, key: str, min_requests: int, confidence
         key: The column to compare by: ``rep_id`` or ``territory``.
         min_requests: Fewer matured requests are ``too few`` to judge; also the requests a reason × segment
             needs for a rate of its own (``mix_strata``).
-        confidence: The chance range's coverage.
+        confidence: The chance ranges' joint coverage: reps (or territories) saving at the desk's rates all
+            stay inside their ranges with at least this chance.
 
     Returns:
         One row per value of ``key``, the lowest ratio first: ``requests``, ``saved``, ``save_rate``,
         ``expected`` (saves at the desk's rates for the same reasons and segments), ``expected_rate``,
-        ``ratio`` (saved / expected), ``low`` and ``high`` (the saves such a rep makes ``confidence`` of the
-        time) and ``verdict``: ``below`` (saved fewer than ``low``), ``above`` (more than ``high``),
-        ``as expected`` or ``too few``.
+        ``ratio`` (saved / expected), ``low`` and ``high`` (the chance range: each tail has at most
+        ``(1 - confidence) / 2`` divided by the number judged) and ``verdict``: ``below`` (saved fewer than
+        ``low``), ``above`` (more than ``high``), ``as expected`` or ``too few``.
     """
     strata = mix_strata(requests, min_requests)
     frame = pd.DataFrame({key: requests[key], "stratum": strata, "saved": requests["durable_save"].astype(int)})
     rates = frame.groupby("stratum")["saved"].mean()
     frame["expected"] = frame["stratum"].map(rates)
-    tail = (1 - confidence) / 2
+    judged = int((frame.groupby(key, observed=True).size() >= min_requests).sum())
+    tail = (1 - confidence) / 2 / max(judged, 1)
     rows = []
     for name, group in frame.groupby(key, observed=True, sort=True):
         counts = group.groupby("stratum").size()

@@ -209,13 +209,14 @@ def mix_warnings(outcomes: DeskOutcomes) -> list[str]:
     out = []
     for kind, table, key, whose in (("rep", outcomes.rep_mix, "rep_id", "their"),
                                     ("territory", outcomes.territory_mix, "territory", "its")):  # fmt: skip
+        judged, kinds = int((table["verdict"] != TOO_FEW).sum()), {"rep": "reps", "territory": "territories"}[kind]
         for row in below_mix(table).to_dict("records"):
             out.append(
                 f"{kind} {row[key]} saves fewer than {whose} mix of calls predicts: durable save rate"
                 f" {row['save_rate']:.1%} where the desk's rates for the same reasons and segments would give"
                 f" {row['expected_rate']:.1%}, on {row['requests']} matured requests ({row['saved']} saves against"
-                f" {row['expected']:.1f} expected; at the desk's rates, fewer than {row['low']} happens less than"
-                f" {(1 - CONFIDENCE) / 2:.1%} of the time)"
+                f" {row['expected']:.1f} expected; were all {judged} {kinds} judged saving at the desk's rates, one"
+                f" falling below its range would happen less than {(1 - CONFIDENCE) / 2:.1%} of the time)"
             )
     return out
 

@@ -42,12 +42,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
-POSTGRES_CANDIDATES = (
-    "postgresql://postgres@127.0.0.1:5432/test",
-    "postgresql://root@127.0.0.1:5432/test",
-)
+from tests.postgres import postgres_admin_url
+
 BIN = Path(sys.executable).parent  # the repository's .venv/bin when run as .venv/bin/pytest
 SERVER_STARTUP_SECONDS = 180  # 20-40 s on a busy machine, 10-15 s on a quiet one
 RUN_SECONDS = 300
@@ -143,29 +141,10 @@ class PrefectOnPostgres:
             return connection.execute(sql, params).fetchall()
 
 
-def _postgres_admin() -> URL | None:
-    """The URL (plain ``postgresql://``, for psycopg) of the first candidate server that answers, or None."""
-    explicit = os.environ.get("SAVEDESK_TEST_POSTGRES_URL")
-    for candidate in (explicit,) if explicit else POSTGRES_CANDIDATES:
-        url = make_url(candidate).set(drivername="postgresql")
-        try:
-            with psycopg.connect(url.render_as_string(hide_password=False), connect_timeout=5) as connection:
-                connection.execute("SELECT 1")
-        except psycopg.OperationalError:
-            continue
-        return url
-    return None
-
-
 @pytest.fixture(scope="session")
 def prefect_database() -> Iterator[URL]:
     """A new, empty PostgreSQL database for this session's Prefect server (its SQLAlchemy URL), dropped afterwards."""
-    admin = _postgres_admin()
-    if admin is None:
-        why = "no PostgreSQL server answers (set SAVEDESK_TEST_POSTGRES_URL to one with trust auth)"
-        if os.environ.get("SAVEDESK_SKIP_POSTGRES") == "1":
-            pytest.skip(why)
-        pytest.fail(why + "; SAVEDESK_SKIP_POSTGRES=1 skips these tests on a machine without one")
+    admin = postgres_admin_url().set(drivername="postgresql")  # plain postgresql:// for psycopg.connect
     name = f"savedesk_prefect_{uuid.uuid4().hex}"
     conninfo = admin.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as connection:

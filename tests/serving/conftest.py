@@ -14,35 +14,14 @@ assumed: when no server answers the PostgreSQL cases fail, saying why, unless
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from serving.store import OutcomesStore
-
-POSTGRES_CANDIDATES = (
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg://root@127.0.0.1:5432/test",
-)
-
-
-def _postgres_admin() -> Engine | None:
-    """An AUTOCOMMIT engine on the maintenance database (CREATE DATABASE cannot run in a transaction)."""
-    explicit = os.environ.get("SAVEDESK_TEST_POSTGRES_URL")
-    for url in (explicit,) if explicit else POSTGRES_CANDIDATES:
-        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-        try:
-            with engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
-        except sa.exc.OperationalError:
-            engine.dispose()
-            continue
-        return engine
-    return None
+from tests.postgres import postgres_admin_url
 
 
 @pytest.fixture(scope="session")
@@ -52,12 +31,8 @@ def postgres_database() -> Iterator[Callable[[], str]]:
     The URL it returns sets ``search_path`` to the new schema, so the store's
     tables and Alembic's version table land there.
     """
-    admin = _postgres_admin()
-    if admin is None:
-        why = "no PostgreSQL server answers (set SAVEDESK_TEST_POSTGRES_URL to one with trust auth)"
-        if os.environ.get("SAVEDESK_SKIP_POSTGRES") == "1":
-            pytest.skip(why)
-        pytest.fail(why + "; SAVEDESK_SKIP_POSTGRES=1 skips these tests on a machine without one")
+    # CREATE DATABASE cannot run in a transaction, hence AUTOCOMMIT.
+    admin = sa.create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     database = f"savedesk_{uuid.uuid4().hex}"
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
