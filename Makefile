@@ -1,6 +1,8 @@
 # savedesk: two commands do all set-up on a fresh machine.
 #   make demo   create the environment, then simulate (if no data), train (if no champion) and run the nightly flow
-#   make test   create the environment (and Debian's Chromium for the browser tests), then lint, type-check and run every test
+#   make test   create the environment (and Debian's Chromium for the browser tests), then lint, type-check, check the
+#               import contracts and run every test (what CI runs)
+#   make check  the fast lane while you work: lint, types, import contracts and the fast unit tests (under a minute)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,7 +17,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export DO_NOT_TRACK := 1
 
-.PHONY: env browser demo test lint typecheck unit docs clean
+.PHONY: env browser demo test check lint typecheck imports unit docs clean
 
 env: $(VENV)/.synced
 
@@ -48,7 +50,17 @@ lint: env
 typecheck: env
 	$(BIN)/mypy
 
-test: lint typecheck browser
+# The layers and no-cycle contracts of pyproject.toml's [tool.importlinter]; a wrong-way import fails here, named.
+imports: env
+	$(BIN)/lint-imports
+
+# Tests not marked slow, on both cores.
+unit: env
+	$(BIN)/pytest -n 2 -q -m "not slow" tests/unit tests/data
+
+check: lint typecheck imports unit
+
+test: lint typecheck imports browser
 	$(BIN)/pytest -n 2
 
 docs: env

@@ -48,10 +48,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.nightly import context_path  # noqa: E402
 from pipelines.settings import load_settings  # noqa: E402
 from serving.auth import Role  # noqa: E402
-from serving.live_plan import latest_published  # noqa: E402
+from serving.publication.catalog import LIST_FILES  # noqa: E402
 from serving.store import OutcomesStore  # noqa: E402
 
 MIX = (("plan", 0.80), ("list", 0.08), ("outcome", 0.07), ("health", 0.05))
@@ -201,13 +200,14 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings(args.data)
-    day = latest_published(settings.published_dir)
+    catalog = settings.catalog
+    day = catalog.latest()
     if day is None:
-        raise SystemExit(f"nothing published in {settings.published_dir}: run make demo first")
-    context = pd.read_parquet(context_path(settings, day), columns=["account_id", "territory"])
+        raise SystemExit(f"nothing published in {catalog.folder}: run make demo first")
+    context = pd.read_parquet(catalog.context(day), columns=["account_id", "territory"])
     by_territory = context.groupby("territory")["account_id"].apply(list).to_dict()
-    folder = settings.published_dir / day.isoformat()
-    listed = pd.concat([pd.read_parquet(folder / f) for f in ("inbound.parquet", "proactive.parquet")])
+    folder = catalog.link(day)
+    listed = pd.concat([pd.read_parquet(folder / LIST_FILES[n]) for n in ("inbound", "proactive")])
     reps = listed[["rep_id", "territory"]].drop_duplicates().sort_values(["territory", "rep_id"]).to_numpy().tolist()
 
     with tempfile.TemporaryDirectory(prefix="savedesk-bench-api-") as scratch:

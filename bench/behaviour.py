@@ -34,7 +34,8 @@ import httpx
 import pandas as pd
 
 BIN = Path(sys.executable).parent
-VOLATILE = {"created_at", "run_id", "seconds", "elapsed", "duration_seconds"}
+VOLATILE = {"created_at", "run_id", "seconds", "elapsed", "duration_seconds", "plans_ready"}
+"""Keys whose values change run to run: a timestamp, a run id, a timing, how far the server's warm-up has got."""
 
 
 def published(data: Path) -> dict[str, Any]:
@@ -229,7 +230,7 @@ def main() -> int:
         args.write.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
         print(f"recorded {args.write}: {len(now['published'])} published entries, {len(now['api'])} API answers")
         return 0
-    before = json.loads(args.check.read_text())
+    before = _scrub(json.loads(args.check.read_text()))
     differences = _differences(before, now)
     for part in ("published", "evaluate", "api"):
         mine = [d for d in differences if d.startswith(f"/{part}")]

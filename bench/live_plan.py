@@ -42,10 +42,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import models.planner as planner  # noqa: E402
 import serving.live_plan as live  # noqa: E402
 from models.churn import ChurnModel  # noqa: E402
 from models.save import SaveModel  # noqa: E402
+from pipelines.services import desk_config, open_tracker  # noqa: E402
 from pipelines.settings import load_settings  # noqa: E402
+from serving.night import read_night  # noqa: E402
+from serving.plan_body import Plan  # noqa: E402
 
 STAGES = ("churn score", "reason shares", "plan_offers", "recommendations", "talking_points")
 
@@ -93,8 +97,8 @@ def stage_clock() -> Iterator[dict[str, float]]:
     saved: dict[tuple[Any, str], Callable[..., Any]] = {
         (ChurnModel, "predict_proba"): ChurnModel.predict_proba,
         (SaveModel, "with_reason_shares"): SaveModel.with_reason_shares,
-        (live, "plan_offers"): live.plan_offers,
-        (live, "recommendations"): live.recommendations,
+        (planner, "plan_offers"): planner.plan_offers,
+        (planner, "recommendations"): planner.recommendations,
         (live, "talking_points"): live.talking_points,
         (live, "rep_visible"): live.rep_visible,
     }
@@ -158,18 +162,19 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings(args.data)
-    champions = live.load_champions(settings)
-    day = live.latest_published(settings.published_dir)
+    champions = open_tracker(settings).load_champions()
+    config = desk_config(settings)
+    day = settings.catalog.latest()
     if day is None:
-        raise SystemExit(f"Nothing published in {settings.published_dir}: run savedesk nightly first.")
-    night = live.read_night(settings, day)
+        raise SystemExit(f"Nothing published in {settings.catalog.folder}: run savedesk nightly first.")
+    night = read_night(settings.catalog, day)
     asking = night.context.index.isin(night.requests.index)
     rng = np.random.default_rng(args.seed)
     pools = {"proactive": night.context.index[~asking], "request": night.context.index[asking]}
     sample = {k: [str(a) for a in rng.permutation(np.asarray(p))[: args.accounts]] for k, p in pools.items()}
 
-    def plan(account: str) -> live.Plan:
-        return live.plan_accounts(settings, champions, night, [account])[0]
+    def plan(account: str) -> Plan:
+        return live.plan_accounts(config, champions, night, [account])[0]
 
     for account in rng.permutation(np.asarray(pools["proactive"]))[-3:]:  # imports, lazy caches: not a rep's wait
         plan(str(account))

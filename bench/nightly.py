@@ -107,14 +107,14 @@ def main() -> None:
     from features.view import scan_tables
     from models.save import with_offer_design
     from models.talking_points import talking_points
-    from models.tracking import Tracker
     from pipelines.nightly import build_context
-    from pipelines.publish import published_dir
+    from pipelines.services import open_tracker
     from pipelines.settings import load_settings
     from pipelines.workspace import open_workspace
+    from serving.publication.catalog import LIST_FILES, REQUEST_LISTS
 
     settings = load_settings(args.data)
-    tracker = Tracker.from_settings(load_settings(args.models))
+    tracker = open_tracker(load_settings(args.models))
     churn = tracker.load_churn_model("models:/savedesk-churn@champion")
     save = tracker.load_save_model("models:/savedesk-save@champion")
     workspace = open_workspace(settings)
@@ -127,12 +127,11 @@ def main() -> None:
         f"  [{len(context):,} accounts]"
     )
 
-    folder = published_dir(settings.published_dir, day)
+    folder = settings.catalog.resolved(day)
     wanted = ["list_key", "account_id", "offer", "likely_reason"]  # likely_reason: proactive rows only
-    keys = pd.concat([pd.read_parquet(folder / f"{n}.parquet").reindex(columns=wanted)
-                      for n in ("inbound", "proactive", "flips")])  # fmt: skip
+    keys = pd.concat([pd.read_parquet(folder / file).reindex(columns=wanted) for file in LIST_FILES.values()])
     requests = pd.concat(
-        [pd.read_parquet(folder / f"{n}.parquet", columns=["list_key", "reason"]) for n in ("inbound", "flips")]
+        [pd.read_parquet(folder / LIST_FILES[n], columns=["list_key", "reason"]) for n in REQUEST_LISTS]
     )
     listed = context.merge(keys, on="account_id").merge(requests, on="list_key", how="left")
     listed["guardrail_note"] = ""

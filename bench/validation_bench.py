@@ -30,6 +30,7 @@ from rich.table import Table
 from pipelines.settings import load_settings
 from sources import vocabulary as v
 from sources.contract import TABLES
+from sources.folders import WorkspaceFolders
 from sources.validation import validate_workspace
 
 END = date(2024, 12, 31)
@@ -161,7 +162,9 @@ def main() -> None:
             frame.to_parquet(args.out / "raw" / f"{name}.parquet", index=False)
     (args.out / "raw" / "extract.json").write_text(json.dumps({"end_date": END.isoformat()}), encoding="utf-8")
     rows = sum(len(frame) for frame in tables.values())  # type: ignore[union-attr]
-    report, ours_s = _timed(lambda: validate_workspace(load_settings(args.out)))
+    settings = load_settings(args.out)
+    folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+    report, ours_s = _timed(lambda: validate_workspace(folders))
     _, pandera_s = _timed(lambda: _pandera_only(tables))  # type: ignore[arg-type]
     source = "CSV" if args.csv else "Parquet"
     figures = Table(title=f"Validating {rows:,} rows ({args.accounts:,} accounts, {source})")

@@ -28,42 +28,24 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from models.boosting import BoostingParams
 
-@dataclass(frozen=True)
-class ChurnParams:
+
+@dataclass(frozen=True, kw_only=True)
+class ChurnParams(BoostingParams):
     """LightGBM and calibration settings of the churn model."""
 
     learning_rate: float = 0.05
-    num_leaves: int = 15
     max_depth: int = 8
     min_child_samples: int = 300
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    reg_lambda: float = 5.0
     n_estimators: int = 1000
     """The most trees when early-stopping; the exact count when fitting without a validation set."""
-    early_stopping_rounds: int = 100
     calibration: str = "platt"
     """"platt" (keeps the ranking exactly) or "isotonic" (more flexible, ties scores)."""
-    seed: int = 7
-    threads: int = 2
 
     def lightgbm(self) -> dict[str, Any]:
         """Keyword arguments of ``lightgbm.LGBMClassifier``."""
-        return {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "max_depth": self.max_depth,
-            "min_child_samples": self.min_child_samples,
-            "subsample": self.subsample,
-            "subsample_freq": 1,
-            "colsample_bytree": self.colsample_bytree,
-            "reg_lambda": self.reg_lambda,
-            "n_estimators": self.n_estimators,
-            "random_state": self.seed,
-            "n_jobs": self.threads,
-            "verbose": -1,
-        }
+        return self.booster_keywords()
 
 
 @dataclass

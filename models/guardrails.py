@@ -70,7 +70,7 @@ class Verdict(NamedTuple):
 
 Guardrail = Callable[[pd.DataFrame, GuardrailRules], Verdict]
 
-REASON_WORDS = {
+GUARDRAIL_WORDS = {
     "not_applicable": "does not apply to this account",
     "uncontrollable_reason": "the customer is leaving for a reason no concession changes",
     "rep_authority": "your authority (a manager can approve more)",
@@ -78,7 +78,7 @@ REASON_WORDS = {
     "compliance": "a stream the jurisdiction mandates",
     "repeat_concession": "already given a rollback in the last 12 months",
 }
-"""Each reason code in a rep's words."""
+"""Each guardrail's code (a blocked row's reason) in a rep's words."""
 
 
 def _verdict(allowed: pd.Series | np.ndarray, code: str, index: pd.Index) -> Verdict:
@@ -306,7 +306,7 @@ def _note(codes: str, rollback: bool, cap: float, why_not: str) -> str:
     """Why an offer is blocked, in a rep's words (empty when it is allowed); ``cap`` is -1 when there is none."""
     if not codes:
         return ""
-    words = {**REASON_WORDS, "not_applicable": why_not or REASON_WORDS["not_applicable"]}
+    words = {**GUARDRAIL_WORDS, "not_applicable": why_not or GUARDRAIL_WORDS["not_applicable"]}
     why = " and ".join(words.get(c, c) for c in codes.split(","))
     if rollback and cap > 0:
         return f"rollback capped at {cap:g} %: {why}"

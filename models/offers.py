@@ -20,17 +20,11 @@ import numpy as np
 import pandas as pd
 
 from features.requests import biggest_lines
+from models.cost_to_serve import CostToServe
 from models.right_size import RightSizeRules, right_size
 from sources import vocabulary as v
 
-__all__ = ["CostToServe", "OfferCatalog", "RightSizeRules", "biggest_lines", "expected_net_value", "offer_terms"]
-
-# The simulated hauler's territories (sources/simulator/config.py); a test keeps them equal.
-SIMULATED_COST_INDEX: tuple[tuple[str, float], ...] = (
-    ("LA Metro", 1.25), ("Bay Area", 1.35), ("Sacramento Valley", 1.10), ("Seattle Metro", 1.20),
-    ("Phoenix", 0.95), ("Dallas-Fort Worth", 0.90), ("Houston", 0.92), ("Austin", 1.00),
-    ("Chicago Metro", 1.10), ("Tampa Bay", 0.95), ("Atlanta", 0.93), ("Toronto", 1.15),
-)  # fmt: skip
+__all__ = ["OfferCatalog", "RightSizeRules", "biggest_lines", "expected_net_value", "offer_terms"]
 
 # What the simulated outside specialist ends up offering on a flip (sources/simulator/offers.py).
 SIMULATED_FLIP_MIX: tuple[tuple[str, float], ...] = (
@@ -46,64 +40,6 @@ TERM_COLUMNS = ("rollback_pct", "monthly_revenue", "new_monthly_rate", "monthly_
                 "one_off_cost", "margin_kept_monthly", "margin_kept", "weekly_capacity_yards", "weekly_capacity_after",
                 "new_term_months", "proposed_change", "applicable", "not_applicable_reason")  # fmt: skip
 """The columns ``offer_terms`` computes, after ``account_id`` and ``offer``."""
-
-
-@dataclass(frozen=True)
-class CostToServe:
-    """Monthly cost to serve an account: what the price floor and every margin rest on.
-
-    A line costs ``index × (per_line + per_yard_lifted × yards × pickups a week ×
-    weeks_per_month + compactor if leased)``, where ``index`` is the territory's
-    cost index (labour, fuel, disposal fees relative to 1.0). The defaults are the
-    simulated hauler's own cost model (``sources/simulator/book.py``), so the
-    economics are honest on simulated data. A real hauler puts its finance team's
-    cost to serve here: route cost per lift, disposal per yard and equipment by
-    territory.
-
-    Attributes:
-        territory_index: (territory, cost index) pairs.
-        default_index: Index of a territory missing from the table; ``None``
-            makes a missing territory an error, so a new territory is never
-            priced on a guess.
-        per_line: Fixed monthly cost of a line (billing, container upkeep), in dollars.
-        per_yard_lifted: Collection and disposal per cubic yard lifted, in dollars.
-        weeks_per_month: Weeks in an average month.
-        compactor: Monthly cost of a leased compactor, in dollars.
-    """
-
-    territory_index: tuple[tuple[str, float], ...] = SIMULATED_COST_INDEX
-    default_index: float | None = None
-    per_line: float = 14.0
-    per_yard_lifted: float = 5.2
-    weeks_per_month: float = 4.33
-    compactor: float = 180.0
-
-    def index_of(self, territory: pd.Series) -> np.ndarray:
-        """Each row's territory cost index; unknown territories get ``default_index`` or an error."""
-        codes, distinct = pd.factorize(territory)  # a dozen territories: look each up once
-        table = dict(self.territory_index)
-        found = np.array([table.get(t, np.nan) for t in distinct.tolist()], dtype=float)
-        index = np.where(codes < 0, np.nan, found[codes] if len(found) else np.nan)
-        unknown = np.isnan(index)
-        if unknown.any() and self.default_index is None:
-            names = sorted(territory[unknown].astype(str).unique())[:10]
-            raise ValueError(
-                f"No cost index for territories {names}: add them to the offer catalog's "
-                "cost_to_serve.territory_index (or set cost_to_serve.default_index)."
-            )
-        return np.where(unknown, self.default_index if self.default_index is not None else np.nan, index)
-
-    def line_cost(self, index: np.ndarray, yards: np.ndarray, pickups: np.ndarray, lease: np.ndarray) -> np.ndarray:
-        """Monthly cost of single lines."""
-        lifted = self.per_yard_lifted * yards * pickups * self.weeks_per_month
-        return index * (self.per_line + lifted + self.compactor * lease)
-
-    def account_cost(
-        self, index: np.ndarray, lines: np.ndarray, weekly_yards: np.ndarray, lease: np.ndarray
-    ) -> np.ndarray:
-        """Monthly cost of whole accounts from their line count, weekly capacity and lease."""
-        lifted = self.per_yard_lifted * weekly_yards * self.weeks_per_month
-        return index * (self.per_line * lines + lifted + self.compactor * lease)
 
 
 @dataclass(frozen=True)
@@ -167,7 +103,7 @@ class OfferCatalog:
     def offers(self) -> tuple[str, ...]:
         """The offers in catalog order."""
         rollbacks = tuple(f"rollback_{p:g}" for p in self.rollback_pcts)
-        return ("contract_education", "service_recovery", "right_size", *rollbacks, "renewal_rate_lock", "flip")
+        return tuple(offer for kind in v.OFFERS for offer in (rollbacks if kind == "rollback" else (kind,)))
 
     @property
     def annual_increase_pct(self) -> float:

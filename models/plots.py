@@ -1,22 +1,23 @@
-"""Evaluation plots of a churn model, written as PNG files for the run's record."""
+"""Evaluation plots of a churn model, written as PNG files for the run's record.
+
+Figures are built as ``matplotlib.figure.Figure`` objects, which render to PNG
+without pyplot, so drawing needs no global backend and leaves none behind.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
 
 
 def roc_plot(y: np.ndarray, scores: dict[str, np.ndarray], path: Path) -> Path:
     """ROC curves of several scores on the same accounts."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     for name, p in scores.items():
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=name)
@@ -31,7 +32,8 @@ def gain_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
     order = np.argsort(-p, kind="stable")
     share = np.arange(1, len(p) + 1) / len(p)
     captured = np.cumsum(y[order]) / max(y.sum(), 1)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     left.plot(share, captured, label="model")
     left.plot([0, 1], [0, 1], color="grey", linestyle=":", label="random")
     left.set(xlabel="share of accounts called", ylabel="share of churners reached", title="Cumulative gain")
@@ -48,7 +50,8 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, path: Path, bins: int = 10) -
     chunks = [c for c in np.array_split(order, bins) if len(c)]
     predicted = [p[c].mean() for c in chunks]
     observed = [y[c].mean() for c in chunks]
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     top = max(max(predicted), max(observed)) * 1.1
     ax.plot([0, top], [0, top], color="grey", linestyle=":")
     ax.plot(predicted, observed, marker="o")
@@ -60,15 +63,15 @@ def shap_summary_plot(contributions: pd.DataFrame, path: Path, top: int = 20) ->
     """Mean absolute SHAP contribution (log-odds) of the top features, with the direction of their mean effect."""
     values = contributions.drop(columns=["bias"], errors="ignore")
     strength = values.abs().mean().sort_values(ascending=True).tail(top)
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(strength) + 1))
+    fig = Figure(figsize=(7, 0.3 * len(strength) + 1))
+    ax = fig.subplots()
     ax.barh(strength.index, strength.to_numpy())
     ax.set(xlabel="mean |SHAP contribution| to the log-odds of churn", title="What drives churn risk (test month)")
     return _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

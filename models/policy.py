@@ -22,7 +22,7 @@ from sources import vocabulary as v
 
 RECOMMENDED, FALLBACK = "recommended", "fallback"
 
-REASON_CODES = {
+RECOMMENDATION_WORDS = {
     "best_expected_value": "the highest expected net value of the offers allowed",
     "next_best_expected_value": "the next highest expected net value of the offers allowed",
     "no_concession_pays": "no concession is worth more than educating on the contract",
@@ -146,7 +146,7 @@ def _bounding_codes(plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray) 
 @lru_cache(maxsize=1024)
 def _bounded(blocked_by: str) -> tuple[str, ...]:
     """The codes of ``blocked_by`` that bound a recommendation (those with a ``bounded_by_`` reason code)."""
-    return tuple(c for c in blocked_by.split(",") if f"bounded_by_{c}" in REASON_CODES)
+    return tuple(c for c in blocked_by.split(",") if f"bounded_by_{c}" in RECOMMENDATION_WORDS)
 
 
 def _reason_codes(plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray) -> pd.Series:

@@ -10,15 +10,12 @@ gets no proposal, and the offer is marked not applicable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from features.requests import BIGGEST_LINE_COLUMNS
-
-if TYPE_CHECKING:
-    from models.offers import CostToServe
+from models.cost_to_serve import CostToServe
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from models.boosting import BoostingParams
 from models.churn import SMALL_FRAME, ChurnModel, matrix, prepare_frame
 from models.offer_design import DESIGN_COLUMNS, decision_matrix, with_offer_design
 from models.offer_design import offer_kind as offer_kind  # re-exported: read from here by tests and benches
 from models.offer_design import rollback_pct as rollback_pct
 from sources import vocabulary as v
 
-OFFER_KINDS = ("contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip")
 DECISION_COLUMNS = ("reason", "offer")
 """Besides the account's features, what a save model reads: the request's reason and the catalog offer."""
 PROPENSITY_CATEGORIES = ("reason", "segment", "rep_id")
@@ -49,19 +49,14 @@ REASON_SHARE_PREFIX = "reason_share__"
 """Prefix of the P(reason) columns ``SaveModel.with_reason_shares`` adds, one per reason."""
 
 
-@dataclass(frozen=True)
-class SaveParams:
+@dataclass(frozen=True, kw_only=True)
+class SaveParams(BoostingParams):
     """Settings of the save model."""
 
     learning_rate: float = 0.03
-    num_leaves: int = 15
     max_depth: int = 6
     min_child_samples: int = 40
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    reg_lambda: float = 5.0
     n_estimators: int = 1500
-    early_stopping_rounds: int = 100
     weighting: str = "ipw"
     """"ipw" (weight each request by 1 / P(its offer)) or "none" (fit the reps' choices as they are)."""
     max_weight: float = 20.0
@@ -70,27 +65,12 @@ class SaveParams:
     """Inverse L2 strength of the offer-propensity regression."""
     bags: int = 1
     """Outcome models fitted with seeds ``seed``, ``seed + 1``, …, their log-odds averaged (bagging)."""
-    seed: int = 7
-    threads: int = 2
 
     def lightgbm(self, monotone: list[int], bag: int = 0) -> dict[str, Any]:
         """Keyword arguments of ``lightgbm.LGBMClassifier``."""
-        return {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "max_depth": self.max_depth,
-            "min_child_samples": self.min_child_samples,
-            "subsample": self.subsample,
-            "subsample_freq": 1,
-            "colsample_bytree": self.colsample_bytree,
-            "reg_lambda": self.reg_lambda,
-            "n_estimators": self.n_estimators,
-            "monotone_constraints": monotone,
-            "monotone_constraints_method": "advanced",
-            "random_state": self.seed + bag,
-            "n_jobs": self.threads,
-            "verbose": -1,
-        }
+        return self.booster_keywords(
+            {"monotone_constraints": monotone, "monotone_constraints_method": "advanced"}, seed_offset=bag
+        )
 
 
 @dataclass
@@ -385,8 +365,8 @@ def train_save_model(
     columns = [*feature_columns, *DESIGN_COLUMNS]
     design_train, design_valid = with_offer_design(train), with_offer_design(valid)
     categories = {c: sorted(str(x) for x in design_train[c].dropna().unique()) for c in [*categorical, "reason"]}
-    categories["offer_kind"] = list(OFFER_KINDS)
-    categories["reason_offer"] = [f"{r}|{k}" for r in v.CANCELLATION_REASONS for k in OFFER_KINDS]
+    categories["offer_kind"] = list(v.OFFERS)
+    categories["reason_offer"] = [f"{r}|{k}" for r in v.CANCELLATION_REASONS for k in v.OFFERS]
     outcome = ChurnModel(columns=columns, categories=categories, booster=None)  # type: ignore[arg-type]
     monotone = [1 if c == "rollback_pct" else 0 for c in columns]
     boosters = []

@@ -3,8 +3,9 @@
 For every listed decision, ``talking_points`` turns exact SHAP contributions
 (LightGBM's own ``pred_contrib``, in log-odds, computed only for the listed rows)
 into sentences from the feature registry's templates, filled in with the
-account's own numbers. Each point keeps its feature, its contribution and its
-direction next to the sentence. Four kinds, in this order on a page:
+account's own numbers (worded by ``models.point_wording``). Each point keeps its
+feature, its contribution and its direction next to the sentence. Four kinds
+(``KINDS``), in this order on a page:
 
 - ``risk_driver``: the features raising the churn risk most (positive
   contributions), at most ``risk_points`` of them. Only features a rep can act
@@ -35,53 +36,36 @@ missing value is skipped and the next candidate takes its place.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Sequence
-from datetime import date, timedelta
+from collections.abc import Collection
+from datetime import date
 from functools import lru_cache
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from features.registry import BY_NAME, DATE_FIELD, Feature
+from features.registry import BY_NAME, Feature
 from models.churn import ChurnModel
 from models.offer_design import offer_kind, rollback_pct
+from models.point_wording import (
+    DESIGN_POINTS,
+    GUARDRAIL,
+    KINDS,
+    OFFER_DRIVER,
+    PROTECTIVE,
+    RISK_DRIVER,
+    FeatureColumns,
+    decision_sentences,
+    render,
+    renderable,
+    template_fields,
+)
 from models.save import SaveModel
 
-RISK_DRIVER, PROTECTIVE, OFFER_DRIVER, GUARDRAIL = "risk_driver", "protective", "offer_driver", "guardrail"
-KINDS = (RISK_DRIVER, PROTECTIVE, OFFER_DRIVER, GUARDRAIL)
 RAISES_RISK, LOWERS_RISK, RAISES_SAVE, LOWERS_SAVE = "raises_risk", "lowers_risk", "raises_save", "lowers_save"
 POINT_COLUMNS = ("kind", "rank", "feature", "contribution", "direction", "sentence")
 """The columns of a talking point after the decision's key."""
 OFFER_POINTS = 2
-
-REASON_WORDS = {
-    "price": "price",
-    "service_failure": "a service failure",
-    "billing": "billing",
-    "competitor_offer": "a competitor's offer",
-    "contract_terms": "the contract's terms",
-    "over_servicing": "paying for more service than they use",
-    "business_closed": "closing the business",
-    "moved_out_of_area": "moving out of the area",
-    "bankruptcy": "bankruptcy",
-    "sold": "selling the business",
-}
-"""A cancellation reason as a rep would say it after "called about"."""
-
-OFFER_WORDS = {
-    "contract_education": "walking through the agreement",
-    "service_recovery": "a service recovery",
-    "right_size": "right-sizing the service",
-    "rollback": "a rate rollback",
-    "renewal_rate_lock": "a rate lock on renewal",
-    "flip": "a specialist's visit",
-}
-"""An offer's kind in a rep's words."""
-
-DESIGN_POINTS = ("reason", "offer_kind", "reason_offer", "rollback_pct")
-"""The save model's decision columns that can explain an offer (they are not registered features)."""
 
 
 def rep_driver(feature: Feature | None) -> bool:
@@ -157,7 +141,7 @@ def _points(
 
 def _churn_points(
     churn: ChurnModel, listed: pd.DataFrame, as_of: date, risk_points: int
-) -> tuple[list[Points], _Columns]:
+) -> tuple[list[Points], FeatureColumns]:
     """Risk drivers and the protective factor of each row of ``listed``, and the columns of ``listed`` read."""
     columns = np.asarray(churn.columns, dtype=object)
     values = churn.contribution_values(listed)[:, : len(columns)]  # the bias is no talking point
@@ -181,7 +165,7 @@ def _offer_points(
     listed: pd.DataFrame,
     as_of: date,
     said: Collection[tuple[int, str]] = (),
-    read: _Columns | None = None,
+    read: FeatureColumns | None = None,
 ) -> Points:
     """The drivers of the recommended offer's save probability, per row of ``listed`` that has an offer.
 
@@ -232,21 +216,21 @@ def _offer_points(
 
 
 def _shown(
-    frame: pd.DataFrame, features: list[Feature | None], read: _Columns | None = None
-) -> tuple[np.ndarray, _Columns]:
+    frame: pd.DataFrame, features: list[Feature | None], read: FeatureColumns | None = None
+) -> tuple[np.ndarray, FeatureColumns]:
     """Rows × features: which points may reach the page (a rep driver, renderable), and the columns read for it.
 
     Only rep drivers are checked for renderability, so the columns of features that never reach a page are
     never converted; the returned columns serve the sentences of the same frame. ``read`` holds columns of
     a frame with the same rows and feature values, read already.
     """
-    cache = read if read is not None else _Columns(frame)
+    cache = read if read is not None else FeatureColumns(frame)
     visible = [f if rep_driver(f) else None for f in features]
-    cache.prefetch([name for f in visible if f is not None for name in (f.name, *sorted(_fields(f)))])
+    cache.prefetch([name for f in visible if f is not None for name in (f.name, *sorted(template_fields(f)))])
     return renderable(frame, visible, cache), cache
 
 
-def _nothing_happened(features: list[Feature | None], columns: _Columns) -> np.ndarray:
+def _nothing_happened(features: list[Feature | None], columns: FeatureColumns) -> np.ndarray:
     """Rows × features: the value says nothing happened — a count of 0, a change that rounds to 0 %.
 
     True, and the model may lean on it, but "0 late pickups" or "rate up 0 %" is no reason to give a
@@ -281,78 +265,6 @@ def _no_points() -> Points:
     return _points(empty, "", empty, empty, empty, empty, empty)
 
 
-def render(
-    frame: pd.DataFrame,
-    features: Sequence[Feature | None],
-    rows: np.ndarray,
-    as_of: date,
-    columns: _Columns | None = None,
-) -> np.ndarray:
-    """The sentence of each (row, feature) point: the feature's template with the row's values.
-
-    Points are grouped by feature, so each column is read and converted once.
-    Every point must be renderable (``renderable``); a false flag or a number
-    below zero takes the feature's ``template_negative`` with the size of the value.
-
-    Args:
-        frame: The feature rows.
-        features: The feature of each point.
-        rows: The position in ``frame`` of each point.
-        as_of: The as-of date, for ``{date}``.
-        columns: ``frame``'s columns already read by ``renderable``, to read each once.
-
-    Returns:
-        One sentence per point, in point order.
-    """
-    out = np.empty(len(rows), dtype=object)
-    names = np.array([f.name if f is not None else "" for f in features], dtype=object)
-    columns = columns if columns is not None else _Columns(frame)
-    for name in pd.unique(names):
-        feature = BY_NAME[str(name)]
-        at = np.flatnonzero(names == name)
-        picked = rows[at]
-        value = columns[feature.name][picked]
-        negative = _negative(feature, value)
-        fields = {f: columns[f][picked] for f in sorted(_fields(feature))}
-        if feature.kind == "days":
-            fields[DATE_FIELD] = _dates(feature, value, as_of)
-        if not feature.categorical:
-            value = np.where(negative, np.abs(value), value)
-        for template, which in ((feature.template, ~negative), (feature.template_negative, negative)):
-            one = _singular(template)
-            ones = _reads_as_one(template, value) if one != template else np.zeros(len(value), dtype=bool)
-            for text, mask in ((template, which & ~ones), (one, which & ones)):
-                chosen = np.flatnonzero(mask)
-                if len(chosen):
-                    arrays = {"value": value[chosen], **{f: a[chosen] for f, a in fields.items()}}
-                    out[at[chosen]] = _format(text, arrays)
-    return out
-
-
-_PLURAL = re.compile(r"(\{value:(?:\.0f|g)\} (?:[a-z-]*[^s\W] )?)([a-z-]+?)(ies|s)\b")
-"""The plural noun after a number in a template: "{value:.0f} billing disputes", "in {value:.0f} days"."""
-
-
-@lru_cache(maxsize=512)
-def _singular(template: str) -> str:
-    """``template`` with the noun after its number in the singular ("1 billing dispute", "in 1 day")."""
-    return _PLURAL.sub(lambda m: m[1] + m[2] + ("y" if m[3] == "ies" else ""), template, count=1)
-
-
-def _reads_as_one(template: str, value: np.ndarray) -> np.ndarray:
-    """Which values the template prints as "1" (rounded for ``.0f``, exactly for ``g``)."""
-    if value.dtype == object:
-        return np.zeros(len(value), dtype=bool)
-    return (np.abs(value - 1) < 0.5) if "{value:.0f}" in template else (value == 1)
-
-
-def _format(template: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """``template`` filled in from each position of ``arrays`` (as Python values: numpy scalars format slower)."""
-    names = list(arrays)
-    rows = zip(*(arrays[n].tolist() for n in names), strict=True)
-    return np.asarray([template.format_map(dict(zip(names, row, strict=True))) for row in rows], dtype=object)
-
-
 def _distinct(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The distinct combinations of equal-length arrays: (first position of each, each position's combination)."""
     combined = np.zeros(len(arrays[0]), dtype=np.int64)
@@ -362,118 +274,6 @@ def _distinct(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         combined = np.unique(combined, return_inverse=True)[1].reshape(-1)  # keep the codes small
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     return first, inverse.reshape(-1)
-
-
-class _Columns:
-    """Feature columns as templates read them (``_values``), each converted once."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.cache: dict[str, np.ndarray] = {}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self.cache:
-            self.cache[name] = _values(self.frame, BY_NAME[name])
-        return self.cache[name]
-
-    def prefetch(self, names: Sequence[str]) -> None:
-        """Read the plain numeric columns among ``names`` in one selection, as ``_values`` would one by one.
-
-        pandas charges about 10 µs per column read, most of what explaining one account on the line costs.
-        """
-        dtypes = dict(zip(self.frame.columns.tolist(), self.frame.dtypes.tolist(), strict=True))
-        plain = [
-            n
-            for n in dict.fromkeys(names)
-            if n not in self.cache
-            and n in dtypes
-            and n in BY_NAME
-            and not BY_NAME[n].categorical
-            and _plain_number(dtypes[n])
-        ]
-        if len(plain) > 1:
-            block = self.frame[plain].to_numpy(dtype="float64")
-            self.cache.update({n: block[:, j] for j, n in enumerate(plain)})
-
-
-def _plain_number(dtype: object) -> bool:
-    return isinstance(dtype, np.dtype) and dtype.kind in "fiub"
-
-
-def _values(frame: pd.DataFrame, feature: Feature) -> np.ndarray:
-    """A feature's column as a template reads it: text for a category (None when missing), else float."""
-    column = frame[feature.name]
-    if feature.categorical:
-        present = column.notna().to_numpy()
-        text = column.astype(str).to_numpy(dtype=object)
-        text[~present] = None
-        return text
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":  # plain numpy: an exact cast
-        return column.to_numpy(dtype="float64")
-    return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
-
-
-def _present(values: np.ndarray) -> np.ndarray:
-    if values.dtype == object:
-        return pd.notna(values) & (values != "")
-    return np.isfinite(values)
-
-
-def _negative(feature: Feature, value: np.ndarray) -> np.ndarray:
-    """Which values take ``template_negative``: a false flag; a number below zero when the feature has one."""
-    if feature.kind == "flag":
-        return value == 0
-    if feature.categorical or not feature.template_negative:
-        return np.zeros(len(value), dtype=bool)
-    return value < 0
-
-
-def renderable(frame: pd.DataFrame, features: Sequence[Feature | None], columns: _Columns | None = None) -> np.ndarray:
-    """Rows × features: whether the point can be written (registered, every field present, a template for it).
-
-    ``columns`` keeps the columns read here for ``render`` on the same frame.
-    """
-    out = np.zeros((len(frame), len(features)), dtype=bool)
-    columns = columns if columns is not None else _Columns(frame)
-    names = set(frame.columns.tolist())
-    present: dict[str, np.ndarray] = {}
-    for j, feature in enumerate(features):
-        if feature is None or feature.name not in names:
-            continue
-        if any(f not in names for f in _fields(feature)):
-            continue
-        value = columns[feature.name]
-        for name in (feature.name, *_fields(feature)):
-            if name not in present:
-                present[name] = _present(columns[name])
-        ok = present[feature.name].copy()
-        for field in _fields(feature):
-            ok &= present[field]
-        if not feature.template_negative:
-            ok &= ~_negative(feature, value)
-        out[:, j] = ok
-    return out
-
-
-@lru_cache(maxsize=1024)
-def _fields(feature: Feature) -> frozenset[str]:
-    """``feature.template_fields``, parsed once per feature."""
-    return frozenset(feature.template_fields)
-
-
-def _dates(feature: Feature, days: np.ndarray, as_of: date) -> np.ndarray:
-    """The calendar day a ``days`` feature counts, like "Aug 2" (with the year when it is not the as-of's)."""
-    ahead = 1 if feature.name.startswith("days_to_") else -1
-    distinct, codes = np.unique(np.round(days), return_inverse=True)
-    text = [_day(as_of, ahead * int(d)) if np.isfinite(d) else None for d in distinct.tolist()]
-    return np.asarray(text, dtype=object)[codes.reshape(-1)]
-
-
-@lru_cache(maxsize=8192)
-def _day(as_of: date, offset: int) -> str:
-    """``as_of`` moved by ``offset`` days, as a rep says it: "Aug 2", or "Aug 2, 2025" in another year."""
-    day = as_of + timedelta(days=offset)
-    return f"{day:%b} {day.day}" + ("" if day.year == as_of.year else f", {day.year}")
 
 
 def _design_sentences(frame: pd.DataFrame, stated: np.ndarray) -> dict[str, np.ndarray]:
@@ -494,7 +294,7 @@ FEW_DECISIONS = 64
 
 
 def _decision_sentence(reason: object, offer: object, stated: bool) -> tuple[tuple[object, ...], tuple[str, ...]]:
-    """``_decision_sentences`` of one decision (kept for text decisions: a desk has few) and their columns."""
+    """``decision_sentences`` of one decision (kept for text decisions: a desk has few) and their columns."""
     if isinstance(offer, str) and (isinstance(reason, str) or bool(pd.isna(cast(Any, reason)))):
         return _worded_decision(reason if isinstance(reason, str) else None, offer, stated)
     return _decision_row(reason, offer, stated)
@@ -507,22 +307,9 @@ def _worded_decision(reason: str | None, offer: str, stated: bool) -> tuple[tupl
 
 def _decision_row(reason: object, offer: object, stated: bool) -> tuple[tuple[object, ...], tuple[str, ...]]:
     one = pd.DataFrame({"reason": np.array([reason], dtype=object), "offer": np.array([offer], dtype=object)})
-    sentences = _decision_sentences(one, np.array([stated]))
+    offers = one["offer"]
+    sentences = decision_sentences(one["reason"], offer_kind(offers), rollback_pct(offers), np.array([stated]))
     return tuple(s.to_numpy(dtype=object)[0] for s in sentences.values()), tuple(sentences)
-
-
-def _decision_sentences(frame: pd.DataFrame, stated: np.ndarray) -> dict[str, pd.Series]:
-    """Sentences for distinct (reason, offer) decisions."""
-    kind = offer_kind(frame["offer"])
-    pct = rollback_pct(frame["offer"])
-    reason_words = frame["reason"].map(REASON_WORDS)
-    kind_words = kind.map(OFFER_WORDS)
-    reason = ("called about " + reason_words).where(stated)
-    offer = kind_words.str.slice(0, 1).str.upper() + kind_words.str.slice(1) + " suits accounts like this"
-    pair = (kind_words + " answers a call about " + reason_words).where(stated)
-    pair = pair.str.slice(0, 1).str.upper() + pair.str.slice(1)
-    size = ("a " + pct.map(lambda p: f"{p:g}") + " % rollback").where(pct > 0)
-    return {"reason": reason, "offer_kind": offer, "reason_offer": pair, "rollback_pct": size}
 
 
 def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

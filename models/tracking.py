@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -33,8 +33,10 @@ from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import _tracking_service
 from mlflow.tracking._model_registry import utils as _registry_service
 
+from models.champions import Champions
 from models.churn import ChurnModel
 from models.gate import GateDecision
+from models.names import CHURN_MODEL, SAVE_MODEL
 from models.registry import (
     CHALLENGER,
     CHAMPION,
@@ -52,12 +54,8 @@ from models.registry import (
 )
 from models.save import SaveModel
 
-if TYPE_CHECKING:
-    from pipelines.settings import Settings
+__all__ = ["Champions", "RegisteredVersion", "Tracker", "find_strings", "fingerprint", "read_audit_log"]
 
-__all__ = ["RegisteredVersion", "Tracker", "find_strings", "fingerprint", "read_audit_log"]
-
-DEFAULT_MODEL_NAME = "savedesk-churn"
 INPUT_EXAMPLE_ROWS = 5
 _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 # A logged model must not depend on the working directory: without this, MLflow copies the uv.lock and
@@ -123,11 +121,6 @@ class Tracker:
         self.audit_log = Path(audit_log)
         self._client: mlflow.MlflowClient | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Tracker:
-        """The tracker of a workspace's settings (SQLite and artifacts inside it on defaults)."""
-        return cls(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, settings.registry_audit_log)
-
     @property
     def display_uri(self) -> str:
         """The tracking URI with any password masked, for messages."""
@@ -170,7 +163,7 @@ class Tracker:
         model: ChurnModel | SaveModel,
         train: pd.DataFrame,
         *,
-        name: str = DEFAULT_MODEL_NAME,
+        name: str = CHURN_MODEL,
         params: Mapping[str, Any] | None = None,
         metrics: Mapping[str, float] | None = None,
         as_of: Sequence[date] | None = None,
@@ -255,9 +248,26 @@ class Tracker:
         """The version holding ``alias`` of model ``name``, or None (also when the model is not registered)."""
         return alias_version(self.client, name, alias)
 
-    def champion_version(self, name: str = DEFAULT_MODEL_NAME) -> RegisteredVersion | None:
+    def champion_version(self, name: str = CHURN_MODEL) -> RegisteredVersion | None:
         """The current champion of model ``name``, or None."""
         return alias_version(self.client, name, CHAMPION)
+
+    def load_champions(self) -> Champions:
+        """The champions of the churn and save models: the one loader of the nightly, intraday and live plans.
+
+        Raises:
+            LookupError: A model has no champion (run ``savedesk train``).
+        """
+        found = {"churn": self.champion_version(CHURN_MODEL), "save": self.champion_version(SAVE_MODEL)}
+        churn, save = found["churn"], found["save"]
+        if churn is None or save is None:
+            missing = [name for name, v in ((CHURN_MODEL, churn), (SAVE_MODEL, save)) if v is None]
+            raise LookupError(f"No champion of {missing} in {self.display_uri}: run savedesk train first.")
+        versions = {
+            kind: {"name": v.name, "version": v.version, "alias": CHAMPION}
+            for kind, v in (("churn", churn), ("save", save))
+        }
+        return Champions(self.load_churn_model(churn.model_uri), self.load_save_model(save.model_uri), versions)
 
     def load_pyfunc(self, model_uri: str) -> PyFuncModel:
         """The pyfunc model at ``model_uri`` (``models:/savedesk-churn@champion``), as served.

@@ -98,10 +98,12 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check every raw table against the contract; quarantine bad rows in DIR/rejects."""
+    from sources.folders import WorkspaceFolders
     from sources.validation import validate_workspace
 
     settings = _settings(data)
-    report = validate_workspace(settings, extract_end=_parse_date(extract_end, "--extract-end"))
+    folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+    report = validate_workspace(folders, extract_end=_parse_date(extract_end, "--extract-end"))
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     else:
@@ -185,8 +187,8 @@ def train(
     ] = False,
 ) -> None:
     """Train the churn and the save models, register each as challenger and run their promotion gates."""
+    from models.names import CHURN_MODEL, SAVE_MODEL
     from pipelines.save_training import (
-        SAVE_MODEL_NAME,
         fit_save_model,
         load_requests,
         record_and_gate_save,
@@ -196,10 +198,10 @@ def train(
 
     settings = _settings(data)
     if unless_champion:
-        from models.tracking import Tracker
+        from pipelines.services import open_tracker
 
-        tracker = Tracker.from_settings(settings)
-        held = [tracker.champion_version(n) for n in ("savedesk-churn", SAVE_MODEL_NAME)]
+        tracker = open_tracker(settings)
+        held = [tracker.champion_version(n) for n in (CHURN_MODEL, SAVE_MODEL)]
         if all(held):
             console.print("Both models have a champion already: " + ", ".join(v.label for v in held if v))
             return

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from models.names import CHURN_MODEL
+
 if TYPE_CHECKING:
     from pipelines.settings import Settings
 
@@ -55,7 +57,7 @@ def render_training(training: Any, outcome: Any, console: Console) -> None:
     render_figures(headline, console)
     console.print(training.evaluation.by_segment.round(4).to_string(index=False))
     verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted[/yellow]"
-    console.print(f"Registered savedesk-churn v{outcome.version} ({outcome.model_uri}): {verdict}")
+    console.print(f"Registered {CHURN_MODEL} v{outcome.version} ({outcome.model_uri}): {verdict}")
     console.print(f"Gate: {outcome.summary}")
 
 

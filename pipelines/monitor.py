@@ -18,13 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from features.build import build_features  # noqa: E402
 from features.labels import LabelSpec, churn_labels, durable_save_labels  # noqa: E402
@@ -46,12 +43,12 @@ from models.monitoring import (  # noqa: E402
     split_from_params,
     warnings,
 )
-from pipelines.publish import published_dir  # noqa: E402
+from models.names import CHURN_MODEL  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 from pipelines.training import label_spec  # noqa: E402
 from pipelines.workspace import WorkspaceError, open_workspace  # noqa: E402
+from serving.publication.catalog import LIST_FILES, PublishedCatalog  # noqa: E402
 
-CHURN_MODEL = "savedesk-churn"
 OUTCOME_DAYS = 365
 """The desk outcomes count the matured requests of this many days (those whose durable window has closed)."""
 TEMPLATES = Path(__file__).parent / "templates"
@@ -63,12 +60,12 @@ def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport
     Raises:
         WorkspaceError: The workspace fails validation, ``as_of`` lies outside it, or no churn model is champion.
     """
-    from models.tracking import Tracker
+    from pipelines.services import open_tracker
 
     workspace = open_workspace(settings)
     day = as_of or workspace.end
     workspace.check_as_of(day)
-    tracker = Tracker.from_settings(settings)
+    tracker = open_tracker(settings)
     champion = tracker.champion_version(CHURN_MODEL)
     if champion is None:
         raise WorkspaceError(f"No {CHURN_MODEL} champion in {tracker.display_uri}: run savedesk train first.")
@@ -85,7 +82,7 @@ def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport
     parts = [f[["as_of", "churn", SCORE]] for f in frames.values()]
     scored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "churn", SCORE])
     decisions, attempts, window = desk_history(tables, day, settings.save.durable_days)
-    lists = published_lists(settings.published_dir, tables, day, spec)
+    lists = published_lists(settings.catalog, tables, day, spec)
     models = {"name": champion.name, "version": champion.version, "run_id": champion.run_id,
               "split": split.describe() if split else {}}  # fmt: skip
     return MonitorReport(
@@ -142,20 +139,21 @@ def desk_history(
     return decisions, attempts, (first, last)
 
 
-def published_lists(folder: Path, tables: Tables, as_of: date, spec: LabelSpec) -> pd.DataFrame:
-    """``list_performance`` of every proactive list published in ``folder`` whose churn window closed by ``as_of``."""
+def published_lists(catalog: PublishedCatalog, tables: Tables, as_of: date, spec: LabelSpec) -> pd.DataFrame:
+    """``list_performance`` of every proactive list published whose churn window closed by ``as_of``."""
     listed, book = [], {}
+    folder, proactive = catalog.folder, LIST_FILES["proactive"]
     for published in sorted(folder.glob("????-??-??")) if folder.is_dir() else []:
         try:
             day = date.fromisoformat(published.name)
         except ValueError:
             continue
-        version = published_dir(folder, day)  # resolved once: a re-publication mid-read cannot mix two versions
-        if spec.window(day)[1] > as_of or not (version / "proactive.parquet").is_file():
+        version = catalog.resolved(day)  # resolved once: a re-publication mid-read cannot mix two versions
+        if spec.window(day)[1] > as_of or not (version / proactive).is_file():
             continue
         labels = churn_labels(tables, day, as_of, spec).to_pandas()
         book[day] = float(labels["churn"].mean()) if len(labels) else float("nan")
-        accounts = pd.read_parquet(version / "proactive.parquet", columns=["account_id", "churn_probability"])
+        accounts = pd.read_parquet(version / proactive, columns=["account_id", "churn_probability"])
         listed.append(accounts.merge(labels, on="account_id", how="inner").assign(business_date=pd.Timestamp(day)))
     return list_performance(pd.concat(listed, ignore_index=True) if listed else pd.DataFrame(), book)
 
@@ -163,14 +161,14 @@ def published_lists(folder: Path, tables: Tables, as_of: date, spec: LabelSpec) 
 # ---- the page --------------------------------------------------------------------------------------------------
 
 
-def _png(draw: Callable[[plt.Axes], None], size: tuple[float, float] = (8, 4)) -> str:
-    """A figure drawn by ``draw`` as a base64 PNG, to inline in the page."""
-    fig, ax = plt.subplots(figsize=size)
+def _png(draw: Callable[[Axes], None], size: tuple[float, float] = (8, 4)) -> str:
+    """A figure drawn by ``draw`` as a base64 PNG, to inline in the page (no pyplot: it needs no backend)."""
+    fig = Figure(figsize=size)
+    ax = fig.subplots()
     draw(ax)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -179,7 +177,7 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
     out: dict[str, str] = {}
     top = report.drift.head(15).iloc[::-1]
 
-    def drift(ax: plt.Axes) -> None:
+    def drift(ax: Axes) -> None:
         colors = ["tab:red" if v > psi_warning else "tab:blue" for v in top["psi"]]
         ax.barh(top["column"], top["psi"], color=colors)
         ax.axvline(psi_warning, color="grey", linestyle=":", label=f"warning above {psi_warning:.2f}")
@@ -191,7 +189,7 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
     if len(monthly):
         watched = {SCORE, *monthly.loc[monthly["group"] == "price", "column"], *report.drift.head(3)["column"]}
 
-        def over_time(ax: plt.Axes) -> None:
+        def over_time(ax: Axes) -> None:
             for column, part in monthly[monthly["column"].isin(watched)].groupby("column"):
                 width = 2 if column == SCORE else 1
                 ax.plot(part["as_of"], part["psi"], marker="o", label=str(column), linewidth=width)
@@ -203,7 +201,7 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
     performance = report.performance
     if len(performance):
 
-        def realized(ax: plt.Axes) -> None:
+        def realized(ax: Axes) -> None:
             ax.plot(performance["as_of"], performance["auc"], marker="o", label="AUC")
             right = ax.twinx()
             right.plot(performance["as_of"], performance["ece"], marker="s", color="tab:orange", label="ECE")
@@ -221,7 +219,7 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
         out["performance"] = _png(realized)
     outcomes = report.outcomes
 
-    def by_offer(ax: plt.Axes) -> None:
+    def by_offer(ax: Axes) -> None:
         table = outcomes.by_offer
         ax.bar(table["offer"], table["save_rate"])
         ax.set(ylabel="durable save rate", title="Save rate by first offer")
@@ -232,7 +230,7 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
     min_rollbacks = report.thresholds.min_rollbacks
     compared = outcomes.concessions[outcomes.concessions["rollbacks"] >= min_rollbacks]
 
-    def concessions(ax: plt.Axes) -> None:
+    def concessions(ax: Axes) -> None:
         compared.pivot(index="reason", columns="segment", values="mean_rollback_pct").plot.bar(ax=ax)
         ax.set(ylabel="mean rollback %", title=f"Rollback size by reason and segment (≥ {min_rollbacks} rollbacks)")
         ax.tick_params(axis="x", rotation=30)
@@ -304,13 +302,13 @@ def write_report(report: MonitorReport, folder: Path) -> Path:
 
 def record_report(settings: Settings, report: MonitorReport, page: Path) -> str:
     """Log the report's figures and its page to MLflow (experiment ``savedesk-monitoring``); return the run id."""
-    from models.tracking import Tracker
+    from pipelines.services import open_tracker
 
     warned = warnings(report, settings.monitor)
     params = {"as_of": report.as_of.isoformat(), "churn.model": f"{report.models['name']} v{report.models['version']}",
               "outcomes.requests_from": report.outcome_window[0].isoformat(),
               "outcomes.requests_to": report.outcome_window[1].isoformat(),
               **{f"monitor.{k}": v for k, v in settings.monitor.model_dump().items()}}  # fmt: skip
-    return Tracker.from_settings(settings).log_monitoring_run(
+    return open_tracker(settings).log_monitoring_run(
         figures(report, warned), [page], params=params, run_name=f"monitor-{report.as_of.isoformat()}"
     )

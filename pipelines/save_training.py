@@ -22,14 +22,13 @@ from features.registry import BY_NAME
 from features.requests import request_decisions
 from models.dataset import held_out
 from models.metrics import expected_calibration_error
+from models.names import SAVE_MODEL
 from models.policy import plan_offers
 from models.policy_value import PolicyValues, evaluate_policy
 from models.save import SaveModel, train_save_model
 from pipelines.settings import Settings
 from pipelines.training import GateOutcome
 from pipelines.workspace import Workspace
-
-SAVE_MODEL_NAME = "savedesk-save"
 
 
 @dataclass(frozen=True)
@@ -161,14 +160,14 @@ def flat_figures(training: SaveTraining) -> dict[str, float]:
     return out
 
 
-def record_and_gate_save(settings: Settings, training: SaveTraining, name: str = SAVE_MODEL_NAME) -> GateOutcome:
+def record_and_gate_save(settings: Settings, training: SaveTraining, name: str = SAVE_MODEL) -> GateOutcome:
     """Log the save model's run, register it as challenger, compare with the champion and apply the gate."""
     from dataclasses import asdict
 
     from models.gate import decide
-    from models.tracking import Tracker
+    from pipelines.services import open_tracker
 
-    tracker = Tracker.from_settings(settings)
+    tracker = open_tracker(settings)
     figures = flat_figures(training)
     version = tracker.log_training_run(
         training.model,
@@ -211,17 +210,17 @@ def _offer_mix(plans: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_save_model(
-    settings: Settings, workspace: Workspace, alias: str = "champion", name: str = SAVE_MODEL_NAME
+    settings: Settings, workspace: Workspace, alias: str = "champion", name: str = SAVE_MODEL
 ) -> dict[str, float | int | str]:
     """The ``save.*`` and ``policy.*`` figures of the save model holding ``alias`` on the test requests.
 
     Raises:
         WorkspaceError: No save model holds the alias yet.
     """
-    from models.tracking import Tracker
+    from pipelines.services import open_tracker
     from pipelines.workspace import WorkspaceError
 
-    tracker = Tracker.from_settings(settings)
+    tracker = open_tracker(settings)
     holder = tracker.alias_version(name, alias)
     if holder is None:
         raise WorkspaceError(f"No {name} {alias} in {settings.mlflow_tracking_uri}: run savedesk train first.")

@@ -25,12 +25,12 @@ def serve(
     """Serve the API (/api/v1, docs at /api/v1/docs) and the rep page (/) until stopped."""
     import uvicorn
 
-    from serving.api import create_app
+    from pipelines.services import desk_app
 
     settings = load_settings(data)
     host, port = host or settings.serving.host, port or settings.serving.port
     try:
-        app = create_app(settings)
+        app = desk_app(settings)
     except LookupError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None

@@ -32,6 +32,7 @@ from models.guardrails import GuardrailRules
 from models.metrics import EmpcParams
 from models.offers import OfferCatalog
 from models.save import SaveParams
+from serving.publication.catalog import PublishedCatalog
 
 CONFIG_FILE_NAME = "savedesk.toml"
 
@@ -235,6 +236,11 @@ class Settings(BaseSettings):
     def published_dir(self) -> Path:
         """Folder of published call lists, one subfolder per business date."""
         return self.data / "published"
+
+    @property
+    def catalog(self) -> PublishedCatalog:
+        """The published days and the nights' account contexts (``DIR/published``, ``DIR/features/nightly``)."""
+        return PublishedCatalog(self.published_dir, self.features_dir / "nightly")
 
     @property
     def mlflow_tracking_uri(self) -> str:

@@ -19,6 +19,7 @@ from models.churn import ChurnModel, train_churn_model
 from models.dataset import TimeSplit, held_out
 from models.drift import profile
 from models.evaluation import ChurnEvaluation, evaluate_churn_model, oracle_scores
+from models.names import CHURN_MODEL
 from pipelines.settings import Settings
 from pipelines.workspace import Workspace
 
@@ -115,15 +116,15 @@ class GateOutcome:
     champion_version: int | None
 
 
-def record_and_gate(settings: Settings, training: ChurnTraining, name: str = "savedesk-churn") -> GateOutcome:
+def record_and_gate(settings: Settings, training: ChurnTraining, name: str = CHURN_MODEL) -> GateOutcome:
     """Log the run, register the model as challenger, compare with the champion and apply the gate."""
     import tempfile
 
     from models.evaluation import evaluate_scores
     from models.gate import decide
-    from models.tracking import Tracker
+    from pipelines.services import open_tracker
 
-    tracker = Tracker.from_settings(settings)
+    tracker = open_tracker(settings)
     evaluation = training.evaluation
     with tempfile.TemporaryDirectory() as folder:
         version = tracker.log_training_run(
@@ -173,7 +174,7 @@ def evaluate_champion(
     settings: Settings,
     workspace: Workspace,
     as_of: date | None,
-    name: str = "savedesk-churn",
+    name: str = CHURN_MODEL,
     alias: str = "champion",
 ) -> dict[str, float | int | str]:
     """The figures of the model holding ``alias`` on the test month of ``as_of``, with baselines and the oracle.
@@ -181,10 +182,10 @@ def evaluate_champion(
     Raises:
         WorkspaceError: No model holds the alias yet.
     """
-    from models.tracking import Tracker
+    from pipelines.services import open_tracker
     from pipelines.workspace import WorkspaceError
 
-    tracker = Tracker.from_settings(settings)
+    tracker = open_tracker(settings)
     champion = tracker.alias_version(name, alias)
     if champion is None:
         hint = (

@@ -26,6 +26,7 @@ from features.view import Tables, scan_tables
 from pipelines.settings import Settings
 from serving.outcomes_feed import FeedReport, merge_outcomes
 from sources.contract import table_info
+from sources.folders import WorkspaceFolders
 from sources.reader import read_extract
 from sources.validation import validate_workspace
 from sources.validation_report import REPORT_FILE
@@ -69,7 +70,9 @@ def open_workspace(settings: Settings) -> Workspace:
     newest_raw = max((p.stat().st_mtime for p in raw_files), default=0.0)
     fresh = report.is_file() and report.stat().st_mtime >= newest_raw
     if not fresh or json.loads(report.read_text(encoding="utf-8")).get("fatal", True):
-        result = validate_workspace(settings)
+        result = validate_workspace(
+            WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+        )
         if result.fatal:
             problems = [p.message() for p in result.problems if p.fatal][:10]
             raise WorkspaceError(

@@ -1,6 +1,6 @@
 """The desk's HTTP API (``/api/v1``) and the rep web page, over one workspace.
 
-``create_app(settings)`` loads the champion models once, opens the outcomes
+``create_app(config, champions)`` plans with the champion models it is handed, opens the outcomes
 store and serves:
 
 - ``GET /api/v1/lists/{date}``: the published inbound, proactive and flip rows
@@ -17,7 +17,7 @@ token (429 with ``Retry-After``). When the server starts it plans the listed
 accounts, then the rest of the book, ahead of the calls (``create_app(warm=...)``):
 a plan computed on demand takes a few hundred milliseconds, a planned one is a
 dictionary look-up. Bodies larger
-than ``settings.serving.max_body_bytes`` are refused with 413 before anything
+than ``DeskConfig.max_body_bytes`` are refused with 413 before anything
 parses them. The access log (logger ``savedesk.access``) has one JSON line per
 request: method, route template, status, milliseconds and user name; it never
 holds a path, a query string, a body or a token, so no account name, phone,
@@ -41,16 +41,15 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from pipelines.settings import Settings
+from models.champions import Champions
 from serving.auth import RateLimiter, User
+from serving.config import API, DeskConfig
 from serving.desk import Desk, Lists, TokenCache, check_filters, desk_of
-from serving.live_plan import LivePlanner, Plan, load_champions
+from serving.live_plan import LivePlanner
 from serving.middleware import AccessLog, BodyLimit
 from serving.outcomes import OutcomeIn
+from serving.plan_body import Plan
 from serving.store import OutcomesStore
-
-API = "/api/v1"
-
 
 # --- response bodies -------------------------------------------------------------------------------------------------
 
@@ -224,11 +223,12 @@ def _warm(desk: Desk, stop: threading.Event, book: bool) -> None:
         logger.warning("Could not plan ahead: %s", getattr(error, "detail", error))
 
 
-def create_app(settings: Settings, *, warm: str = "book") -> FastAPI:
-    """The API and the rep page over ``settings``' workspace.
+def create_app(config: DeskConfig, champions: Champions, *, warm: str = "book") -> FastAPI:
+    """The API and the rep page over one workspace's desk, planning with ``champions``.
 
     Args:
-        settings: The workspace's settings (``settings.serving`` for limits).
+        config: Where the lists and outcomes are, the offers, guardrails and limits.
+        champions: The models the live plan uses (``models.tracking.Tracker.load_champions``).
         warm: What to plan ahead when the server starts: ``"book"`` (listed accounts, then every account),
             ``"listed"`` or ``"none"``.
     """
@@ -238,10 +238,9 @@ def create_app(settings: Settings, *, warm: str = "book") -> FastAPI:
     from serving.web import STATIC_DIR, SignIn, page_error, to_sign_in
     from serving.web import router as pages
 
-    champions = load_champions(settings)
-    store = OutcomesStore.open(settings.outcomes_database_url, time_zone=settings.nightly.time_zone)
-    planner, limiter = LivePlanner(settings, champions), RateLimiter(settings.serving.requests_per_minute)
-    desk = Desk(settings, store, planner, limiter, TokenCache(store))
+    store = OutcomesStore.open(config.outcomes_url, time_zone=config.time_zone)
+    planner, limiter = LivePlanner(config, champions), RateLimiter(config.requests_per_minute)
+    desk = Desk(config, store, planner, limiter, TokenCache(store))
     stop = threading.Event()
 
     @asynccontextmanager
@@ -268,6 +267,6 @@ def create_app(settings: Settings, *, warm: str = "book") -> FastAPI:
     app.include_router(router)
     app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(BodyLimit, max_bytes=settings.serving.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

@@ -25,22 +25,27 @@ dropped: its rows go to the pseudo-rep ``UNASSIGNED-<territory>`` (one per
 territory, with the capacity of one rep for proactive rows) and are counted in
 ``CallLists.unassigned()``.
 
-**Intraday.** ``add_intraday`` appends requests that arrived during the day;
-rows already listed never change (see its docstring).
+**Intraday.** ``serving.intraday.add_intraday`` appends requests that arrived
+during the day; rows already listed never change. The reps come from a
+``serving.roster.Roster``.
 
 Only an allow-list of columns reaches the output (``INBOUND_COLUMNS``,
 ``PROACTIVE_COLUMNS`` and ``OPTIONAL_COLUMNS``), so no feature or contact column
-(name, phone, email, street address) from the scoring frame is ever listed.
+(name, phone, email, street address) from the scoring frame is ever listed; the
+contract's PII columns (``sources.contract.PII_COLUMNS``) are dropped even if allow-listed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+
+from serving.roster import UNASSIGNED_PREFIX, Roster, unassigned_rep
+from sources.contract import PII_COLUMNS
 
 INBOUND, PROACTIVE, FLIP = "inbound", "proactive", "flip"
 LIST_NAMES = (INBOUND, PROACTIVE, FLIP)
@@ -48,9 +53,6 @@ LIST_NAMES = (INBOUND, PROACTIVE, FLIP)
 
 NIGHTLY, INTRADAY = "nightly", "intraday"
 """Values of the ``batch`` column: listed by the nightly run or added during the day."""
-
-INSIDE_SALES, OUTSIDE_SPECIALIST = "inside_sales", "outside_specialist"
-UNASSIGNED_PREFIX = "UNASSIGNED-"
 
 LIST_COLUMNS = ["list", "list_key", "rep_id", "rank", "due_date", "batch"]
 """Columns every listed row starts with."""
@@ -100,11 +102,6 @@ OPTIONAL_COLUMNS = [
 ]
 """Columns kept when the input has them; every other input column is left out."""
 
-PII_COLUMNS = frozenset({"account_name", "contact_name", "phone", "email", "street_address"})
-"""Contact columns of the data contract (``pii`` in ``sources.contract``; a test keeps the two in step): never listed.
-
-Spelled out rather than read from the contract so that serving does not import pandera."""
-
 _RepsOf = Callable[[str], tuple[str, ...]]
 """A territory → reps lookup (``Roster.inside`` or ``Roster.specialists_in``)."""
 
@@ -139,124 +136,6 @@ class DeskRules:
             raise ValueError(f"due_in_days must be >= 0, got {self.due_in_days}")
 
 
-@dataclass(frozen=True)
-class Roster:
-    """The reps of each territory: inside-sales reps work inbound and proactive, specialists work flips.
-
-    Attributes:
-        inside_by_territory: Territory → its inside-sales rep ids, sorted.
-        specialists_by_territory: Territory → its outside specialists' rep ids, sorted.
-    """
-
-    inside_by_territory: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    specialists_by_territory: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def inside_reps(self) -> int:
-        """How many inside-sales reps the roster has, over all territories."""
-        return sum(len(r) for r in self.inside_by_territory.values())
-
-    @property
-    def specialists(self) -> int:
-        """How many outside specialists the roster has, over all territories."""
-        return sum(len(r) for r in self.specialists_by_territory.values())
-
-    @property
-    def territories(self) -> tuple[str, ...]:
-        """Every territory with at least one rep, sorted."""
-        return tuple(sorted(set(self.inside_by_territory) | set(self.specialists_by_territory)))
-
-    @property
-    def rep_ids(self) -> tuple[str, ...]:
-        """Every rep id of the roster, sorted."""
-        reps = [
-            r for group in (self.inside_by_territory, self.specialists_by_territory) for t in group for r in group[t]
-        ]
-        return tuple(sorted(set(reps)))
-
-    def inside(self, territory: str) -> tuple[str, ...]:
-        """The inside-sales reps of a territory (empty when it has none)."""
-        return tuple(self.inside_by_territory.get(territory, ()))
-
-    def specialists_in(self, territory: str) -> tuple[str, ...]:
-        """The outside specialists of a territory (empty when it has none)."""
-        return tuple(self.specialists_by_territory.get(territory, ()))
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per rep: ``rep_id``, ``rep_channel``, ``territory``, sorted by territory, channel and rep."""
-        rows = [
-            (t, channel, rep)
-            for channel, group in (
-                (INSIDE_SALES, self.inside_by_territory),
-                (OUTSIDE_SPECIALIST, self.specialists_by_territory),
-            )
-            for t, reps in group.items()
-            for rep in reps
-        ]
-        frame = pd.DataFrame(rows, columns=["territory", "rep_channel", "rep_id"])
-        return frame.sort_values(["territory", "rep_channel", "rep_id"], ignore_index=True)[
-            ["rep_id", "rep_channel", "territory"]
-        ]
-
-
-def roster_from_frame(reps: pd.DataFrame) -> Roster:
-    """A roster from an explicit list of reps (``rep_id``, ``rep_channel``, ``territory``), e.g. from HR.
-
-    Raises:
-        ValueError: On a missing column, an unknown channel or a rep listed twice.
-    """
-    missing = [c for c in ("rep_id", "rep_channel", "territory") if c not in reps]
-    if missing:
-        raise ValueError(f"roster frame lacks columns {missing}")
-    unknown = sorted(set(reps["rep_channel"]) - {INSIDE_SALES, OUTSIDE_SPECIALIST})
-    if unknown:
-        raise ValueError(f"unknown rep_channel values {unknown}")
-    twice = sorted(reps.loc[reps["rep_id"].duplicated(), "rep_id"].astype(str).unique())
-    if twice:
-        raise ValueError(f"reps listed more than once: {twice[:10]}")
-    groups: dict[str, dict[str, tuple[str, ...]]] = {INSIDE_SALES: {}, OUTSIDE_SPECIALIST: {}}
-    for (channel, territory), part in reps.groupby(["rep_channel", "territory"], sort=True):
-        groups[str(channel)][str(territory)] = tuple(sorted(part["rep_id"].astype(str)))
-    return Roster(groups[INSIDE_SALES], groups[OUTSIDE_SPECIALIST])
-
-
-def roster_from_history(save_attempts: pd.DataFrame, accounts: pd.DataFrame, as_of: date, days: int = 180) -> Roster:
-    """The inside-sales reps and outside specialists who made save attempts in each territory lately.
-
-    A rep is active when they made an attempt in ``(as_of - days, as_of]``. Their
-    territory is that of the accounts they worked in the window; a rep who worked
-    several belongs to the one with the most attempts (ties: the first territory
-    by name), and likewise for a rep seen under both channels. Attempts on
-    accounts missing from ``accounts`` are ignored.
-
-    Args:
-        save_attempts: The ``save_attempts`` table (``rep_id``, ``rep_channel``,
-            ``account_id``, ``attempt_date``).
-        accounts: ``account_id`` and ``territory`` of every account.
-        as_of: The last day of history to look at.
-        days: The window's length in days.
-
-    Returns:
-        The roster, reps sorted by id within each territory.
-    """
-    if days < 1:
-        raise ValueError(f"days must be >= 1, got {days}")
-    need = ["rep_id", "rep_channel", "account_id", "attempt_date"]
-    missing = [c for c in need if c not in save_attempts]
-    if missing:
-        raise ValueError(f"save_attempts lacks columns {missing}")
-    when = pd.to_datetime(save_attempts["attempt_date"])
-    end = pd.Timestamp(as_of)
-    recent = save_attempts.loc[(when > end - timedelta(days=days)) & (when <= end), need[:3]]
-    where = accounts[["account_id", "territory"]].drop_duplicates("account_id")
-    worked = recent.merge(where, on="account_id", how="inner")
-    counts = worked.groupby(["rep_id", "rep_channel", "territory"], as_index=False, sort=True).size()
-    counts = counts.sort_values(
-        ["rep_id", "size", "rep_channel", "territory"], ascending=[True, False, True, True], kind="stable"
-    )
-    return roster_from_frame(counts.drop_duplicates("rep_id")[["rep_id", "rep_channel", "territory"]])
-
-
 @dataclass(frozen=True, eq=False)
 class CallLists:
     """The lists of one business date.
@@ -288,6 +167,11 @@ class CallLists:
         """Rows per list."""
         return {name: len(frame) for name, frame in self.frames().items()}
 
+    def listed(self, scored: pd.DataFrame, key: str) -> pd.DataFrame:
+        """The rows of ``scored`` that went on a list (matched on ``key``), with the list's ``list_key``."""
+        keys = pd.concat([self.inbound["list_key"], self.flips["list_key"], self.proactive["list_key"]])
+        return scored[scored[key].isin(set(keys))].assign(list_key=lambda f: f[key])
+
     def unassigned(self) -> dict[str, dict[str, int]]:
         """Rows per list and territory that went to an ``UNASSIGNED-`` pseudo-rep (only lists that have some)."""
         out: dict[str, dict[str, int]] = {}
@@ -296,11 +180,6 @@ class CallLists:
             if len(lost):
                 out[name] = {str(t): int(n) for t, n in lost.groupby("territory", sort=True).size().items()}
         return out
-
-
-def unassigned_rep(territory: str) -> str:
-    """The pseudo-rep of a territory that has no rep of the needed kind."""
-    return f"{UNASSIGNED_PREFIX}{territory}"
 
 
 def build_call_lists(
@@ -344,50 +223,6 @@ def build_call_lists(
         proactive=proactive_list,
         flips=flip_list,
         reps=_reps(roster, (inbound_list, proactive_list, flip_list)),
-    )
-
-
-def add_intraday(lists: CallLists, new_inbound: pd.DataFrame, roster: Roster, rules: DeskRules) -> CallLists:
-    """Add requests that arrived during the day to the inbound queue and the flip list.
-
-    Rows already listed are never changed, moved or re-ranked: a rep who has
-    started down the list keeps it. A new request is appended *after* the rep's
-    existing rows of that list (``rank`` continues from the rep's last rank) and
-    marked ``batch = "intraday"``. New requests are taken in value order (ties by
-    ``request_id``) and each goes to the territory's rep (or specialist, for a
-    flip) who holds the fewest rows of that list, then the least expected net
-    value, then the first by id, so the day's load stays balanced.
-
-    A request already on the inbound queue or the flip list is skipped (its
-    listed row stands, even if the new frame prices it differently), so calling
-    this twice with the same requests gives the same lists. Proactive outreach is
-    left as it is, even for an account that has now called in.
-
-    Args:
-        lists: The day's lists so far.
-        new_inbound: Requests with their recommendation (``INBOUND_COLUMNS``),
-            possibly including requests already listed.
-        roster: The reps of each territory.
-        rules: The flip offer.
-
-    Returns:
-        New lists; ``lists`` is not modified.
-    """
-    requests = _prepared(new_inbound, INBOUND_COLUMNS, "request_id")
-    listed = set(lists.inbound["list_key"]) | set(lists.flips["list_key"])
-    requests = requests[~requests["request_id"].isin(listed)]
-    if requests.empty:
-        return lists
-    due = lists.business_date + timedelta(days=rules.due_in_days)
-    flipped = (requests["offer"] == rules.flip_offer).to_numpy(dtype=bool)
-    inbound_list = _appended(lists.inbound, requests[~flipped], INBOUND, roster.inside, due)
-    flip_list = _appended(lists.flips, requests[flipped], FLIP, roster.specialists_in, due)
-    return CallLists(
-        business_date=lists.business_date,
-        inbound=inbound_list,
-        proactive=lists.proactive,
-        flips=flip_list,
-        reps=tuple(sorted(set(lists.reps) | set(_reps(roster, (inbound_list, flip_list))))),
     )
 
 
@@ -463,33 +298,6 @@ def _dealt(
     dealt = pd.concat(parts) if parts else ordered.assign(rep_id=pd.Series(dtype=object), rank=pd.Series(dtype="int64"))
     dealt = dealt[["rep_id", "rank", *frame.columns]]
     return _finished(dealt, name, key, due, NIGHTLY)
-
-
-def _appended(existing: pd.DataFrame, new: pd.DataFrame, name: str, reps_of: _RepsOf, due: date) -> pd.DataFrame:
-    """Append new requests after each rep's existing rows, each to the least-loaded rep of its territory."""
-    if new.empty:
-        return existing
-    ordered = _sorted_by_value(new, "expected_net_value", "request_id", by_territory=False)
-    value = pd.to_numeric(existing["expected_net_value"], errors="coerce").fillna(0.0)
-    rows = existing.assign(_value=value).groupby("rep_id")
-    load: dict[str, list[float]] = {
-        str(rep): [float(len(part)), float(part["_value"].sum()), float(part["rank"].max())] for rep, part in rows
-    }
-    rep_ids, ranks = [], []
-    for territory, amount in zip(ordered["territory"], ordered["expected_net_value"], strict=True):
-        reps = reps_of(str(territory)) or (unassigned_rep(str(territory)),)
-        rep = min(reps, key=lambda r: (load.get(r, [0.0, 0.0, 0.0])[0], load.get(r, [0.0, 0.0, 0.0])[1], r))
-        count, total, last = load.get(rep, [0.0, 0.0, 0.0])
-        amount_ = float(amount) if pd.notna(amount) else 0.0
-        load[rep] = [count + 1, total + amount_, last + 1]
-        rep_ids.append(rep)
-        ranks.append(int(last) + 1)
-    added = ordered.assign(rep_id=rep_ids, rank=ranks)[["rep_id", "rank", *new.columns]]
-    added = _finished(added, name, "request_id", due, INTRADAY)
-    if existing.empty:
-        return added
-    combined = pd.concat([existing, added.reindex(columns=existing.columns)], ignore_index=True)
-    return combined.sort_values(["rep_id", "rank"], kind="stable", ignore_index=True)
 
 
 def _reps(roster: Roster, frames: Iterable[pd.DataFrame]) -> tuple[str, ...]:

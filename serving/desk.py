@@ -1,6 +1,6 @@
 """The desk's state shared by the API and the rep page: who is calling, where an account is, the published lists.
 
-``Desk`` holds the settings, the outcomes store, the live planner, the rate
+``Desk`` holds the desk's configuration, the outcomes store, the live planner, the rate
 limiter and the lists read so far (one per published version). Territory rules
 live here once for both doors: a rep reads and writes only their territories
 (403 elsewhere), and asks only for their own list.
@@ -22,18 +22,18 @@ import pandas as pd
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.publish import published_dir
-from pipelines.settings import Settings
 from serving.auth import RateLimiter, Role, User, hash_token
-from serving.live_plan import LivePlanner, Night, published_version
+from serving.config import DeskConfig
+from serving.live_plan import LivePlanner
+from serving.night import Night
 from serving.outcomes import OutcomeIn
+from serving.publication.catalog import LIST_FILES, TALKING_POINTS_FILE
 from serving.store import IdempotencyConflict, OutcomesStore, Recorded
 
 AUTH_SECONDS = 2.0
 """How long an authenticated token is trusted before the store is asked again (the delay of a revocation)."""
 BEARER = 'Bearer realm="savedesk"'
 Clock = Callable[[], float]
-LISTS = {"inbound": "inbound.parquet", "proactive": "proactive.parquet", "flips": "flips.parquet"}
 ROW_FIELDS = (
     "list", "list_key", "rep_id", "rank", "due_date", "batch", "request_id", "account_id", "territory", "segment",
     "reason", "request_date", "churn_probability", "offer", "p_save", "expected_net_value", "saveable_value",
@@ -133,9 +133,9 @@ class Published:
 
 @dataclass
 class Desk:
-    """What every request works with: settings, store, planner, rate limiter and the published lists read so far."""
+    """What every request works with: its configuration, store, planner, rate limiter and the lists read so far."""
 
-    settings: Settings
+    config: DeskConfig
     store: OutcomesStore
     planner: LivePlanner
     limiter: RateLimiter
@@ -180,7 +180,7 @@ class Desk:
     def lists(self, day: date) -> Published:
         """The lists published for ``day`` with their talking points (404 when nothing is published)."""
         try:
-            folder = published_dir(self.settings.published_dir, day)
+            folder = self.config.catalog.resolved(day)
         except FileNotFoundError as error:
             raise HTTPException(404, f"Nothing published for {day}.") from error
         with self._lock:
@@ -202,7 +202,7 @@ class Desk:
         if cached_only:
             with self._lock:
                 known = self._published.get(day)
-            if known is None or known.version != published_version(self.settings.published_dir, day):
+            if known is None or known.version != self.config.catalog.version(day):
                 return None
             published = known
         else:
@@ -249,12 +249,12 @@ def _invalid_field(where: str, name: str, message: str) -> dict[str, Any]:
 
 def read_lists(folder: Path, day: date) -> Published:
     """A published folder's three lists, each row with its talking points, in list order."""
-    points = pd.read_parquet(folder / "talking_points.parquet")
+    points = pd.read_parquet(folder / TALKING_POINTS_FILE)
     said: dict[str, list[ListedPoint]] = {}
     for record in _records(points):
         said.setdefault(str(record["list_key"]), []).append(ListedPoint.model_validate(_clean(record)))
     rows = {}
-    for name, file in LISTS.items():
+    for name, file in LIST_FILES.items():
         frame = pd.read_parquet(folder / file) if (folder / file).is_file() else pd.DataFrame()
         frame = frame[[c for c in ROW_FIELDS if c in frame]]
         rows[name] = [

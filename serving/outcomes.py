@@ -12,15 +12,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sources.vocabulary import ROLLBACK_PCTS
-
-Offer = Literal["contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip"]
-"""The contract's offers (``sources.vocabulary.OFFERS``); a test keeps the two in step."""
+from sources.vocabulary import ROLLBACK_PCTS, Offer
 
 
 class OutcomeIn(BaseModel):

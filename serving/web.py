@@ -2,7 +2,7 @@
 
 Server-rendered (Jinja2 templates in ``serving/templates``, one stylesheet with
 a print layout in ``serving/static``), no JavaScript. The token lives in an
-HttpOnly, SameSite=Strict cookie (Secure when ``settings.serving.secure_cookies``),
+HttpOnly, SameSite=Strict cookie (Secure when ``DeskConfig.secure_cookies``),
 so another site can neither read it nor post a form with it. The outcome form
 carries an idempotency key generated when the page is rendered: a double submit
 records the outcome once, and the page then shows what was recorded.
@@ -11,6 +11,7 @@ records the outcome once, and the page then shows what was recorded.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,25 +22,38 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.policy import REASON_CODES
-from serving.api import API
+from models.point_wording import GUARDRAIL, KIND_LABELS
+from models.policy import RECOMMENDATION_WORDS
 from serving.auth import Role, User
-from serving.desk import Desk, check_filters, desk_of, readable_rows
+from serving.config import API
+from serving.desk import Desk, ListedPoint, check_filters, desk_of, readable_rows
+from serving.formatting import dollars, percent, words
 from serving.outcomes import OutcomeIn
-from sources.vocabulary import ROLLBACK_PCTS
+from sources.vocabulary import OFFERS, ROLLBACK_PCTS
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 COOKIE = "savedesk_token"
-OFFERS = ("contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip")
-"""The offers a rep records (``serving.outcomes.Offer``)."""
+
+
+def live_points(points: Iterable[ListedPoint]) -> list[dict[str, str]]:
+    """A listed row's talking points as the live list shows them (``_talking_points.html``).
+
+    Every point but the guardrail's (the note is shown with the offer), labelled by kind, its direction as its class.
+    """
+    return [
+        {"label": KIND_LABELS.get(p.kind, ""), "css": p.direction, "sentence": p.sentence}
+        for p in points
+        if p.kind != GUARDRAIL
+    ]
+
 
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters["pct"] = lambda v: "" if v is None else f"{100 * float(v):.0f} %"
-templates.env.filters["dollars"] = lambda v: "" if v is None else f"${float(v):,.0f}".replace("$-", "−$")
-templates.env.filters["words"] = lambda v: "" if v is None else str(v).replace("_", " ")
-KIND_LABELS = {"risk_driver": "Risk", "protective": "Holds", "offer_driver": "Offer"}
+templates.env.filters["pct"] = percent
+templates.env.filters["dollars"] = dollars
+templates.env.filters["words"] = words
 templates.env.filters["kind"] = lambda k: KIND_LABELS.get(k, "")
+templates.env.filters["live_points"] = live_points
 router = APIRouter(include_in_schema=False)
 TheDesk = Annotated[Desk, Depends(desk_of)]
 
@@ -99,7 +113,7 @@ def sign_in(request: Request, desk: TheDesk, token: Annotated[str, Form()] = "")
     request.state.user = user.name
     response = RedirectResponse("/list", status_code=303)
     response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict",
-                        secure=desk.settings.serving.secure_cookies, path="/")  # fmt: skip
+                        secure=desk.config.secure_cookies, path="/")  # fmt: skip
     return response
 
 
@@ -205,6 +219,6 @@ def _account(
     context = {
         "user": user, "plan": plan, "outcomes": outcomes, "just": just, "errors": errors or [], "form": suggested,
         "idempotency_key": secrets.token_urlsafe(24), "offers": OFFERS, "rollback_pcts": (0, *ROLLBACK_PCTS),
-        "reason_words": REASON_CODES,
+        "reason_words": RECOMMENDATION_WORDS,
     }  # fmt: skip
     return templates.TemplateResponse(request, "account.html", context, status_code=status)

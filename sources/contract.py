@@ -377,6 +377,10 @@ def table_info(name: str) -> TableInfo:
     )
 
 
+PII_COLUMNS: frozenset[str] = frozenset(column for name in TABLES for column in table_info(name).pii_columns)
+"""Columns of any table that hold personal data (``pii`` metadata): they must never leave the raw layer."""
+
+
 def controllable(reason: str) -> bool:
     """Whether a cancellation reason is one the desk can act on."""
     return reason in v.CONTROLLABLE_REASONS

@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.settings import Settings
 from sources.checks import ParentKeys, RowCheck, check_rows
 from sources.contract import TABLES, TableInfo, table_info
 from sources.expectations import describe_dtype
+from sources.folders import WorkspaceFolders
 from sources.problems import reject_reasons
 from sources.reader import EXTRACT_FILE, SUFFIXES, TableReadError, read_extract, read_table, table_path
 from sources.validation_report import REPORT_FILE, Problem, TableSummary, ValidationReport
@@ -56,12 +56,12 @@ class _Outcome:
     keys: dict[str, ParentKeys] = field(default_factory=dict)
 
 
-def validate_workspace(settings: Settings, *, extract_end: date | None = None) -> ValidationReport:
+def validate_workspace(folders: WorkspaceFolders, *, extract_end: date | None = None) -> ValidationReport:
     """Check every raw table against the contract and quarantine the bad rows.
 
     Args:
-        settings: The workspace; reads ``raw_dir``, writes ``rejects_dir`` and
-            ``clean_dir``.
+        folders: The workspace's folders; reads ``raw``, writes ``rejects`` and
+            ``clean``.
         extract_end: The extract's last day. When None it is read from
             ``raw/extract.json``; when that is missing too, dates after the
             end are not checked and the report says so.
@@ -69,23 +69,23 @@ def validate_workspace(settings: Settings, *, extract_end: date | None = None) -
     Returns:
         The report; ``report.fatal`` tells whether the workspace is unusable.
     """
-    raw_dir = settings.raw_dir
+    raw_dir = folders.raw
     notes: list[str] = []
     if not raw_dir.is_dir():
         notes.append(f"There is no folder {raw_dir}: put the extract's tables there, or run savedesk simulate.")
     end, extract_problems = _extract_end(raw_dir, extract_end, notes)
-    _remove_outputs(settings)
+    _remove_outputs(folders)
     parents: dict[str, ParentKeys] = {}
     outcomes = []
     for name in TABLES:
-        outcome = _validate_table(table_info(name), raw_dir, end, parents, settings)
+        outcome = _validate_table(table_info(name), raw_dir, end, parents, folders)
         parents.update({f"{name}.{column}": keys for column, keys in outcome.keys.items()})
         outcomes.append(outcome)
     found = extract_problems + [problem for outcome in outcomes for problem in outcome.problems]
     report = ValidationReport(
         raw_dir=str(raw_dir),
-        rejects_dir=str(settings.rejects_dir),
-        clean_dir=str(settings.clean_dir),
+        rejects_dir=str(folders.rejects),
+        clean_dir=str(folders.clean),
         extract_end=end,
         tables=tuple(outcome.summary for outcome in outcomes),
         problems=tuple(sorted(found, key=lambda problem: not problem.fatal)),
@@ -93,9 +93,9 @@ def validate_workspace(settings: Settings, *, extract_end: date | None = None) -
         notes=tuple(notes),
     )
     if report.fatal:
-        _remove_outputs(settings, rejects=False)
-    settings.clean_dir.mkdir(parents=True, exist_ok=True)
-    (settings.clean_dir / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        _remove_outputs(folders, rejects=False)
+    folders.clean.mkdir(parents=True, exist_ok=True)
+    (folders.clean / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     return report
 
 
@@ -125,7 +125,7 @@ def _extract_end(raw_dir: Path, given: date | None, notes: list[str]) -> tuple[d
 
 
 def _validate_table(
-    info: TableInfo, raw_dir: Path, end: date | None, parents: dict[str, ParentKeys], settings: Settings
+    info: TableInfo, raw_dir: Path, end: date | None, parents: dict[str, ParentKeys], folders: WorkspaceFolders
 ) -> _Outcome:
     """Read one table and stop at file-level problems; otherwise check its rows."""
     path = table_path(raw_dir, info.name)
@@ -169,7 +169,7 @@ def _validate_table(
     ignored = [
         f"{other.name} was ignored: {path.name} was read instead." for other in _other_files(raw_dir, info, path)
     ]
-    return _quarantine(info, path, raw, check_rows(info.name, raw, end, parents), settings, ignored)
+    return _quarantine(info, path, raw, check_rows(info.name, raw, end, parents), folders, ignored)
 
 
 def _other_files(raw_dir: Path, info: TableInfo, read: Path) -> list[Path]:
@@ -178,12 +178,12 @@ def _other_files(raw_dir: Path, info: TableInfo, read: Path) -> list[Path]:
 
 
 def _quarantine(
-    info: TableInfo, path: Path, raw: pd.DataFrame, check: RowCheck, settings: Settings, notes: list[str]
+    info: TableInfo, path: Path, raw: pd.DataFrame, check: RowCheck, folders: WorkspaceFolders, notes: list[str]
 ) -> _Outcome:
     """Write the table's rejected and kept rows, and summarise what was found."""
     if check.rejected.any():
-        _write_rejects(raw, check, settings.rejects_dir / f"{info.name}.parquet")
-    kept = _write_clean(info, check.typed.loc[~check.rejected], settings.clean_dir / f"{info.name}.parquet")
+        _write_rejects(raw, check, folders.rejects / f"{info.name}.parquet")
+    kept = _write_clean(info, check.typed.loc[~check.rejected], folders.clean / f"{info.name}.parquet")
     extra = [str(column) for column in raw.columns if column not in TABLES[info.name].columns]
     notes = [
         *notes,
@@ -263,10 +263,10 @@ def _fatal(info: TableInfo, file: str, *, expected: str, found: str, action: str
     return Problem(table=info.name, file=file, column=column, expected=expected, found=found, fatal=True, action=action)
 
 
-def _remove_outputs(settings: Settings, *, rejects: bool = True) -> None:
+def _remove_outputs(folders: WorkspaceFolders, *, rejects: bool = True) -> None:
     """Remove what a previous run wrote (or, for a fatal run, the clean tables just written)."""
     for name in TABLES:
         if rejects:
-            (settings.rejects_dir / f"{name}.parquet").unlink(missing_ok=True)
-        (settings.clean_dir / f"{name}.parquet").unlink(missing_ok=True)
-    (settings.clean_dir / REPORT_FILE).unlink(missing_ok=True)
+            (folders.rejects / f"{name}.parquet").unlink(missing_ok=True)
+        (folders.clean / f"{name}.parquet").unlink(missing_ok=True)
+    (folders.clean / REPORT_FILE).unlink(missing_ok=True)

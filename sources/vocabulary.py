@@ -6,6 +6,8 @@ tuples, so a new reason or offer is added in exactly one place.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 SEGMENTS = ("residential", "commercial", "industrial", "municipal")
 
 INDUSTRIES = (
@@ -68,23 +70,16 @@ REQUEST_RESOLUTIONS = ("saved", "cancelled", "open")
 
 REP_CHANNELS = ("inside_sales", "outside_specialist")
 
-OFFERS = (
-    "contract_education",
-    "service_recovery",
-    "right_size",
-    "rollback",
-    "renewal_rate_lock",
-    "flip",
-)
+Offer = Literal["contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip"]
+"""The kinds of offer a rep can make (the save attempt's ``offer``): the one spelling of the offer list."""
+
+OFFERS: tuple[Offer, ...] = get_args(Offer)
 
 ROLLBACK_PCTS = (5, 10, 15, 20)
 
-CATALOG_OFFERS = (
-    "contract_education",
-    "service_recovery",
-    "right_size",
-    *(f"rollback_{pct}" for pct in ROLLBACK_PCTS),
-    "renewal_rate_lock",
-    "flip",
+CATALOG_OFFERS = tuple(
+    offer
+    for kind in OFFERS
+    for offer in ((f"rollback_{pct}" for pct in ROLLBACK_PCTS) if kind == "rollback" else (kind,))
 )
 """Every offer a rep can make, with each rollback size as its own offer."""

@@ -10,8 +10,6 @@ accounts; only the months are a loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.special import expit
 
@@ -20,45 +18,13 @@ from sources.simulator.book import CONTAINER, SEGMENT, STREAM, Accounts, Lines
 from sources.simulator.calendar import Calendar, day_number
 from sources.simulator.config import SimulationConfig
 from sources.simulator.events import Logbook
+from sources.simulator.history import History
 from sources.simulator.saves import SaveDesk
 
 REASON = {name: i for i, name in enumerate(v.CANCELLATION_REASONS)}
 CONTROLLABLE = [REASON[r] for r in v.CONTROLLABLE_REASONS]
 DURABLE_SAVE_DAYS = 90
 """Days a save must hold to be durable (the labels' ``durable_days``)."""
-
-
-@dataclass
-class History:
-    """Per-account monthly counters, shape (months, accounts), that the hazard reads."""
-
-    revenue: np.ndarray
-    missed: np.ndarray
-    late_pickups: np.ndarray
-    overages: np.ndarray
-    complaints: np.ndarray
-    escalations: np.ndarray
-    late_invoices: np.ndarray
-    charges: np.ndarray
-    """Event charges (overages, contamination) billed on the next invoice."""
-
-    @classmethod
-    def empty(cls, months: int, accounts: int) -> History:
-        """All zeros."""
-        counts = {
-            name: np.zeros((months, accounts), dtype=np.int16)
-            for name in ("missed", "late_pickups", "overages", "complaints", "escalations", "late_invoices")
-        }
-        return cls(
-            revenue=np.zeros((months + 1, accounts), dtype=np.float32),
-            charges=np.zeros((months, accounts), dtype=np.float32),
-            **counts,
-        )
-
-    def last(self, name: str, month: int, span: int = 3) -> np.ndarray:
-        """Sum of a counter over the ``span`` months ending with ``month``."""
-        counter = getattr(self, name)
-        return counter[max(0, month - span + 1) : month + 1].sum(axis=0, dtype=np.int32)
 
 
 class Hauler:

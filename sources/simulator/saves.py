@@ -9,12 +9,16 @@ and every request's truth for every catalog offer is kept for evaluation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from sources import vocabulary as v
-from sources.simulator.book import CONTAINER, Lines
+from sources.simulator.book import CONTAINER, Accounts, Lines
+from sources.simulator.calendar import Calendar
+from sources.simulator.config import SimulationConfig
+from sources.simulator.events import Logbook
+from sources.simulator.history import History
 from sources.simulator.offers import (
     OFFER,
     ROLLBACK_PCT,
@@ -27,9 +31,6 @@ from sources.simulator.offers import (
     rep_offer_propensity,
 )
 
-if TYPE_CHECKING:
-    from sources.simulator.dynamics import Hauler
-
 # The contract's offer of each catalog offer (rollback sizes fold into "rollback").
 CONTRACT_OFFER = np.array([v.OFFERS.index(o.split("_")[0] if o.startswith("rollback") else o)
                            for o in v.CATALOG_OFFERS])  # fmt: skip
@@ -37,10 +38,38 @@ RENEWAL_TERM_MONTHS = 36
 RATE_LOCK_DAYS = 730
 
 
-class SaveDesk:
-    """Answers each month's cancellation requests for a running ``Hauler``."""
+class RunningHauler(Protocol):
+    """The running hauler as its save desk sees it (``dynamics.Hauler``): the state a save reads and changes."""
 
-    def __init__(self, hauler: Hauler) -> None:
+    config: SimulationConfig
+    calendar: Calendar
+    accounts: Accounts
+    lines: Lines
+    rng: np.random.Generator
+    log: Logbook
+    history: History
+    lock_until: np.ndarray
+    recovered_until: np.ndarray
+    saved_on: np.ndarray
+    saved_by_rollback: np.ndarray
+
+    def live_lines(self, accounts_mask: np.ndarray) -> np.ndarray:
+        """Indices of lines in service today of the accounts in the mask."""
+        ...
+
+    def set_rates(self, lines: np.ndarray, new_rates: np.ndarray, day: np.ndarray, kind: str) -> None:
+        """Change lines' rates and log the change."""
+        ...
+
+    def close(self, who: np.ndarray, day: np.ndarray, reason: np.ndarray) -> None:
+        """Close accounts on a day."""
+        ...
+
+
+class SaveDesk:
+    """Answers each month's cancellation requests for a running hauler."""
+
+    def __init__(self, hauler: RunningHauler) -> None:
         """Staff each territory with reps whose rollback habits differ."""
         self.hauler = hauler
         cfg = hauler.config

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from pipelines.settings import load_settings
+from sources.folders import WorkspaceFolders
 from sources.validation import validate_workspace
 from sources.validation_report import ValidationReport
 
@@ -259,7 +260,9 @@ def corrupted(
     for corruption in request.module.ROW_CORRUPTIONS:
         corruption[0](hauler)
     workspace = write_raw_tables(tmp_path_factory.mktemp("corrupted"), hauler)
-    return workspace, hauler, validate_workspace(load_settings(workspace))
+    settings = load_settings(workspace)
+    folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+    return workspace, hauler, validate_workspace(folders)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.settings import load_settings
 from sources.contract import TABLES, table_info
+from sources.folders import WorkspaceFolders
 from sources.validation import validate_workspace
 from sources.validation_report import ValidationReport
 
@@ -32,7 +33,9 @@ runner = CliRunner()
 
 
 def validate(workspace: Path, *, extract_end: date | None = None) -> ValidationReport:
-    report = validate_workspace(load_settings(workspace), extract_end=extract_end)
+    settings = load_settings(workspace)
+    folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+    report = validate_workspace(folders, extract_end=extract_end)
     for summary in report.tables:  # no good row dropped, no bad row kept
         assert summary.rows_kept + summary.rows_rejected == summary.rows_read
     return report

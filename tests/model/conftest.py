@@ -32,13 +32,14 @@ from features.snapshots import snapshot
 from features.view import from_frames
 from models.churn import ChurnModel, ChurnParams, train_churn_model
 from models.tracking import Tracker
+from pipelines.services import open_tracker
 from pipelines.settings import load_settings
+from sources.contract import PII_COLUMNS
 from sources.simulator import SimulationConfig, simulate_hauler
 
 EXTRACT_END = date(2026, 10, 31)
 TRAIN_AS_OF = (date(2026, 3, 31), date(2026, 4, 30))
 VALID_AS_OF, CALIBRATE_AS_OF, TEST_AS_OF = date(2026, 5, 31), date(2026, 6, 30), date(2026, 7, 31)
-PII_COLUMNS = ("account_name", "contact_name", "phone", "email", "street_address")
 WEAK_COLUMNS = ["tenure_days", "segment", "monthly_revenue"]
 # Small and quick, one thread: the tests judge the tracking, not the model.
 PARAMS = ChurnParams(learning_rate=0.05, n_estimators=300, early_stopping_rounds=30, min_child_samples=50, threads=1)
@@ -108,7 +109,7 @@ def shuffled_model(months: Months) -> ChurnModel:
 def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An MLflow SQLite store migrated once (migrating takes seconds); workspaces copy it."""
     workspace = tmp_path_factory.mktemp("template")
-    tracker = Tracker.from_settings(load_settings(workspace))
+    tracker = open_tracker(load_settings(workspace))
     tracker.client.search_experiments()  # creates and migrates the database
     return workspace / "mlflow" / "mlflow.db"
 
@@ -120,6 +121,6 @@ def make_tracker(empty_mlflow_db: Path) -> MakeTracker:
     def make(workspace: Path) -> Tracker:
         (workspace / "mlflow").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(empty_mlflow_db, workspace / "mlflow" / "mlflow.db")
-        return Tracker.from_settings(load_settings(workspace))
+        return open_tracker(load_settings(workspace))
 
     return make

@@ -23,9 +23,9 @@ import pytest
 from typer.testing import CliRunner
 
 from models.monitoring import AFTER_TRAINING, IN_TRAINING, MonitorReport, warnings
-from models.tracking import Tracker
 from pipelines.cli import app
 from pipelines.monitor import build_report, write_report
+from pipelines.services import open_tracker
 from pipelines.settings import load_settings
 from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
@@ -119,7 +119,7 @@ def test_the_command_prints_the_warning_and_logs_the_drift_to_mlflow(haulers: tu
     page = shifted / "reports" / "monitor-2026-10-31.html"
     assert f"→ {page}" in said
     run_id = said.split("MLflow run ")[1].split()[0]
-    run = Tracker.from_settings(load_settings(shifted)).client.get_run(run_id)
+    run = open_tracker(load_settings(shifted)).client.get_run(run_id)
     assert run.data.metrics["drift.last_increase_pct"] > load_settings(shifted).monitor.psi_warning
     assert run.data.metrics["desk.reps_below"] == said.count("saves fewer than their mix of calls predicts")
     assert all(run.data.metrics[k] >= 0 for k in run.data.metrics if k.endswith(".save_ratio"))

@@ -19,7 +19,7 @@ from models.churn import FEW_VALUES, ChurnModel, category_codes, matrix, platt_p
 from models.guardrails import FEW_CANDIDATES, _group_max, apply_guardrails
 from models.offer_design import offer_kind, rollback_pct, with_offer_design
 from models.offers import expected_net_value
-from models.policy import REASON_CODES, _rank_within, candidates, decide, plan_offers, recommendations
+from models.policy import RECOMMENDATION_WORDS, _rank_within, candidates, decide, plan_offers, recommendations
 
 
 @pytest.mark.parametrize("dtype", ["object", "str", "category"])
@@ -113,7 +113,9 @@ def test_reason_codes_and_guardrail_notes_are_the_pandas_formulation(desk: Desk)
     # The guardrails that blocked an offer worth more than the recommendation, per decision (pandas' way).
     best = plans["expected_net_value"].where(plans["choice"] == "recommended").groupby(plans[key]).transform("max")
     above = plans[~plans["allowed"] & (plans["expected_net_value"] > best)]
-    bounds = above["blocked_by"].str.split(",").map(lambda c: [x for x in c if f"bounded_by_{x}" in REASON_CODES])
+    bounds = (
+        above["blocked_by"].str.split(",").map(lambda c: [x for x in c if f"bounded_by_{x}" in RECOMMENDATION_WORDS])
+    )
     expected_codes = bounds.groupby(above[key]).agg(lambda lists: sorted({c for x in lists for c in x}))
     chosen = plans[plans["choice"] == "recommended"].set_index(key)["reason_codes"]
     said = chosen.str.split(",").map(lambda c: sorted(x.removeprefix("bounded_by_") for x in c if "bounded_by_" in x))

@@ -14,8 +14,9 @@ from features.requests import request_decisions
 from features.view import from_frames
 from models.dataset import held_out
 from models.guardrails import GUARDRAILS, GuardrailRules
+from models.names import SAVE_MODEL
 from models.offers import OfferCatalog
-from models.policy import FALLBACK, REASON_CODES, RECOMMENDED, plan_offers, recommendations
+from models.policy import FALLBACK, RECOMMENDATION_WORDS, RECOMMENDED, plan_offers, recommendations
 from models.policy_value import doubly_robust_value, evaluate_policy
 from models.save import (
     LIKELY_REASON,
@@ -106,7 +107,7 @@ def test_every_request_gets_one_recommendation_the_best_allowed_and_a_worse_fall
     assert (table.loc[both, "fallback_expected_net_value"] <= table.loc[both, "expected_net_value"]).all()
     assert (plans.loc[plans["choice"] == FALLBACK, "rank"] == 2).all()
     codes = {c for text in plans["reason_codes"] for c in text.split(",") if c}
-    assert codes <= set(REASON_CODES)
+    assert codes <= set(RECOMMENDATION_WORDS)
 
 
 def test_the_policy_beats_the_reps_and_rollback_10_by_the_truth(desk: Desk) -> None:
@@ -155,7 +156,7 @@ def test_doubly_robust_is_unbiased_when_the_model_is_wrong_but_propensities_are_
 
 def test_save_scores_survive_the_registry_round_trip(desk: Desk, tmp_path: Path) -> None:
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"), tmp_path / "audit.jsonl")
-    version = tracker.log_training_run(desk.model, desk.train, name="savedesk-save")
+    version = tracker.log_training_run(desk.model, desk.train, name=SAVE_MODEL)
     loaded = tracker.load_save_model("models:/savedesk-save@challenger")
     frame = desk.test[desk.model.columns]
     assert np.allclose(loaded.predict_proba(frame), desk.model.predict_proba(frame))

@@ -26,12 +26,13 @@ from features.registry import categorical_columns
 from models.churn import ChurnModel, ChurnParams
 from models.gate import GateDecision, GateRules, decide
 from models.metrics import expected_calibration_error, metrics_by
+from models.names import CHURN_MODEL
 from models.tracking import RegisteredVersion, Tracker, find_strings, fingerprint, read_audit_log
 
 if TYPE_CHECKING:
     from conftest import MakeTracker, Months
 
-MODEL = "savedesk-churn"
+MODEL = CHURN_MODEL
 CHAMPION_URI = f"models:/{MODEL}@champion"
 # The test hauler is small (about 100 churners in the test month), so its honest models reach an AUC of
 # about 0.55 (three features) to 0.64 (all); the floor sits between them and a model that learned nothing.

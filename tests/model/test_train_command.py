@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from models.names import CHURN_MODEL, SAVE_MODEL
 from pipelines.cli import app
 from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
@@ -46,7 +47,7 @@ def test_train_registers_gates_and_evaluate_reports_the_champion(workspace: Path
     assert (workspace / "mlflow" / "mlflow.db").is_file()  # everything stays inside the workspace
     audit = [json.loads(line) for line in (workspace / "mlflow" / "registry-audit.jsonl").read_text().splitlines()]
     assert [entry["action"] for entry in audit][0] == "alias_set"
-    for model in ("savedesk-churn", "savedesk-save"):
+    for model in (CHURN_MODEL, SAVE_MODEL):
         assert [e["action"] for e in audit if e["model"] == model][-1] in {"promoted", "refused"}
 
     # The challenger holds both models whatever their gates decided.

@@ -33,10 +33,10 @@ def read(name: str) -> nbformat.NotebookNode:
 
 def production_model_untouched(workspace: Path) -> None:
     """Notebook 02 logs its variants to their own registered model; savedesk-churn keeps v1 as its only champion."""
-    from models.tracking import Tracker
+    from pipelines.services import open_tracker
     from pipelines.settings import load_settings
 
-    tracker = Tracker.from_settings(load_settings(workspace))
+    tracker = open_tracker(load_settings(workspace))
     versions = [int(v.version) for v in tracker.client.search_model_versions("name = 'savedesk-churn'")]
     assert versions == [1]
     champion = tracker.champion_version("savedesk-churn")

@@ -14,15 +14,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from published_workspace import published_workspace
 
-from models.tracking import Tracker, find_strings
+from models.tracking import find_strings
+from pipelines.services import desk_app, open_tracker
 from pipelines.settings import load_settings
-from serving.api import create_app
 from serving.auth import RateLimiter, Role
 from serving.desk import TokenCache
+from serving.publication.catalog import LIST_FILES
 from serving.store import OutcomesStore
+from sources.contract import PII_COLUMNS
 
 pytestmark = pytest.mark.slow
-DAY_FILES = ("inbound.parquet", "proactive.parquet", "flips.parquet")
 
 
 @dataclass
@@ -62,7 +63,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator
     settings = load_settings(workspace).model_copy(update={"outcomes_url": url})
     day = max(p.name for p in settings.published_dir.iterdir() if not p.name.startswith("."))
     folder = settings.published_dir / day
-    listed = pd.concat([pd.read_parquet(folder / f) for f in DAY_FILES if (folder / f).is_file()], ignore_index=True)
+    files = [folder / f for f in LIST_FILES.values()]
+    listed = pd.concat([pd.read_parquet(f) for f in files if f.is_file()], ignore_index=True)
     by_size = listed.groupby("territory").size().sort_values(ascending=False)
     territory, other_territory = by_size.index[0], by_size.index[1]
     mine, theirs = listed[listed["territory"] == territory], listed[listed["territory"] == other_territory]
@@ -75,7 +77,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator
         "revoked": store.add_user("gone", Role.REP, [territory], str(mine["rep_id"].iloc[0])),
     }
     store.revoke_user("gone")
-    app = create_app(settings, warm="none")
+    app = desk_app(settings, warm="none")
     with TestClient(app) as client:
         yield Served(
             app, client, store, workspace, day, tokens, territory, other_territory,
@@ -179,7 +181,7 @@ def test_a_missing_idempotency_key_gets_422_naming_the_header(served: Served) ->
 
 
 def test_an_oversized_body_is_refused_with_413_before_parsing(served: Served) -> None:
-    limit = served.app.state.desk.settings.serving.max_body_bytes
+    limit = served.app.state.desk.config.max_body_bytes
     before = served.rows()
     headers = served.headers("rep", **{"Idempotency-Key": "k-413", "Content-Type": "application/json"})
     big = b'{"account_id": "' + b"A" * limit + b'"}'
@@ -213,7 +215,7 @@ def test_a_retry_with_the_same_key_records_once(served: Served) -> None:
 
 
 def test_the_model_versions_in_use_are_the_registrys_champions(served: Served) -> None:
-    tracker = Tracker.from_settings(served.app.state.desk.settings)
+    tracker = open_tracker(load_settings(served.workspace))
     expected = {kind: tracker.champion_version(name) for kind, name in (("churn", "savedesk-churn"),
                                                                         ("save", "savedesk-save"))}  # fmt: skip
     answer = served.client.get("/api/v1/models", headers=served.headers("rep")).json()
@@ -256,7 +258,6 @@ def test_the_page_keeps_the_token_in_a_strict_http_only_cookie_and_records_a_dou
         assert browser.get(f"/accounts/{served.other_account}").status_code == 403
 
 
-PII = ("account_name", "contact_name", "phone", "email", "street_address")
 CALLER = {
     "account_name": "Quilty Salvage & Sons LLC",
     "contact_name": "Dolores Haze-Quilty",
@@ -269,7 +270,8 @@ CALLER = {
 
 def test_no_pii_or_token_reaches_the_logs(served: Served, caplog: pytest.LogCaptureFixture) -> None:
     accounts = pd.read_parquet(served.workspace / "clean" / "accounts.parquet")
-    needles = [str(v) for c in PII if c in accounts for v in accounts[c].dropna().unique() if len(str(v)) >= 6]
+    pii = [c for c in sorted(PII_COLUMNS) if c in accounts]
+    needles = [str(v) for c in pii for v in accounts[c].dropna().unique() if len(str(v)) >= 6]
     needles += list(CALLER.values())
     secret_note = "spoke to {contact_name} of {account_name} at {phone}, {email}, {street_address}".format(**CALLER)
     caplog.set_level(logging.DEBUG)

@@ -12,10 +12,12 @@ import pytest
 from published_workspace import published_workspace
 
 from features.registry import BY_NAME
-from models.talking_points import DESIGN_POINTS, rep_driver
-from pipelines.nightly import context_path
+from models.champions import Champions
+from models.point_wording import DESIGN_POINTS
+from models.talking_points import rep_driver
+from pipelines.services import desk_config, open_tracker
 from pipelines.settings import Settings, load_settings
-from serving.live_plan import Champions, LivePlanner, load_champions
+from serving.live_plan import LivePlanner
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +29,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
 
 @pytest.fixture(scope="module")
 def champions(workspace: Path) -> Champions:
-    return load_champions(load_settings(workspace))
+    return open_tracker(load_settings(workspace)).load_champions()
 
 
 def published(settings: Settings) -> tuple[str, pd.DataFrame, pd.DataFrame]:
@@ -40,7 +42,7 @@ def published(settings: Settings) -> tuple[str, pd.DataFrame, pd.DataFrame]:
 def test_the_live_plan_of_a_listed_account_is_the_published_plan(workspace: Path, champions: Champions) -> None:
     settings = load_settings(workspace)
     _, rows, points = published(settings)
-    planner = LivePlanner(settings, champions)
+    planner = LivePlanner(desk_config(settings), champions)
     asked = rows[rows["request_id"].notna()]
     quiet = rows[rows["request_id"].isna()].head(40)
     assert len(asked) and len(quiet)
@@ -71,7 +73,7 @@ def test_the_live_plan_of_a_listed_account_is_the_published_plan(workspace: Path
 
 def test_a_plan_shows_only_talking_points_a_rep_may_see(workspace: Path, champions: Champions) -> None:
     settings = load_settings(workspace)
-    planner = LivePlanner(settings, champions)
+    planner = LivePlanner(desk_config(settings), champions)
     accounts = list(planner.night().context.index[:150])
     assert planner.warm(accounts, batch=64) == len(accounts)
     for account in accounts:
@@ -83,10 +85,10 @@ def test_a_plan_shows_only_talking_points_a_rep_may_see(workspace: Path, champio
 
 def test_a_plan_computed_alone_equals_the_same_plan_computed_in_a_batch(workspace: Path, champions: Champions) -> None:
     settings = load_settings(workspace)
-    accounts = list(LivePlanner(settings, champions).night().context.index[200:230])
-    batch = LivePlanner(settings, champions)
+    accounts = list(LivePlanner(desk_config(settings), champions).night().context.index[200:230])
+    batch = LivePlanner(desk_config(settings), champions)
     batch.warm(accounts)
-    alone = LivePlanner(settings, champions)
+    alone = LivePlanner(desk_config(settings), champions)
     for account in accounts:
         assert alone.plan_json(account) == batch.plan_json(account)
 
@@ -98,8 +100,8 @@ def test_a_new_publication_is_planned_from_its_own_requests(
     source = load_settings(workspace)
     day, rows, _ = published(source)
     settings = source.model_copy(update={"data": tmp_path})
-    context = context_path(source, date.fromisoformat(day))
-    night = context_path(settings, date.fromisoformat(day))
+    context = source.catalog.context(date.fromisoformat(day))
+    night = settings.catalog.context(date.fromisoformat(day))
     night.parent.mkdir(parents=True)
     night.symlink_to(context)
     account = str(rows[rows["request_id"].isna()]["account_id"].iloc[0])
@@ -115,7 +117,7 @@ def test_a_new_publication_is_planned_from_its_own_requests(
 
     columns = ["request_id", "account_id", "reason", "request_date"]
     publish(".v-1", pd.DataFrame(columns=columns))
-    planner = LivePlanner(settings, champions, look_every=0.0)
+    planner = LivePlanner(desk_config(settings), champions, look_every=0.0)
     before = planner.plan(account)
     assert before is not None and before.request is None
     request = pd.DataFrame([["CR-NEW", account, "price", pd.Timestamp(day)]], columns=columns)
@@ -129,4 +131,4 @@ def test_a_new_publication_is_planned_from_its_own_requests(
 def test_the_nightly_run_keeps_the_context_the_live_plan_reads(workspace: Path) -> None:
     settings = load_settings(workspace)
     day = date.fromisoformat(published(settings)[0])
-    assert context_path(settings, day).is_file()
+    assert settings.catalog.context(day).is_file()

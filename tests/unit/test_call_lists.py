@@ -11,17 +11,14 @@ import pytest
 from serving.call_lists import (
     INBOUND_COLUMNS,
     LIST_COLUMNS,
-    PII_COLUMNS,
     PROACTIVE_COLUMNS,
     CallLists,
     DeskRules,
-    Roster,
-    add_intraday,
     build_call_lists,
-    roster_from_frame,
-    roster_from_history,
 )
-from sources.contract import TABLES
+from serving.intraday import add_intraday
+from serving.roster import Roster, roster_from_frame, roster_from_history
+from sources.contract import PII_COLUMNS, TABLES
 
 DAY = date(2026, 10, 30)
 ROSTER = roster_from_frame(

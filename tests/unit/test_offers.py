@@ -12,10 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.cost_to_serve import SIMULATED_COST_INDEX, CostToServe
 from models.offers import (
-    SIMULATED_COST_INDEX,
     SIMULATED_FLIP_MIX,
-    CostToServe,
     OfferCatalog,
     RightSizeRules,
     biggest_lines,

@@ -18,9 +18,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import publish as publishing
-from pipelines.publish import publish, published_dir, verify
-from serving.call_lists import PII_COLUMNS, CallLists, DeskRules, build_call_lists, roster_from_frame
+from serving.call_lists import CallLists, DeskRules, build_call_lists
+from serving.publication.atomic import verify
+from serving.publication.catalog import MANIFEST, PublishedCatalog, read_published
+from serving.publication.publish import publish
+from serving.roster import roster_from_frame
+from sources.contract import PII_COLUMNS
 
 DAY = date(2026, 10, 30)
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,7 +235,7 @@ def test_a_publish_failing_part_way_leaves_the_previous_version_intact(tmp_path:
 KILLED_PUBLISH = """
 import pickle, sys, time
 from pathlib import Path
-from pipelines.publish import publish
+from serving.publication.publish import publish
 
 folder, stop_at, marker = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 args = pickle.loads(Path(sys.argv[4]).read_bytes())
@@ -275,7 +278,7 @@ def test_a_publish_killed_mid_way_leaves_the_previous_version_visible_and_the_re
     assert process.returncode == -signal.SIGKILL
     # The previous version is what a reader sees, intact; nothing half-written is visible under the date.
     assert target.is_symlink() and tree(target) == before and verify(target) == []
-    assert published_dir(published, DAY).name.startswith(".2026-10-30.v-")
+    assert PublishedCatalog(published, tmp_path / "contexts").resolved(DAY).name.startswith(".2026-10-30.v-")
     assert sorted(p.name for p in published.iterdir() if not p.name.startswith(".")) == ["2026-10-30"]
 
     again = publish(published, DAY, new_lists, new_points, new_extra)
@@ -330,10 +333,27 @@ def test_rep_files_show_talking_points_in_page_order_without_repeating_the_guard
     assert row["talking_points"].count(" | ") == 1
 
 
-def test_page_kinds_follow_the_talking_points_module() -> None:
-    from models.talking_points import KINDS
+def test_publishing_loads_no_model_library() -> None:
+    code = "import sys, serving.publication.publish; print(*(m for m in sys.modules if 'lightgbm' in m))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
 
-    assert publishing.KINDS == KINDS
+
+def test_the_catalog_finds_the_published_day_and_reads_it_back(tmp_path: Path) -> None:
+    catalog = PublishedCatalog(tmp_path / "published", tmp_path / "features" / "nightly")
+    assert catalog.latest() is None and not catalog.is_published(DAY)
+    with pytest.raises(FileNotFoundError, match="nothing published"):
+        catalog.resolved(DAY)
+    lists, points = day_lists(13)
+    target = publish(catalog.folder, DAY, lists, points, EXTRA)
+    (catalog.folder / "not-a-date").mkdir()
+    assert target == catalog.link(DAY) and catalog.latest() == DAY and catalog.is_published(DAY)
+    assert catalog.version(DAY) == catalog.resolved(DAY).name == os.readlink(target)
+    assert catalog.manifest(DAY)["business_date"] == DAY.isoformat()
+    assert catalog.context(DAY) == tmp_path / "features" / "nightly" / "as_of=2026-10-30.parquet"
+    read, said = read_published(catalog.resolved(DAY), DAY)
+    assert read.business_date == DAY and read.counts() == lists.counts()
+    assert set(said["list_key"]) <= set(pd.concat([f["list_key"] for f in read.frames().values()]))
 
 
 def test_progress_reports_every_step(tmp_path: Path) -> None:
@@ -342,4 +362,4 @@ def test_progress_reports_every_step(tmp_path: Path) -> None:
     publish(tmp_path, DAY, lists, points, EXTRA, progress=steps.append)
     assert steps[-4:] == ["written", "renamed", "linked", "swapped"]
     assert steps[0] == "file:inbound.parquet" and "file:reps/S010.html" in steps
-    assert publishing.MANIFEST == "manifest.json"
+    assert MANIFEST == "manifest.json"

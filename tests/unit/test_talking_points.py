@@ -17,21 +17,19 @@ from models.churn import ChurnModel, ChurnParams, train_churn_model
 from models.dataset import held_out
 from models.guardrails import GuardrailRules
 from models.offers import OfferCatalog
-from models.policy import plan_offers, recommendations
-from models.save import SaveModel, SaveParams, rollback_pct, train_save_model
-from models.talking_points import (
+from models.point_wording import (
     DESIGN_POINTS,
     GUARDRAIL,
     KINDS,
     OFFER_DRIVER,
-    POINT_COLUMNS,
     PROTECTIVE,
     RISK_DRIVER,
     render,
     renderable,
-    rep_driver,
-    talking_points,
 )
+from models.policy import plan_offers, recommendations
+from models.save import SaveModel, SaveParams, rollback_pct, train_save_model
+from models.talking_points import POINT_COLUMNS, rep_driver, talking_points
 from sources import vocabulary as v
 from sources.simulator import SimulationConfig, simulate_hauler
 

@@ -1,0 +1,69 @@
+"""The one planner: scored decisions → every offer priced within the guardrails → each decision's recommendation.
+
+The nightly run (open requests and proactive candidates), the intraday flow (requests that arrived since) and
+the live plan (the account on the line) all call ``plan``, so a listed row and the plan a rep opens for it are
+the same computation.
+
+A decision is an open cancellation request (keyed by ``request_id``) or an account without one (keyed by
+``account_id``). An account without a stated reason is planned at the save model's mixture over the reasons it
+would give (``SaveModel.with_reason_shares``, computed once per account rather than once per offer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from models.guardrails import GuardrailRules
+from models.offers import OfferCatalog
+from models.policy import RECOMMENDED, plan_offers, recommendations
+from models.save import SaveModel
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What ``plan`` decided for a frame of decisions."""
+
+    offers: pd.DataFrame
+    """Every catalog offer of every decision (``models.policy.plan_offers``): terms, value, guardrails, choice."""
+    decisions: pd.DataFrame
+    """Each decision with its recommendation and fallback (``models.policy.recommendations``), the recommendation's
+    ``rollback_pct`` and ``margin_kept_p_save`` (P(save) × margin kept); sorted by the key."""
+
+
+def plan(decisions: pd.DataFrame, key: str, save: SaveModel, catalog: OfferCatalog, rules: GuardrailRules) -> Planned:
+    """Price every catalog offer of each decision, apply the guardrails and choose the recommendation.
+
+    Args:
+        decisions: One row per decision, scored (``churn_probability``) with its account context; a request has
+            ``request_id`` and ``reason``.
+        key: ``"request_id"`` for open requests, ``"account_id"`` for accounts without one.
+        save: The save model.
+        catalog: The offer catalog.
+        rules: The guardrails.
+    """
+    if key == "account_id":
+        decisions = save.with_reason_shares(decisions)
+    offers = plan_offers(decisions, catalog, rules, save.predict_proba)
+    table = recommendations(offers)
+    chosen = offers[offers["choice"].to_numpy(dtype=object) == RECOMMENDED]
+    kept = chosen["p_save"].to_numpy(dtype=float) * chosen["margin_kept"].to_numpy(dtype=float)
+    at = pd.Index(chosen[key]).get_indexer(table[key])
+    table["margin_kept_p_save"] = kept[at]
+    table["rollback_pct"] = chosen["rollback_pct"].to_numpy()[at]
+    return Planned(offers, _beside(decisions, table, key).sort_values(key, ignore_index=True))
+
+
+def _beside(decisions: pd.DataFrame, table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The decisions with their recommendation's columns (an inner join on ``key``).
+
+    Each decision has one recommendation: while a rep waits on one account, putting the columns beside the
+    decisions by position costs far less than a merge; anything else (a repeated key, a shared column) is merged.
+    """
+    at = pd.Index(table[key]).get_indexer(decisions[key]) if table[key].is_unique else None
+    shared = set(table.columns.tolist()) & set(decisions.columns.tolist()) - {key}
+    if at is None or (at < 0).any() or shared or not decisions[key].is_unique:
+        return decisions.merge(table, on=key, how="inner")
+    mine = decisions.reset_index(drop=True)
+    return pd.concat([mine, table.drop(columns=key).iloc[at].set_axis(mine.index)], axis=1)

@@ -1,0 +1,38 @@
+"""The services a workspace's settings point at, built in one place: the layers below receive them ready-made.
+
+Lower layers never see the settings object: the model registry gets its URIs and audit log, the publication its
+catalog of folders, the outcomes store its URL. This module turns the settings into those objects.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from models.tracking import Tracker
+from pipelines.settings import Settings
+from serving.api import create_app
+from serving.config import DeskConfig
+
+
+def open_tracker(settings: Settings) -> Tracker:
+    """The MLflow tracker of a workspace (SQLite and artifacts inside it on embedded defaults)."""
+    return Tracker(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, settings.registry_audit_log)
+
+
+def desk_config(settings: Settings) -> DeskConfig:
+    """What the API, the rep page and the live plan need of the settings, as the serving layer's own values."""
+    return DeskConfig(
+        catalog=settings.catalog,
+        outcomes_url=settings.outcomes_database_url,
+        time_zone=settings.nightly.time_zone,
+        offers=settings.save.offers,
+        guardrails=settings.save.guardrails,
+        requests_per_minute=settings.serving.requests_per_minute,
+        max_body_bytes=settings.serving.max_body_bytes,
+        secure_cookies=settings.serving.secure_cookies,
+    )
+
+
+def desk_app(settings: Settings, *, warm: str = "book") -> FastAPI:
+    """The API and the rep page over a workspace, planning with its registry's champions (``serving.api``)."""
+    return create_app(desk_config(settings), open_tracker(settings).load_champions(), warm=warm)

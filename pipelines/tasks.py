@@ -1,0 +1,208 @@
+"""The Prefect tasks of savedesk's flows: each one call of a package function, typed as that function is.
+
+The logic lives in ``pipelines.nightly``, ``pipelines.training``, ``pipelines.save_training``, ``serving`` and
+``models``, tested without Prefect; a task only names a step, so Prefect can record, retry and map it. Only tasks
+that touch storage retry, and only on I/O errors (``only_io``): a bug fails at once.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from models.champions import Champions
+from models.monitoring import drift_warnings, shifted
+from models.talking_points import POINT_COLUMNS, talking_points
+from pipelines import nightly
+from pipelines.nightly import Scored
+from pipelines.save_training import fit_save_model, load_requests, record_and_gate_save, request_split
+from pipelines.services import open_tracker
+from pipelines.settings import Settings
+from pipelines.training import fit_and_evaluate, load_snapshots, record_and_gate, time_split
+from pipelines.workspace import Workspace, open_workspace
+from serving.call_lists import CallLists, DeskRules
+from serving.intraday import add_intraday
+from serving.publication.catalog import read_published
+from serving.publication.publish import publish
+from serving.roster import Roster
+
+IO_ERRORS = (OSError, TimeoutError, ConnectionError)
+
+
+def only_io(task_: Any, task_run: TaskRun, state: State) -> bool:
+    """Retry a failed task only when it failed on I/O (a full disk, a dropped connection), never on a bug."""
+    try:
+        state.result()
+    except IO_ERRORS:
+        return True
+    except Exception:  # noqa: BLE001 - any other failure is final
+        return False
+    return False
+
+
+io_task = task(retries=2, retry_delay_seconds=2, retry_condition_fn=only_io)
+
+
+# --- reading ---------------------------------------------------------------------------------------------------------
+
+
+@io_task
+def open_workspace_task(settings: Settings) -> Workspace:
+    """Validate (when the raw tables changed) and open the workspace."""
+    return open_workspace(settings)
+
+
+@task
+def business_day_task(workspace: Workspace, as_of: str | None) -> date:
+    """The business date to run for: ``as_of`` (ISO), or the last day of the data; refused outside the data."""
+    day = date.fromisoformat(as_of) if as_of else workspace.end
+    workspace.check_as_of(day)
+    return day
+
+
+@io_task
+def load_champions_task(settings: Settings) -> Champions:
+    """The champion churn and save models and what they are."""
+    return open_tracker(settings).load_champions()
+
+
+@io_task
+def roster_task(workspace: Workspace, as_of: date) -> Roster:
+    """The reps and specialists of each territory, from who worked the desk recently."""
+    return nightly.desk_roster(workspace.tables, as_of)
+
+
+@task
+def requests_task(workspace: Workspace, as_of: date, days: int) -> pd.DataFrame:
+    """The open cancellation requests."""
+    return nightly.open_requests(workspace.tables, as_of, days)
+
+
+@io_task
+def published_task(settings: Settings, day: date) -> tuple[CallLists, pd.DataFrame, int]:
+    """The lists, talking points and intraday runs so far published for ``day`` (refused before the nightly)."""
+    catalog = settings.catalog
+    if not catalog.is_published(day) or not catalog.context(day).is_file():
+        raise LookupError(f"No nightly run published for {day}: run savedesk nightly first.")
+    lists, points = read_published(catalog.link(day), day)
+    return lists, points, int(catalog.manifest(day).get("intraday_runs", 0))
+
+
+@io_task
+def kept_context_task(settings: Settings, day: date, requests: pd.DataFrame) -> pd.DataFrame:
+    """The night's kept account context of the accounts that made ``requests``."""
+    return nightly.context_of(settings.catalog.context(day), requests)
+
+
+# --- the night's work ------------------------------------------------------------------------------------------------
+
+
+@task
+def context_task(workspace: Workspace, as_of: date) -> pd.DataFrame:
+    """Features, city and biggest line of every account in service."""
+    return nightly.build_context(workspace.tables, as_of)
+
+
+@io_task
+def keep_context_task(settings: Settings, context: pd.DataFrame, day: date) -> Path:
+    """Keep the night's account context, so intraday runs and the live plan plan without rebuilding it."""
+    return nightly.keep_context(settings.catalog.context(day), context)
+
+
+@task
+def score_task(
+    settings: Settings, context: pd.DataFrame, requests: pd.DataFrame, champions: Champions, limit: int
+) -> Scored:
+    """One shard: risk, plans for open requests and for its most valuable at-risk accounts."""
+    return nightly.score_shard(settings, context, requests, champions, limit)
+
+
+@task
+def lists_task(scored: list[Scored], roster: Roster, rules: DeskRules, day: date) -> tuple[CallLists, pd.DataFrame]:
+    """The day's call lists from every shard's plans, and the scored rows that went on them."""
+    return nightly.gather_lists(scored, roster, rules, day)
+
+
+@task
+def new_requests_task(lists: CallLists, requests: pd.DataFrame) -> pd.DataFrame:
+    """The open requests that arrived since the lists were published."""
+    return nightly.new_requests(lists, requests)
+
+
+@task
+def add_requests_task(
+    lists: CallLists, scored: Scored, roster: Roster, rules: DeskRules
+) -> tuple[CallLists, pd.DataFrame]:
+    """The published lists with newly planned requests dealt to the inbound queue and the flips, and those rows."""
+    added = add_intraday(lists, scored.inbound, roster, rules)
+    return added, added.listed(scored.inbound, "request_id")
+
+
+@task
+def concat_task(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of the same columns (shards' results, or published and new points) one after another."""
+    return nightly.concat(frames)
+
+
+@task
+def talking_points_task(champions: Champions, listed: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Talking points of one shard's listed rows (SHAP only for rows that go on a list)."""
+    if listed.empty:
+        return pd.DataFrame(columns=["list_key", *POINT_COLUMNS])
+    return talking_points(champions.churn, champions.save, listed, as_of, key="list_key")
+
+
+@task
+def drift_task(champions: Champions, context: pd.DataFrame, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """PSI of the features and of the night's scores against the training data, and what shifted (logged)."""
+    drift = nightly.monitoring_summary(champions.churn, context, scores)
+    # The same threshold and sentences as the monitoring report (models.monitoring), so both say the same.
+    warned = drift_warnings(drift, threshold)
+    logger = get_run_logger()
+    for sentence in warned:
+        logger.warning("%s", sentence)
+    return {"psi": drift, "shifted": shifted(drift, threshold), "warnings": warned}
+
+
+@io_task
+def fingerprint_task(settings: Settings) -> str:
+    """A sha256 over the clean tables' bytes, for the manifest."""
+    return nightly.input_fingerprint(settings.clean_dir)
+
+
+@io_task
+def publish_task(
+    settings: Settings, business_date: date, lists: CallLists, points: pd.DataFrame, extra: dict[str, Any]
+) -> Path:
+    """Write the lists atomically under ``DIR/published/<date>/``."""
+    return publish(settings.catalog.folder, business_date, lists, points, extra)
+
+
+# --- training --------------------------------------------------------------------------------------------------------
+
+
+@task
+def train_churn_task(settings: Settings, workspace: Workspace, as_of: str | None) -> dict[str, Any]:
+    """Snapshots → churn model → record → gate."""
+    split = time_split(settings, workspace, date.fromisoformat(as_of) if as_of else None)
+    training = fit_and_evaluate(settings, split, load_snapshots(settings, workspace, split))
+    outcome = record_and_gate(settings, training)
+    return {"version": outcome.version, "promoted": outcome.promoted, "auc": training.evaluation.metrics["auc"]}
+
+
+@task
+def train_save_task(settings: Settings, workspace: Workspace) -> dict[str, Any]:
+    """Requests → save model → policy values → record → gate."""
+    split = request_split(settings, workspace)
+    training = fit_save_model(settings, load_requests(settings, workspace, split), split)
+    outcome = record_and_gate_save(settings, training)
+    value = training.policy.flat()["policy.value_ratio"] if training.policy is not None else None
+    return {"version": outcome.version, "promoted": outcome.promoted, "auc": training.metrics["auc"],
+            "policy_value_ratio": value}  # fmt: skip
