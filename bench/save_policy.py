@@ -54,9 +54,11 @@ from sklearn.metrics import log_loss, roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.dataset import HOLDOUT_BUCKETS  # noqa: E402
+from models.offer_propensity import ipw_weights  # noqa: E402
+from models.params import SaveParams  # noqa: E402
 from models.policy import plan_offers  # noqa: E402
 from models.policy_value import doubly_robust_value  # noqa: E402
-from models.save import SaveParams, ipw_weights, train_save_model  # noqa: E402
+from models.save import train_save_model  # noqa: E402
 from pipelines.save_training import (  # noqa: E402
     feature_columns,
     fit_save_model,

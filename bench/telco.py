@@ -36,9 +36,10 @@ from sklearn.model_selection import StratifiedKFold
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.baselines import logistic_scores, train_logistic_baseline  # noqa: E402
-from models.churn import ChurnParams, choose_tree_count  # noqa: E402
+from models.churn import choose_tree_count  # noqa: E402
+from models.params import ChurnParams  # noqa: E402
 from models.tabular import SMALL_TABLE_PARAMS, fixed_tree_model, model_inputs  # noqa: E402
-from sources.extract_mapping import load_mapping  # noqa: E402
+from sources.mapping_file import load_mapping  # noqa: E402
 from sources.tabular import read_customer_extract  # noqa: E402
 
 CANDIDATES: dict[str, ChurnParams] = {

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.churn import choose_tree_count  # noqa: E402
 from models.tabular import CV_FOLDS, SMALL_TABLE_PARAMS, baseline_lr_scores, fixed_tree_model, model_inputs  # noqa: E402
-from sources.extract_mapping import ExtractMapping, SeededRandomSplit, load_mapping  # noqa: E402
+from sources.extract_mapping import ExtractMapping, SeededRandomSplit  # noqa: E402
+from sources.mapping_file import load_mapping  # noqa: E402
 from sources.tabular import read_customer_extract  # noqa: E402
 
 BAR = 0.86

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.registry import BY_NAME  # noqa: E402
 from features.snapshots import snapshot  # noqa: E402
-from models.churn import ChurnParams, train_churn_model  # noqa: E402
+from models.churn import train_churn_model  # noqa: E402
 from models.dataset import TimeSplit, held_out  # noqa: E402
+from models.params import ChurnParams  # noqa: E402
 from pipelines.settings import load_settings  # noqa: E402
 from pipelines.training import training_rows  # noqa: E402
 from pipelines.workspace import open_workspace  # noqa: E402

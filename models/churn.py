@@ -28,24 +28,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from models.boosting import BoostingParams
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChurnParams(BoostingParams):
-    """LightGBM and calibration settings of the churn model."""
-
-    learning_rate: float = 0.05
-    max_depth: int = 8
-    min_child_samples: int = 300
-    n_estimators: int = 1000
-    """The most trees when early-stopping; the exact count when fitting without a validation set."""
-    calibration: str = "platt"
-    """"platt" (keeps the ranking exactly) or "isotonic" (more flexible, ties scores)."""
-
-    def lightgbm(self) -> dict[str, Any]:
-        """Keyword arguments of ``lightgbm.LGBMClassifier``."""
-        return self.booster_keywords()
+from models.params import ChurnParams
 
 
 @dataclass

@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 
 from models.baselines import logistic_scores, rule_scores, train_logistic_baseline
 from models.churn import ChurnModel
-from models.metrics import EmpcParams, metrics_by, score_metrics
+from models.metrics import metrics_by, score_metrics
+from models.params import EmpcParams
 
 DAYS_PER_MONTH = 30.44
 

@@ -6,33 +6,15 @@ or dicts, so they can be logged, printed and compared without MLflow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from models.params import EmpcParams
+
 TOP_FRACTIONS = (0.05, 0.10, 0.20)
-
-
-@dataclass(frozen=True)
-class EmpcParams:
-    """Parameters of the expected maximum profit measure (Verbraken et al., 2013).
-
-    Attributes:
-        customer_value: Customer lifetime value (CLV) of a retained customer.
-        offer_cost: Cost ``d`` of the retention offer made to a targeted customer.
-        contact_cost: Cost ``f`` of contacting a targeted customer.
-        accept_alpha: Alpha of the Beta distribution of the acceptance rate gamma.
-        accept_beta: Beta of that distribution (mean gamma = alpha / (alpha + beta)).
-    """
-
-    customer_value: float = 200.0
-    offer_cost: float = 10.0
-    contact_cost: float = 1.0
-    accept_alpha: float = 6.0
-    accept_beta: float = 14.0
+DEFAULT_EMPC = EmpcParams()
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -58,7 +40,7 @@ def lift_and_capture(y: np.ndarray, p: np.ndarray, fraction: float) -> tuple[flo
     return (float(rate / base) if base > 0 else float("nan"), float(y[top].sum() / max(y.sum(), 1)))
 
 
-def empc(y: np.ndarray, p: np.ndarray, params: EmpcParams = EmpcParams(), grid: int = 200) -> tuple[float, float]:
+def empc(y: np.ndarray, p: np.ndarray, params: EmpcParams = DEFAULT_EMPC, grid: int = 200) -> tuple[float, float]:
     """Expected maximum profit per customer for churn (EMPC) and the share of customers it targets.
 
     Profit of targeting the top ``k`` customers when a targeted churner accepts
@@ -80,7 +62,7 @@ def empc(y: np.ndarray, p: np.ndarray, params: EmpcParams = EmpcParams(), grid: 
     return float(profit[np.arange(grid), best].mean() / n), float((best / n).mean())
 
 
-def score_metrics(y: np.ndarray, p: np.ndarray, empc_params: EmpcParams = EmpcParams()) -> dict[str, float]:
+def score_metrics(y: np.ndarray, p: np.ndarray, empc_params: EmpcParams = DEFAULT_EMPC) -> dict[str, float]:
     """Every headline metric of a score on one set of accounts."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)

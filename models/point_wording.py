@@ -28,6 +28,8 @@ KINDS = (RISK_DRIVER, PROTECTIVE, OFFER_DRIVER, GUARDRAIL)
 """Talking-point kinds, in page order."""
 KIND_LABELS = dict(zip(KINDS, ("Risk", "Holds", "Offer", "Limit"), strict=True))
 """Each kind's label on a rep's page."""
+KIND_INTRODUCTIONS = dict(zip(KINDS, ("at risk because", "holds them", "why this offer", "guardrail"), strict=True))
+"""How a sentence of each kind is introduced in running text (the demo's terminal summary)."""
 
 CANCELLATION_REASON_WORDS = {
     "price": "price",

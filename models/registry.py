@@ -4,8 +4,8 @@ The pyfunc wrapper that packages a ``ChurnModel`` for the registry, the
 pinned requirements and the signature it is logged with; the reference to one registered version;
 alias moves (``challenger`` on registration, ``champion`` by the gate), each
 written as ``gate.*`` tags on the version and one line of the append-only audit
-log. ``models.tracking`` (runs, logging, loading) builds on this; nothing else
-in savedesk imports mlflow.
+log. ``models.tracking`` (runs, logging, loading) builds on this; with
+``models.mlflow_scope`` and ``models.run_scan``, nothing else in savedesk imports mlflow.
 """
 
 from __future__ import annotations

@@ -1,21 +1,20 @@
 """The save model: P(durable save | the account, the request's reason, the offer), corrected for rep bias.
 
-Reps did not choose offers at random: they reach for rollbacks on price calls
-and for big accounts, and some reps more than others. A model fitted on their
-choices as they are learns where rollbacks were made, not what they do. Two
-parts fix that:
+Reps did not choose offers at random, so a model fitted on their choices as
+they are learns where rollbacks were made, not what they do. Two parts fix that:
 
-- ``OfferPropensity``: P(the rep chose each offer | reason, segment, revenue,
-  tenure, rep), a multinomial logistic regression. Its probabilities give every
-  logged request the weight ``1 / P(its offer)`` (clipped, normalised), so the
-  weighted history looks like one where offers were assigned at random given
-  what reps saw (inverse-propensity weighting). They also drive the doubly
+- ``OfferPropensity`` (``models.offer_propensity``): P(the rep chose each offer
+  | the call). Its probabilities weight every logged request by
+  ``1 / P(its offer)`` (inverse-propensity weighting), and drive the doubly
   robust off-policy estimate of a policy's value.
 - The outcome model: LightGBM on the account's features, the ``reason``, the
   offer's kind and ``rollback_pct`` (its size), fitted with those weights,
   early-stopped and Platt-calibrated on held-out accounts. ``rollback_pct`` has
   a monotone constraint, so a larger rollback never lowers the predicted save
   probability of the same request (a rate cut does not drive a customer away).
+
+An account that has not called is scored as the mixture over the reasons it
+would likely give (``ReasonModel``, ``models.reason_model``).
 """
 
 from __future__ import annotations
@@ -26,128 +25,23 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from models.boosting import BoostingParams
-from models.churn import SMALL_FRAME, ChurnModel, matrix, prepare_frame
+from models.churn import SMALL_FRAME, ChurnModel, matrix
 from models.offer_design import DESIGN_COLUMNS, decision_matrix, with_offer_design
 from models.offer_design import offer_kind as offer_kind  # re-exported: read from here by tests and benches
 from models.offer_design import rollback_pct as rollback_pct
+
+# OfferPropensity and ReasonModel must stay importable from here: save models pickled before they moved
+# (cloudpickle, by reference) name them ``models.save.OfferPropensity`` and ``models.save.ReasonModel``.
+from models.offer_propensity import OfferPropensity, ipw_weights
+from models.params import SaveParams
+from models.reason_model import ReasonModel
 from sources import vocabulary as v
 
 DECISION_COLUMNS = ("reason", "offer")
 """Besides the account's features, what a save model reads: the request's reason and the catalog offer."""
-PROPENSITY_CATEGORIES = ("reason", "segment", "rep_id")
-PROPENSITY_NUMBERS = ("log_revenue", "tenure_years")
 SCORE_COLUMN = "save_probability"
-LIKELY_REASON = "likely_reason"
-"""The reason an account that has not called would most likely give (``SaveModel.with_reason_shares``)."""
-REASON_SHARE_PREFIX = "reason_share__"
-"""Prefix of the P(reason) columns ``SaveModel.with_reason_shares`` adds, one per reason."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SaveParams(BoostingParams):
-    """Settings of the save model."""
-
-    learning_rate: float = 0.03
-    max_depth: int = 6
-    min_child_samples: int = 40
-    n_estimators: int = 1500
-    weighting: str = "ipw"
-    """"ipw" (weight each request by 1 / P(its offer)) or "none" (fit the reps' choices as they are)."""
-    max_weight: float = 20.0
-    """Largest inverse-propensity weight before normalising: bounds the variance rare offers bring."""
-    propensity_c: float = 1.0
-    """Inverse L2 strength of the offer-propensity regression."""
-    bags: int = 1
-    """Outcome models fitted with seeds ``seed``, ``seed + 1``, …, their log-odds averaged (bagging)."""
-
-    def lightgbm(self, monotone: list[int], bag: int = 0) -> dict[str, Any]:
-        """Keyword arguments of ``lightgbm.LGBMClassifier``."""
-        return self.booster_keywords(
-            {"monotone_constraints": monotone, "monotone_constraints_method": "advanced"}, seed_offset=bag
-        )
-
-
-@dataclass
-class OfferPropensity:
-    """P(a rep chose each catalog offer | the call): the historical policy, learned from the log."""
-
-    pipeline: Pipeline
-    offers: list[str]
-
-    @staticmethod
-    def inputs(frame: pd.DataFrame) -> pd.DataFrame:
-        """The regression's inputs: reason, segment, rep, log revenue, tenure."""
-        revenue = pd.to_numeric(frame["monthly_revenue"], errors="coerce").fillna(0.0).clip(lower=1.0)
-        out = {c: frame[c].astype("object").where(frame[c].notna(), "missing") for c in PROPENSITY_CATEGORIES}
-        tenure = pd.to_numeric(frame["tenure_years"], errors="coerce").fillna(0.0)
-        return pd.DataFrame({**out, "log_revenue": np.log(revenue), "tenure_years": tenure}, index=frame.index)
-
-    @classmethod
-    def fit(cls, frame: pd.DataFrame, c: float = 1.0) -> OfferPropensity:
-        """Fit on logged requests (``offer`` is what the rep chose)."""
-        encode = ColumnTransformer([
-            ("categories", OneHotEncoder(handle_unknown="ignore"), list(PROPENSITY_CATEGORIES)),
-            ("numbers", StandardScaler(), list(PROPENSITY_NUMBERS)),
-        ])  # fmt: skip
-        pipeline = Pipeline([("encode", encode), ("regression", LogisticRegression(C=c, max_iter=2000))])
-        pipeline.fit(cls.inputs(frame), frame["offer"].astype(str))
-        return cls(pipeline, [str(o) for o in pipeline.classes_])
-
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """P(each catalog offer) per row; offers never seen in the log get 0."""
-        known = pd.DataFrame(self.pipeline.predict_proba(self.inputs(frame)), columns=self.offers, index=frame.index)
-        return known.reindex(columns=list(v.CATALOG_OFFERS), fill_value=0.0)
-
-    def chosen(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(the logged ``offer``) of each row."""
-        table = self.predict(frame)
-        columns = table.columns.get_indexer(pd.Index(frame["offer"].astype(str)))
-        return np.where(columns >= 0, table.to_numpy()[np.arange(len(frame)), np.maximum(columns, 0)], 0.0)
-
-
-@dataclass
-class ReasonModel:
-    """P(the reason a customer would give | the account), learned from the requests: for accounts not calling yet.
-
-    A proactive call has no stated reason. Its save probability is the mixture
-    Σ_reason P(reason | account) × P(save | account, reason, offer), which keeps
-    every property of the per-reason probabilities (a larger rollback still
-    never lowers it).
-    """
-
-    booster: lgb.Booster
-    columns: list[str]
-    categories: dict[str, list[str]]
-    reasons: list[str]
-
-    @classmethod
-    def fit(cls, frame: pd.DataFrame, columns: list[str], categorical: list[str], params: SaveParams) -> ReasonModel:
-        """Fit a small multiclass LightGBM on the requests' features and stated reasons."""
-        categories = {c: sorted(str(x) for x in frame[c].dropna().unique()) for c in categorical}
-        reasons = sorted(str(r) for r in frame["reason"].dropna().unique())
-        model = cls(None, list(columns), categories, reasons)  # type: ignore[arg-type]
-        classifier = lgb.LGBMClassifier(
-            objective="multiclass", n_estimators=150, learning_rate=0.05, num_leaves=7, min_child_samples=40,
-            colsample_bytree=0.8, reg_lambda=5.0, random_state=params.seed, n_jobs=params.threads, verbose=-1,
-        )  # fmt: skip
-        classifier.fit(model.prepare(frame), pd.Categorical(frame["reason"].astype(str), categories=reasons).codes)
-        model.booster = classifier.booster_
-        return model
-
-    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The columns, categoricals cast to the training's categories."""
-        return prepare_frame(frame, self.columns, self.categories)
-
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """P(each reason) per row."""
-        data = matrix(frame, self.columns, self.categories) if len(frame) <= SMALL_FRAME else self.prepare(frame)
-        return pd.DataFrame(self.booster.predict(data), columns=self.reasons, index=frame.index)
 
 
 @dataclass
@@ -284,40 +178,18 @@ class SaveModel:
         """
         if self.reasons is None:
             return frame
-        stated = frame["reason"].notna().to_numpy() if "reason" in frame else np.zeros(len(frame), dtype=bool)
-        reasons = self.reasons.reasons
-        shares = np.full((len(frame), len(reasons)), np.nan)
-        likely = np.full(len(frame), None, dtype=object)
-        if (~stated).any():
-            predicted = self.reasons.predict(frame if not stated.any() else frame[~stated]).to_numpy()
-            shares[~stated] = predicted
-            likely[~stated] = np.asarray(reasons, dtype=object)[predicted.argmax(axis=1)]  # the first of equal maxima
-        columns: dict[str, np.ndarray | pd.Series] = {
-            f"{REASON_SHARE_PREFIX}{r}": shares[:, k] for k, r in enumerate(reasons)
-        }
-        columns[LIKELY_REASON] = pd.Series(likely, index=frame.index, dtype=object)
-        added = pd.DataFrame(columns, index=frame.index)
-        if set(added.columns.tolist()) & set(frame.columns.tolist()) or not frame.index.is_unique:
-            return frame.assign(**{c: added[c] for c in added.columns})
-        return pd.concat([frame, added], axis=1)
+        return self.reasons.with_shares(frame)
 
     def _shares(self, quiet: pd.DataFrame) -> pd.DataFrame:
         """P(reason) of rows without a reason: their ``with_reason_shares`` columns, else the reason model's."""
         assert self.reasons is not None  # noqa: S101 - callers check
-        columns = [f"{REASON_SHARE_PREFIX}{r}" for r in self.reasons.reasons]
-        if set(columns) <= set(quiet.columns.tolist()):
-            shares = quiet[columns].to_numpy(dtype="float64")
-            if not np.isnan(shares).any():
-                return pd.DataFrame(shares, index=quiet.index, columns=self.reasons.reasons)
-        return self.reasons.predict(quiet)
+        return self.reasons.shares(quiet)
 
     def likely_reasons(self, frame: pd.DataFrame) -> pd.Series:
         """The most likely reason of each row (from ``with_reason_shares`` columns when the row has them)."""
         if self.reasons is None:
             raise ValueError("this save model has no reason model")
-        if LIKELY_REASON in frame and frame[LIKELY_REASON].notna().all():
-            return frame[LIKELY_REASON].astype(object)
-        return self._shares(frame).idxmax(axis=1).astype(object)
+        return self.reasons.likely_reasons(frame)
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """SHAP contributions to the save log-odds of each row."""
@@ -328,12 +200,6 @@ class SaveModel:
         if len(frame) == 0:
             return np.empty((0, len(self.outcome.columns) + 1))
         return self.outcome.contribution_values_of(self.outcome_input(frame))
-
-
-def ipw_weights(propensity: np.ndarray, max_weight: float) -> np.ndarray:
-    """Inverse-propensity weights, clipped at ``max_weight`` and scaled to average 1."""
-    weights = np.minimum(1.0 / np.maximum(propensity, 1.0 / max_weight), max_weight)
-    return weights / weights.mean()
 
 
 def train_save_model(

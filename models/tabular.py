@@ -43,7 +43,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from features.registry import FEATURES
-from models.churn import ChurnModel, ChurnParams, choose_tree_count, train_churn_model
+from models.churn import ChurnModel, choose_tree_count, train_churn_model
+from models.params import ChurnParams
 
 PARTS = ("train", "val", "test")
 NOT_FEATURES = ("account_id", "churn", "split", "tenure_days")

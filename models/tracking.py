@@ -8,17 +8,14 @@ applies the promotion gate's decision to alias ``champion`` and records every
 alias move or refusal on the version and in the append-only audit log.
 
 Nothing happens at import. MLflow's process-wide tracking and registry URIs are
-set only for the length of a ``Tracker`` call and restored afterwards, so two
-trackers on two workspaces never mix (not thread-safe: MLflow's URIs are global).
+set only for the length of a ``Tracker`` call and restored afterwards
+(``models.mlflow_scope``), so two trackers on two workspaces never mix. The data
+fingerprint a run records and the scan of a run for PII are ``models.run_scan``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -30,12 +27,11 @@ import pandas as pd
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
-from mlflow.tracking import _tracking_service
-from mlflow.tracking._model_registry import utils as _registry_service
 
 from models.champions import Champions
 from models.churn import ChurnModel
 from models.gate import GateDecision
+from models.mlflow_scope import pointed_at
 from models.names import CHURN_MODEL, SAVE_MODEL
 from models.registry import (
     CHALLENGER,
@@ -52,64 +48,12 @@ from models.registry import (
     read_audit_log,
     utc_now,
 )
+from models.run_scan import fingerprint, scan_run
 from models.save import SaveModel
 
-__all__ = ["Champions", "RegisteredVersion", "Tracker", "find_strings", "fingerprint", "read_audit_log"]
+__all__ = ["Champions", "RegisteredVersion", "Tracker", "read_audit_log"]
 
 INPUT_EXAMPLE_ROWS = 5
-_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-# A logged model must not depend on the working directory: without this, MLflow copies the uv.lock and
-# pyproject.toml of whatever project the process was started in into the model (requirements are pinned).
-_SCOPED_ENV = {"MLFLOW_UV_AUTO_DETECT": "false"}
-
-
-def fingerprint(frame: pd.DataFrame) -> str:
-    """A sha256 of a frame's values, column names and dtypes (row order matters, the index does not)."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
-def find_strings(needles: Iterable[str], text: str, gram: int = 6) -> list[str]:
-    """Which ``needles`` occur in ``text``, ignoring case.
-
-    Thousands of needles against megabytes of text: a needle is searched for only
-    when every one of its ``gram``-character pieces occurs in the text, a
-    necessary condition that is cheap to check against a set of the text's pieces.
-    """
-    folded = text.casefold()
-    pieces = {folded[i : i + gram] for i in range(len(folded) - gram + 1)}
-    found = []
-    for needle in needles:
-        wanted = needle.casefold()
-        if len(wanted) >= gram and not all(wanted[i : i + gram] in pieces for i in range(len(wanted) - gram + 1)):
-            continue
-        if wanted and wanted in folded:
-            found.append(needle)
-    return found
-
-
-@contextmanager
-def _pointed_at(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API (runs, log_model, load_model) at ``uri``; restore everything after."""
-    saved_env = {name: os.environ.get(name) for name in (*_URI_VARIABLES, *_SCOPED_ENV)}
-    # MLflow keeps the URIs in module globals (and mirrors them into the environment); save both.
-    saved_tracking = _tracking_service.utils._tracking_uri
-    saved_registry = _registry_service._registry_uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    os.environ.update(_SCOPED_ENV)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved_tracking)  # type: ignore[arg-type]  # None unsets it again
-        _registry_service._registry_uri = saved_registry
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class Tracker:
@@ -138,7 +82,7 @@ class Tracker:
     @contextmanager
     def _active(self) -> Iterator[mlflow.MlflowClient]:
         client = self.client
-        with _pointed_at(self.tracking_uri):
+        with pointed_at(self.tracking_uri):
             yield client
 
     def experiment_id(self, name: str) -> str:
@@ -299,38 +243,8 @@ class Tracker:
         return wrapper.save
 
     def scan_run(self, run_id: str, needles: Iterable[str]) -> list[str]:
-        """Where any of ``needles`` appears in a run: params, tags, metric names, artifacts, models, versions.
-
-        Matching ignores case. Every artifact file of the run and of the models it
-        logged (signature, input example, pickle, images) is read, binary or not,
-        and so are the tags of the registered versions made from it.
-
-        Returns:
-            One ``"<where>: <needle>"`` per hit; empty when the run is clean.
-        """
-        wanted = sorted({n for n in needles if n})
-        run = self.client.get_run(run_id)
-        texts: list[tuple[str, str]] = [(f"param {k}", f"{k}={v}") for k, v in run.data.params.items()]
-        texts += [(f"tag {k}", f"{k}={v}") for k, v in run.data.tags.items()]
-        texts += [(f"metric {k}", k) for k in run.data.metrics]
-        for mv in self.client.search_model_versions(f"run_id = '{run_id}'"):
-            texts += [(f"version {mv.name} v{mv.version} tag {k}", f"{k}={v}") for k, v in mv.tags.items()]
-        with self._active(), tempfile.TemporaryDirectory() as scratch:
-            run_dir = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=f"{scratch}/run")
-            roots = [(f"run {run_id}", Path(run_dir))]
-            for output in run.outputs.model_outputs if run.outputs else []:
-                logged = self.client.get_logged_model(output.model_id)
-                texts += [(f"model {logged.model_id} param {k}", f"{k}={v}") for k, v in logged.params.items()]
-                texts += [(f"model {logged.model_id} tag {k}", f"{k}={v}") for k, v in logged.tags.items()]
-                model_dir = mlflow.artifacts.download_artifacts(
-                    f"models:/{logged.model_id}", dst_path=f"{scratch}/{logged.model_id}"
-                )
-                roots.append((f"model {logged.model_id}", Path(model_dir)))
-            for where, root in roots:
-                for file in sorted(p for p in root.rglob("*") if p.is_file()):
-                    content = file.read_bytes().decode("utf-8", errors="ignore")
-                    texts.append((f"{where} artifact {file.relative_to(root)}", content))
-        return [f"{where}: {needle}" for where, text in texts for needle in find_strings(wanted, text)]
+        """Where any of ``needles`` appears in a run, one ``"<where>: <needle>"`` per hit (``run_scan.scan_run``)."""
+        return scan_run(self.client, self.tracking_uri, run_id, needles)
 
     def log_monitoring_run(
         self,

@@ -8,17 +8,10 @@ from rich.console import Console
 from rich.table import Table
 
 from models.names import CHURN_MODEL
+from models.point_wording import KIND_INTRODUCTIONS
 
 if TYPE_CHECKING:
     from pipelines.settings import Settings
-
-POINT_LABELS = {
-    "risk_driver": "at risk because",
-    "protective": "holds them",
-    "offer_driver": "why this offer",
-    "guardrail": "guardrail",
-}
-"""How the demo's terminal summary introduces each kind of talking point, in page order."""
 
 
 def render_simulation_summary(summary: dict[str, Any], console: Console) -> None:
@@ -122,7 +115,7 @@ def render_nightly(summary: dict[str, Any], settings: Any, console: Console) -> 
         console.print(f"[yellow]Warning: {sentence}[/yellow]")
     inbound = pd.read_parquet(f"{folder}/inbound.parquet")
     points = pd.read_parquet(f"{folder}/talking_points.parquet")
-    order = {kind: position for position, kind in enumerate(POINT_LABELS)}
+    order = {kind: position for position, kind in enumerate(KIND_INTRODUCTIONS)}
     points = points.assign(page=points["kind"].map(order)).sort_values(["page", "rank"], kind="stable")
     if len(inbound):
         rep = inbound["rep_id"].value_counts().index[0]
@@ -134,7 +127,7 @@ def render_nightly(summary: dict[str, Any], settings: Any, console: Console) -> 
             )
             mine = points.loc[points["list_key"] == row["list_key"]].drop_duplicates("sentence")
             for kind, said in zip(mine["kind"], mine["sentence"], strict=True):
-                console.print(f"       - {POINT_LABELS.get(kind, kind)}: {said}")
+                console.print(f"       - {KIND_INTRODUCTIONS.get(kind, kind)}: {said}")
         console.print(f"Rep pages: {folder}/reps/{rep}.html (one per rep, with a CSV beside it)")
     console.print(f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
     console.print(f"Prefect UI: {prefect_ui_hint(settings)}")

@@ -1,57 +1,47 @@
-"""The monitoring report: drift, realized performance and desk outcomes as of a day, as HTML and in MLflow.
+"""The monitoring report: drift, realized performance and desk outcomes as of a day, gathered and logged to MLflow.
 
 ``build_report`` opens the workspace, loads the champion churn model and feeds
 the pure functions of ``models.monitoring`` and ``models.desk_outcomes``;
-``write_report`` renders one self-contained page (plots inline) into
-``DIR/reports/monitor-<as_of>.html``;
 ``record_report`` logs its figures and the page to MLflow (experiment
-``savedesk-monitoring``).
+``savedesk-monitoring``). The page itself is ``pipelines.monitor_page``'s
+(``write_report``), its plots ``pipelines.monitor_plots``'.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import pandas as pd  # noqa: E402
-import polars as pl  # noqa: E402
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+import pandas as pd
+import polars as pl
 
-from features.build import build_features  # noqa: E402
-from features.labels import LabelSpec, churn_labels, durable_save_labels  # noqa: E402
-from features.requests import logged_offers  # noqa: E402
-from features.snapshots import snapshot  # noqa: E402
-from features.view import Tables  # noqa: E402
-from models.desk_outcomes import desk_outcomes  # noqa: E402
-from models.monitoring import (  # noqa: E402
-    AFTER_TRAINING,
+from features.build import build_features
+from features.labels import LabelSpec, churn_labels, durable_save_labels
+from features.requests import logged_offers
+from features.snapshots import snapshot
+from features.view import Tables
+from models.desk_outcomes import desk_outcomes
+from models.monitoring import (
     SCORE,
     MonitorReport,
     drift_by_month,
     drift_table,
     figures,
-    flagged_gaps,
     list_performance,
     matured_months,
     realized_performance,
     split_from_params,
     warnings,
 )
-from models.names import CHURN_MODEL  # noqa: E402
-from pipelines.settings import Settings  # noqa: E402
-from pipelines.training import label_spec  # noqa: E402
-from pipelines.workspace import WorkspaceError, open_workspace  # noqa: E402
-from serving.publication.catalog import LIST_FILES, PublishedCatalog  # noqa: E402
+from models.names import CHURN_MODEL
+from pipelines.settings import Settings
+from pipelines.training import label_spec
+from pipelines.workspace import WorkspaceError, open_workspace
+from serving.publication.catalog import LIST_FILES, PublishedCatalog
 
 OUTCOME_DAYS = 365
 """The desk outcomes count the matured requests of this many days (those whose durable window has closed)."""
-TEMPLATES = Path(__file__).parent / "templates"
 
 
 def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport:
@@ -156,148 +146,6 @@ def published_lists(catalog: PublishedCatalog, tables: Tables, as_of: date, spec
         accounts = pd.read_parquet(version / proactive, columns=["account_id", "churn_probability"])
         listed.append(accounts.merge(labels, on="account_id", how="inner").assign(business_date=pd.Timestamp(day)))
     return list_performance(pd.concat(listed, ignore_index=True) if listed else pd.DataFrame(), book)
-
-
-# ---- the page --------------------------------------------------------------------------------------------------
-
-
-def _png(draw: Callable[[Axes], None], size: tuple[float, float] = (8, 4)) -> str:
-    """A figure drawn by ``draw`` as a base64 PNG, to inline in the page (no pyplot: it needs no backend)."""
-    fig = Figure(figsize=size)
-    ax = fig.subplots()
-    draw(ax)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
-    """The report's plots as base64 PNGs, by name."""
-    out: dict[str, str] = {}
-    top = report.drift.head(15).iloc[::-1]
-
-    def drift(ax: Axes) -> None:
-        colors = ["tab:red" if v > psi_warning else "tab:blue" for v in top["psi"]]
-        ax.barh(top["column"], top["psi"], color=colors)
-        ax.axvline(psi_warning, color="grey", linestyle=":", label=f"warning above {psi_warning:.2f}")
-        ax.set(xlabel="PSI against the training data", title=f"Drift as of {report.as_of}: the 15 largest")
-        ax.legend(loc="lower right")
-
-    out["drift"] = _png(drift, (8, 5))
-    monthly = report.drift_by_month
-    if len(monthly):
-        watched = {SCORE, *monthly.loc[monthly["group"] == "price", "column"], *report.drift.head(3)["column"]}
-
-        def over_time(ax: Axes) -> None:
-            for column, part in monthly[monthly["column"].isin(watched)].groupby("column"):
-                width = 2 if column == SCORE else 1
-                ax.plot(part["as_of"], part["psi"], marker="o", label=str(column), linewidth=width)
-            ax.axhline(psi_warning, color="grey", linestyle=":")
-            ax.set(ylabel="PSI", title="Drift by month end: the score, the price features and the largest shifts")
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-
-        out["drift_by_month"] = _png(over_time, (9, 4))
-    performance = report.performance
-    if len(performance):
-
-        def realized(ax: Axes) -> None:
-            ax.plot(performance["as_of"], performance["auc"], marker="o", label="AUC")
-            right = ax.twinx()
-            right.plot(performance["as_of"], performance["ece"], marker="s", color="tab:orange", label="ECE")
-            right.set_ylabel("calibration error (ECE)")
-            after = performance[performance["period"] == AFTER_TRAINING]
-            if len(after):
-                ax.axvspan(after["as_of"].min(), after["as_of"].max(), color="tab:green", alpha=0.1,
-                           label="after training")  # fmt: skip
-            ax.set(ylabel="AUC", title="Realized performance by month end (labels matured)")
-            ax.tick_params(axis="x", rotation=30)
-            lines, labels = ax.get_legend_handles_labels()
-            more, more_labels = right.get_legend_handles_labels()
-            ax.legend(lines + more, labels + more_labels, loc="lower left")
-
-        out["performance"] = _png(realized)
-    outcomes = report.outcomes
-
-    def by_offer(ax: Axes) -> None:
-        table = outcomes.by_offer
-        ax.bar(table["offer"], table["save_rate"])
-        ax.set(ylabel="durable save rate", title="Save rate by first offer")
-        ax.tick_params(axis="x", rotation=45)
-
-    out["by_offer"] = _png(by_offer)
-
-    min_rollbacks = report.thresholds.min_rollbacks
-    compared = outcomes.concessions[outcomes.concessions["rollbacks"] >= min_rollbacks]
-
-    def concessions(ax: Axes) -> None:
-        compared.pivot(index="reason", columns="segment", values="mean_rollback_pct").plot.bar(ax=ax)
-        ax.set(ylabel="mean rollback %", title=f"Rollback size by reason and segment (≥ {min_rollbacks} rollbacks)")
-        ax.tick_params(axis="x", rotation=30)
-        ax.legend(title="segment", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-
-    if len(compared):
-        out["concessions"] = _png(concessions)
-    return out
-
-
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, classes="grid", float_format=lambda v: f"{v:,.3f}", na_rep="")
-
-
-def mix_rows(table: pd.DataFrame, key: str) -> list[dict[str, str]]:
-    """A ``mix_adjusted`` table's rows as the page shows them: rates in %, the chance range as low–high saves."""
-    return [
-        {"name": str(r[key]), "requests": f"{r['requests']:,}", "saved": f"{r['saved']:,}",
-         "save_rate": f"{r['save_rate']:.1%}", "expected": f"{r['expected']:.1f}",
-         "expected_rate": f"{r['expected_rate']:.1%}", "ratio": f"{r['ratio']:.2f}" if pd.notna(r["ratio"]) else "",
-         "range": f"{r['low']}–{r['high']}", "verdict": r["verdict"]}
-        for r in table.to_dict("records")
-    ]  # fmt: skip
-
-
-def render(report: MonitorReport) -> str:
-    """The report as one self-contained HTML page."""
-    thresholds = report.thresholds
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-    outcomes = report.outcomes
-    performance = report.performance.assign(as_of=report.performance["as_of"].astype(str).str[:10])
-    return environment.get_template("monitor.html").render(
-        report=report,
-        thresholds=thresholds,
-        warnings=warnings(report, thresholds),
-        plots=plots(report, thresholds.psi_warning),
-        drift=_table(report.drift[report.drift["psi"] > 0.1].head(30)),
-        performance=_table(performance),
-        lists=_table(report.lists.assign(business_date=report.lists["business_date"].astype(str).str[:10])),
-        listed=len(report.lists),
-        totals=outcomes.totals,
-        by_offer=_table(outcomes.by_offer),
-        by_territory=_table(outcomes.by_territory),
-        by_rep=_table(outcomes.by_rep),
-        rep_mix=mix_rows(outcomes.rep_mix, "rep_id"),
-        territory_mix=mix_rows(outcomes.territory_mix, "territory"),
-        mix_rates=_table(outcomes.mix_rates),
-        by_month=_table(outcomes.by_month),
-        flips=_table(outcomes.flips),
-        concessions=_table(outcomes.concessions),
-        gaps=_table(outcomes.gaps),
-        flagged=flagged_gaps(outcomes.gaps, thresholds.concession_gap_pct)["reason"].tolist(),
-        after_training=bool((report.performance["period"] == AFTER_TRAINING).any()),
-        durable_days=(report.as_of - report.outcome_window[1]).days,  # the window ends that many days before
-    )
-
-
-def write_report(report: MonitorReport, folder: Path) -> Path:
-    """Write the report's page as ``folder/monitor-<as_of>.html`` (atomically) and return its path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"monitor-{report.as_of.isoformat()}.html"
-    partial = path.with_suffix(".partial")
-    partial.write_text(render(report), encoding="utf-8")
-    partial.replace(path)
-    return path
 
 
 def record_report(settings: Settings, report: MonitorReport, page: Path) -> str:

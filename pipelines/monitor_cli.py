@@ -30,7 +30,8 @@ def monitor(
     a warning is news for the retention manager, not a failure of the command.
     """
     from models.monitoring import warnings
-    from pipelines.monitor import build_report, record_report, write_report
+    from pipelines.monitor import build_report, record_report
+    from pipelines.monitor_page import write_report
     from pipelines.settings import load_settings
     from pipelines.workspace import WorkspaceError
 

@@ -26,12 +26,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from models.churn import ChurnParams
 from models.gate import GateRules
 from models.guardrails import GuardrailRules
-from models.metrics import EmpcParams
 from models.offers import OfferCatalog
-from models.save import SaveParams
+from models.params import ChurnParams, EmpcParams, SaveParams
 from serving.publication.catalog import PublishedCatalog
 
 CONFIG_FILE_NAME = "savedesk.toml"

@@ -1,6 +1,6 @@
 """``savedesk tabular``: one-row-per-customer extracts, read through a mapping file.
 
-A thin shell: it loads the mapping (``sources.extract_mapping``), maps the CSV
+A thin shell: it loads the mapping (``sources.mapping_file``), maps the CSV
 (``sources.tabular``), evaluates the churn model on the mapping's split
 (``models.tabular``) and prints the figures.
 """
@@ -36,7 +36,8 @@ def evaluate(
 ) -> None:
     """Train the churn model on the mapping's train part; print test and val AUC beside the published baseline."""
     from models.tabular import ExtractEvaluationError, evaluate_extract
-    from sources.extract_mapping import MappingError, load_mapping
+    from sources.extract_mapping import MappingError
+    from sources.mapping_file import load_mapping
     from sources.tabular import read_customer_extract
 
     try:

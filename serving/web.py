@@ -29,6 +29,7 @@ from serving.config import API
 from serving.desk import Desk, ListedPoint, check_filters, desk_of, readable_rows
 from serving.formatting import dollars, percent, words
 from serving.outcomes import OutcomeIn
+from serving.plan_body import TalkingPoint
 from sources.vocabulary import OFFERS, ROLLBACK_PCTS
 
 HERE = Path(__file__).parent
@@ -36,8 +37,8 @@ STATIC_DIR = HERE / "static"
 COOKIE = "savedesk_token"
 
 
-def live_points(points: Iterable[ListedPoint]) -> list[dict[str, str]]:
-    """A listed row's talking points as the live list shows them (``_talking_points.html``).
+def live_points(points: Iterable[ListedPoint | TalkingPoint]) -> list[dict[str, str]]:
+    """A listed row's or a plan's talking points as the live pages show them (``_talking_points.html``).
 
     Every point but the guardrail's (the note is shown with the offer), labelled by kind, its direction as its class.
     """
@@ -52,7 +53,6 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["pct"] = percent
 templates.env.filters["dollars"] = dollars
 templates.env.filters["words"] = words
-templates.env.filters["kind"] = lambda k: KIND_LABELS.get(k, "")
 templates.env.filters["live_points"] = live_points
 router = APIRouter(include_in_schema=False)
 TheDesk = Annotated[Desk, Depends(desk_of)]

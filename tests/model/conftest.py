@@ -30,7 +30,8 @@ import pytest
 from features.registry import categorical_columns, model_columns
 from features.snapshots import snapshot
 from features.view import from_frames
-from models.churn import ChurnModel, ChurnParams, train_churn_model
+from models.churn import ChurnModel, train_churn_model
+from models.params import ChurnParams
 from models.tracking import Tracker
 from pipelines.services import open_tracker
 from pipelines.settings import load_settings

@@ -27,7 +27,7 @@ from models.desk_outcomes import (
     wilson_upper,
 )
 from models.monitoring import MonitorReport, figures, warnings
-from pipelines.monitor import render
+from pipelines.monitor_page import render
 from pipelines.settings import MonitorSettings
 
 THRESHOLDS = MonitorSettings()

@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 
 from models.monitoring import AFTER_TRAINING, IN_TRAINING, MonitorReport, warnings
 from pipelines.cli import app
-from pipelines.monitor import build_report, write_report
+from pipelines.monitor import build_report
+from pipelines.monitor_page import write_report
 from pipelines.services import open_tracker
 from pipelines.settings import load_settings
 from sources.simulator import SimulationConfig, simulate_hauler, write_hauler

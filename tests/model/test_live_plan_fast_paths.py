@@ -14,6 +14,7 @@ from conftest import Months
 from test_save_policy import CATALOG, RULES, Desk, desk  # noqa: F401  (the session's trained save model)
 
 import models.churn as churn_module
+import models.reason_model as reason_module
 import models.save as save_module
 from models.churn import FEW_VALUES, ChurnModel, category_codes, matrix, platt_probability, prepare_frame
 from models.guardrails import FEW_CANDIDATES, _group_max, apply_guardrails
@@ -141,6 +142,7 @@ def test_a_few_rows_score_and_explain_as_many_do(desk: Desk, monkeypatch: pytest
     few = [model.predict_proba(asked), model.predict_proba(quiet), model.contribution_values(asked)]
     few.append(model.contribution_values(odd))
     monkeypatch.setattr(save_module, "SMALL_FRAME", 0)  # every frame now takes the large frames' path
+    monkeypatch.setattr(reason_module, "SMALL_FRAME", 0)
     monkeypatch.setattr(churn_module, "SMALL_FRAME", 0)
     many = [model.predict_proba(asked), model.predict_proba(quiet), model.contribution_values(asked)]
     many.append(model.contribution_values(odd))

@@ -15,19 +15,13 @@ from features.view import from_frames
 from models.dataset import held_out
 from models.guardrails import GUARDRAILS, GuardrailRules
 from models.names import SAVE_MODEL
+from models.offer_propensity import ipw_weights
 from models.offers import OfferCatalog
+from models.params import SaveParams
 from models.policy import FALLBACK, RECOMMENDATION_WORDS, RECOMMENDED, plan_offers, recommendations
 from models.policy_value import doubly_robust_value, evaluate_policy
-from models.save import (
-    LIKELY_REASON,
-    BoosterBag,
-    SaveModel,
-    SaveParams,
-    ipw_weights,
-    rollback_pct,
-    train_save_model,
-    with_offer_design,
-)
+from models.reason_model import LIKELY_REASON
+from models.save import BoosterBag, SaveModel, rollback_pct, train_save_model, with_offer_design
 from models.tracking import Tracker
 from pipelines.save_training import feature_columns
 from sources import vocabulary as v

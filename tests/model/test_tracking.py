@@ -23,11 +23,13 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from features.registry import categorical_columns
-from models.churn import ChurnModel, ChurnParams
+from models.churn import ChurnModel
 from models.gate import GateDecision, GateRules, decide
 from models.metrics import expected_calibration_error, metrics_by
 from models.names import CHURN_MODEL
-from models.tracking import RegisteredVersion, Tracker, find_strings, fingerprint, read_audit_log
+from models.params import ChurnParams
+from models.run_scan import find_strings, fingerprint
+from models.tracking import RegisteredVersion, Tracker, read_audit_log
 
 if TYPE_CHECKING:
     from conftest import MakeTracker, Months

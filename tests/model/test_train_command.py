@@ -12,6 +12,9 @@ from models.names import CHURN_MODEL, SAVE_MODEL
 from pipelines.cli import app
 from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
+# The tests below are one story on one workspace (no model, then a champion, then a challenger): one worker, in order.
+pytestmark = pytest.mark.xdist_group("train_command")
+
 runner = CliRunner()
 REQUIRED = [
     "churn.auc", "churn.oracle_auc", "churn.auc_ratio", "churn.ece", "churn.brier", "churn.pr_auc",

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from published_workspace import published_workspace
 
-from models.tracking import find_strings
+from models.run_scan import find_strings
 from pipelines.services import desk_app, open_tracker
 from pipelines.settings import load_settings
 from serving.auth import RateLimiter, Role

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from models.churn import choose_tree_count, train_churn_model
 from models.tabular import SMALL_TABLE_PARAMS, model_inputs
 from pipelines.tabular_cli import tabular_app
-from sources.extract_mapping import MappingError, load_mapping
+from sources.extract_mapping import MappingError
+from sources.mapping_file import load_mapping
 from sources.tabular import read_customer_extract
 
 TELCO_MAPPING = Path(__file__).parents[2] / "mappings" / "telco.yaml"

@@ -13,10 +13,11 @@ from features.registry import BY_NAME, FEATURES, categorical_columns, model_colu
 from features.requests import account_context
 from features.snapshots import snapshot
 from features.view import from_frames
-from models.churn import ChurnModel, ChurnParams, train_churn_model
+from models.churn import ChurnModel, train_churn_model
 from models.dataset import held_out
 from models.guardrails import GuardrailRules
 from models.offers import OfferCatalog
+from models.params import ChurnParams, SaveParams
 from models.point_wording import (
     DESIGN_POINTS,
     GUARDRAIL,
@@ -28,7 +29,7 @@ from models.point_wording import (
     renderable,
 )
 from models.policy import plan_offers, recommendations
-from models.save import SaveModel, SaveParams, rollback_pct, train_save_model
+from models.save import SaveModel, rollback_pct, train_save_model
 from models.talking_points import POINT_COLUMNS, rep_driver, talking_points
 from sources import vocabulary as v
 from sources.simulator import SimulationConfig, simulate_hauler

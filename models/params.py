@@ -1,0 +1,128 @@
+"""The parameter objects of the models: plain frozen values that the settings hold and the models read.
+
+Light on purpose (no LightGBM, scikit-learn or SciPy here): reading the settings, as every command does, loads
+no model library. ``BoostingParams`` declares the LightGBM settings both models share once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoostingParams:
+    """LightGBM settings shared by the churn and save models; each model sets its own rate, depth and size.
+
+    Attributes:
+        learning_rate: Shrinkage of each tree.
+        num_leaves: Most leaves of a tree.
+        max_depth: Deepest a tree grows (-1: no limit).
+        min_child_samples: Fewest rows in a leaf.
+        subsample: Share of rows each tree is fitted on (a fresh draw every tree).
+        colsample_bytree: Share of columns each tree may split on.
+        reg_lambda: L2 penalty on leaf values.
+        n_estimators: Most trees.
+        early_stopping_rounds: Trees without improvement on the validation rows before boosting stops.
+        seed: Seed of the row and column draws.
+        threads: Threads LightGBM uses.
+    """
+
+    learning_rate: float
+    num_leaves: int = 15
+    max_depth: int
+    min_child_samples: int
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 5.0
+    n_estimators: int
+    early_stopping_rounds: int = 100
+    seed: int = 7
+    threads: int = 2
+
+    def booster_keywords(self, constraints: Mapping[str, Any] | None = None, seed_offset: int = 0) -> dict[str, Any]:
+        """Keyword arguments of ``lightgbm.LGBMClassifier``.
+
+        Args:
+            constraints: Model-specific LightGBM arguments (monotone constraints), placed after the tree count.
+            seed_offset: Added to ``seed``, so each bagged model draws its own rows and columns.
+
+        Returns:
+            The arguments, in the order LightGBM is given them.
+        """
+        return {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "min_child_samples": self.min_child_samples,
+            "subsample": self.subsample,
+            "subsample_freq": 1,
+            "colsample_bytree": self.colsample_bytree,
+            "reg_lambda": self.reg_lambda,
+            "n_estimators": self.n_estimators,
+            **(constraints or {}),
+            "random_state": self.seed + seed_offset,
+            "n_jobs": self.threads,
+            "verbose": -1,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChurnParams(BoostingParams):
+    """LightGBM and calibration settings of the churn model."""
+
+    learning_rate: float = 0.05
+    max_depth: int = 8
+    min_child_samples: int = 300
+    n_estimators: int = 1000
+    """The most trees when early-stopping; the exact count when fitting without a validation set."""
+    calibration: str = "platt"
+    """"platt" (keeps the ranking exactly) or "isotonic" (more flexible, ties scores)."""
+
+    def lightgbm(self) -> dict[str, Any]:
+        """Keyword arguments of ``lightgbm.LGBMClassifier``."""
+        return self.booster_keywords()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SaveParams(BoostingParams):
+    """Settings of the save model."""
+
+    learning_rate: float = 0.03
+    max_depth: int = 6
+    min_child_samples: int = 40
+    n_estimators: int = 1500
+    weighting: str = "ipw"
+    """"ipw" (weight each request by 1 / P(its offer)) or "none" (fit the reps' choices as they are)."""
+    max_weight: float = 20.0
+    """Largest inverse-propensity weight before normalising: bounds the variance rare offers bring."""
+    propensity_c: float = 1.0
+    """Inverse L2 strength of the offer-propensity regression."""
+    bags: int = 1
+    """Outcome models fitted with seeds ``seed``, ``seed + 1``, …, their log-odds averaged (bagging)."""
+
+    def lightgbm(self, monotone: list[int], bag: int = 0) -> dict[str, Any]:
+        """Keyword arguments of ``lightgbm.LGBMClassifier``."""
+        return self.booster_keywords(
+            {"monotone_constraints": monotone, "monotone_constraints_method": "advanced"}, seed_offset=bag
+        )
+
+
+@dataclass(frozen=True)
+class EmpcParams:
+    """Parameters of the expected maximum profit measure (Verbraken et al., 2013).
+
+    Attributes:
+        customer_value: Customer lifetime value (CLV) of a retained customer.
+        offer_cost: Cost ``d`` of the retention offer made to a targeted customer.
+        contact_cost: Cost ``f`` of contacting a targeted customer.
+        accept_alpha: Alpha of the Beta distribution of the acceptance rate gamma.
+        accept_beta: Beta of that distribution (mean gamma = alpha / (alpha + beta)).
+    """
+
+    customer_value: float = 200.0
+    offer_cost: float = 10.0
+    contact_cost: float = 1.0
+    accept_alpha: float = 6.0
+    accept_beta: float = 14.0

@@ -1,0 +1,123 @@
+"""The data commands of ``savedesk``: simulate, validate, features and snapshots, registered by ``register``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.cli_options import DataOption, checked_workspace, command_settings, console, errors, parse_date
+
+
+def simulate(
+    accounts: Annotated[int, typer.Option(help="Number of accounts.", min=1)] = 5_000,
+    months: Annotated[int, typer.Option(help="Months of history to simulate.", min=1)] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 7,
+    end: Annotated[
+        str | None, typer.Option(help="Last day of the extract (YYYY-MM-DD). Default: a fixed date.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Workspace to write into. Default: --data.")] = None,
+    data: DataOption = None,
+) -> None:
+    """Simulate a hauler with known ground truth into OUT/raw and OUT/truth."""
+    from pipelines.display import render_simulation_summary
+    from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
+
+    settings = command_settings(out or data)
+    config = SimulationConfig(accounts=accounts, months=months, seed=seed)
+    end_date = parse_date(end, "--end")
+    if end_date is not None:
+        config = config.with_end(end_date)
+    with console.status(f"Simulating {accounts:,} accounts over {months} months…"):
+        hauler = simulate_hauler(config)
+    with console.status(f"Writing tables to {settings.data}…"):
+        summary = write_hauler(hauler, settings.data)
+    render_simulation_summary(summary, console)
+
+
+def validate(
+    data: DataOption = None,
+    extract_end: Annotated[
+        str | None,
+        typer.Option(help="Last day of the extract, when DIR/raw/extract.json does not say."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check every raw table against the contract; quarantine bad rows in DIR/rejects."""
+    from sources.folders import WorkspaceFolders
+    from sources.validation import validate_workspace
+
+    settings = command_settings(data)
+    folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+    report = validate_workspace(folders, extract_end=parse_date(extract_end, "--extract-end"))
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    else:
+        report.render(console)
+    if report.fatal:
+        raise typer.Exit(1)
+
+
+def features(
+    as_of: Annotated[str, typer.Option("--as-of", help="Day the features describe (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    data: DataOption = None,
+    shards: Annotated[int, typer.Option(help="Build in this many account shards (bounded memory).", min=1)] = 1,
+) -> None:
+    """Build features as of a date: one row per account in service, written as Parquet."""
+    from features.build import build_features
+    from pipelines.snapshots import write_parquet_atomically
+    from pipelines.workspace import WorkspaceError
+
+    settings = command_settings(data)
+    day = parse_date(as_of, "--as-of")
+    assert day is not None  # noqa: S101 - required option
+    workspace = checked_workspace(settings)
+    try:
+        workspace.check_as_of(day)
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    with console.status(f"Building features as of {day}…"):
+        frame = build_features(workspace.tables, day, shards=shards)
+    write_parquet_atomically(frame, out)
+    console.print(f"{frame.height:,} accounts × {frame.width - 1} features as of {day} → {out}")
+
+
+def snapshots(
+    start: Annotated[str, typer.Option(help="First as-of date (YYYY-MM-DD); month ends from here.")],
+    end: Annotated[str, typer.Option(help="Last as-of date (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for as_of=YYYY-MM-DD/ partitions.")],
+    data: DataOption = None,
+    horizon_days: Annotated[int, typer.Option(help="Churn label window, in days.")] = 90,
+    lead_days: Annotated[int, typer.Option(help="Days between the as-of date and the window.")] = 0,
+) -> None:
+    """Write monthly training snapshots (features + churn label), partitioned by as-of date."""
+    from rich.progress import Progress
+
+    from features.labels import LabelSpec
+    from pipelines.snapshots import snapshot_dates, write_snapshots
+    from pipelines.workspace import WorkspaceError
+
+    settings = command_settings(data)
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    assert first is not None and last is not None  # noqa: S101 - required options
+    spec = LabelSpec(horizon_days=horizon_days, lead_days=lead_days)
+    workspace = checked_workspace(settings)
+    try:
+        dates = snapshot_dates(workspace, first, last, spec)
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    with Progress(console=console) as progress:
+        task = progress.add_task("Snapshots", total=len(dates))
+        rows = write_snapshots(workspace, dates, out, spec, progress=lambda _: progress.advance(task))
+    console.print(f"{len(rows)} snapshots, {sum(rows.values()):,} rows → {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    for command in (simulate, validate, features, snapshots):
+        app.command()(command)

@@ -1,0 +1,115 @@
+"""The model commands of ``savedesk``: train and evaluate the churn and save models, registered by ``register``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from pipelines.cli_options import DataOption, checked_workspace, command_settings, console, errors, parse_date
+
+
+def train(
+    data: DataOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Test month's as-of date. Default: the latest with a full label.")
+    ] = None,
+    unless_champion: Annotated[
+        bool, typer.Option("--unless-champion", help="Do nothing when both models already have a champion.")
+    ] = False,
+) -> None:
+    """Train the churn and the save models, register each as challenger and run their promotion gates."""
+    from models.names import CHURN_MODEL, SAVE_MODEL
+    from pipelines.display import render_save_training, render_training
+    from pipelines.save_training import (
+        fit_save_model,
+        load_requests,
+        record_and_gate_save,
+        request_split,
+    )
+    from pipelines.training import fit_and_evaluate, load_snapshots, record_and_gate, time_split
+    from pipelines.workspace import WorkspaceError
+
+    settings = command_settings(data)
+    if unless_champion:
+        from pipelines.services import open_tracker
+
+        tracker = open_tracker(settings)
+        held = [tracker.champion_version(n) for n in (CHURN_MODEL, SAVE_MODEL)]
+        if all(held):
+            console.print("Both models have a champion already: " + ", ".join(v.label for v in held if v))
+            return
+    workspace = checked_workspace(settings)
+    fed = workspace.outcomes
+    if fed.attempts or fed.resolutions or fed.skipped:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(fed.skipped.items())) or "none"
+        console.print(
+            f"Outcomes recorded at the desk: {fed.attempts} save attempts and {fed.resolutions} resolutions joined"
+            f" the training data; skipped: {skipped}"
+        )
+    try:
+        split = time_split(settings, workspace, parse_date(as_of, "--as-of"))
+        requests = request_split(settings, workspace)
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    with console.status(f"Building {len(split.all_dates)} monthly snapshots…"):
+        frames = load_snapshots(settings, workspace, split)
+    with console.status("Training the churn model…"):
+        training = fit_and_evaluate(settings, split, frames)
+    with console.status("Recording the run and applying the gate…"):
+        outcome = record_and_gate(settings, training)
+    render_training(training, outcome, console)
+    with console.status("Building the cancellation requests with what each was decided on…"):
+        decisions = load_requests(settings, workspace, requests)
+    with console.status("Training the save model and judging the policy…"):
+        save = fit_save_model(settings, decisions, requests)
+    with console.status("Recording the save model's run and applying its gate…"):
+        save_outcome = record_and_gate_save(settings, save)
+    render_save_training(save, save_outcome, console)
+
+
+def evaluate(
+    data: DataOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Test month's as-of date. Default: the latest with a full label.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    alias: Annotated[
+        str, typer.Option(help="Registry alias of the model to judge: champion or challenger.")
+    ] = "champion",
+) -> None:
+    """Judge the registered models: churn on a test month, save and policy on the latest labelled requests.
+
+    On simulated data the figures include the oracle's (churn ranking, policy value) from the truth.
+    """
+    from pipelines.display import render_figures, render_policy_values
+    from pipelines.save_training import evaluate_save_model
+    from pipelines.training import evaluate_champion
+    from pipelines.workspace import WorkspaceError
+
+    settings = command_settings(data)
+    workspace = checked_workspace(settings)
+    try:
+        with errors.status(f"Evaluating the {alias}…"):
+            figures = evaluate_champion(settings, workspace, parse_date(as_of, "--as-of"), alias=alias)
+    except WorkspaceError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        with errors.status(f"Evaluating the save model's {alias} and the policy…"):
+            figures |= evaluate_save_model(settings, workspace, alias=alias)
+    except WorkspaceError as error:  # a save model that never passed its gate has no champion yet
+        errors.print(f"[yellow]{error} The save and policy figures are left out.[/yellow]")
+    if as_json:
+        print(json.dumps(figures, indent=2, sort_keys=True))  # noqa: T201 - the JSON is the output
+    else:
+        render_figures(figures, console)
+        render_policy_values(figures, console)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    for command in (train, evaluate):
+        app.command()(command)

@@ -1,0 +1,85 @@
+"""The ``savedesk nightly`` and ``savedesk deploy`` commands: the flows under Prefect, registered by ``register``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from pipelines.cli_options import DataOption, command_settings, console, errors, parse_date
+
+
+def nightly(
+    data: DataOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Business date's as-of. Default: the last day of the data.")
+    ] = None,
+) -> None:
+    """Run the nightly flow: score, plan, talking points, call lists, publish (under Prefect)."""
+    from pipelines.display import render_nightly
+    from pipelines.settings import prefect_environment
+    from pipelines.workspace import WorkspaceError
+
+    settings = command_settings(data)
+    parse_date(as_of, "--as-of")
+    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    from pipelines.flows import configured
+    from pipelines.flows import nightly as nightly_flow
+
+    try:
+        summary = configured(nightly_flow, settings)(str(settings.data), as_of)
+    except (WorkspaceError, LookupError) as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    render_nightly(summary, settings, console)
+
+
+def deploy(
+    data: DataOption = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--register-only", help="Keep running and execute the scheduled runs.")
+    ] = True,
+) -> None:
+    """Register the nightly, weekly training and intraday deployments (cron, in the desk's time zone).
+
+    Needs a running Prefect server (``prefect server start``) and its API URL in
+    ``PREFECT_API_URL``, ``SAVEDESK_PREFECT__API_URL`` or Prefect's profile. With
+    ``--serve`` (the default) this process stays up and runs each deployment on its schedule.
+    """
+    from pipelines.settings import prefect_environment
+
+    settings = command_settings(data)
+    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
+    from pipelines.prefect_server import api_url, server_answers
+
+    url = api_url()
+    if not url:
+        errors.print(
+            "[red]No Prefect server to register with: start one (PREFECT_HOME=... prefect server start) and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (or SAVEDESK_PREFECT__API_URL).[/red]"
+        )
+        raise typer.Exit(2)
+    if not server_answers(url):
+        errors.print(f"[red]No Prefect server answers at {url}: is `prefect server start` running there?[/red]")
+        raise typer.Exit(2)
+    from prefect import serve as prefect_serve
+
+    from pipelines.flows import deployments
+
+    planned = deployments(settings)
+    if serve:
+        console.print(f"Serving {len(planned)} deployments against {url} (Ctrl-C to stop)")
+        prefect_serve(*planned)
+        return
+    for deployment in planned:
+        deployment.apply()
+        schedule = deployment.schedules[0].schedule
+        console.print(f"Registered {deployment.flow_name}/{deployment.name}: {schedule.cron} ({schedule.timezone})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    for command in (nightly, deploy):
+        app.command()(command)
