@@ -52,7 +52,10 @@ def plan(decisions: pd.DataFrame, key: str, save: SaveModel, catalog: OfferCatal
     at = pd.Index(chosen[key]).get_indexer(table[key])
     table["margin_kept_p_save"] = kept[at]
     table["rollback_pct"] = chosen["rollback_pct"].to_numpy()[at]
-    return Planned(offers, _beside(decisions, table, key).sort_values(key, ignore_index=True))
+    planned = _beside(decisions, table, key)
+    if planned[key].is_monotonic_increasing:  # one account on the line: no sort to pay for
+        return Planned(offers, planned.reset_index(drop=True))
+    return Planned(offers, planned.sort_values(key, ignore_index=True))
 
 
 def _beside(decisions: pd.DataFrame, table: pd.DataFrame, key: str) -> pd.DataFrame:

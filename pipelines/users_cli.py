@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from pipelines.cli_options import console, errors
 from pipelines.settings import Settings, load_settings
 
 users_app = typer.Typer(help="Users of the API and the rep page: bearer tokens with a role and territories.")
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
-
 DataOption = Annotated[
     Path | None,
     typer.Option("--data", help="Workspace folder; its outcomes store: DIR/outcomes.db or SAVEDESK_OUTCOMES_URL."),
