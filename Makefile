@@ -61,7 +61,7 @@ unit: env
 check: lint typecheck imports unit
 
 test: lint typecheck imports browser
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 docs: env
 	$(BIN)/python -m sources.dictionary

@@ -38,14 +38,19 @@ def month_end_before(day: date) -> date:
 
 
 def catalog_offer(offer: pd.Series, rollback_pct: pd.Series) -> pd.Series:
-    """The catalog offer of logged attempts: a ``rollback`` of 10 % is ``rollback_10``."""
+    """The catalog offer of logged attempts: a ``rollback`` of 10 % is ``rollback_10`` (none: an empty text column)."""
     pct = pd.to_numeric(rollback_pct, errors="coerce").fillna(0.0)
-    sized = "rollback_" + pct.map(lambda p: f"{p:g}")
-    return pd.Series(np.where(offer == "rollback", sized, offer), index=offer.index, dtype=object)
+    sized = pd.Series([f"rollback_{p:g}" for p in pct.tolist()], index=offer.index, dtype=object)
+    return pd.Series(np.where(offer == "rollback", sized, offer.astype(object)), index=offer.index, dtype=object)
 
 
 def logged_offers(tables: Tables) -> pd.DataFrame:
-    """Each request's first inside-sales attempt: ``request_id``, ``rep_id`` and the catalog ``offer``."""
+    """Each request's first inside-sales attempt: ``request_id``, ``rep_id`` and the catalog ``offer``.
+
+    An extract without ``save_attempts`` logged no offer: the frame is empty, its columns text.
+    """
+    if "save_attempts" not in tables:
+        return pd.DataFrame({column: pd.Series([], dtype=object) for column in ("request_id", "rep_id", "offer")})
     attempts = (
         tables["save_attempts"]
         .filter(pl.col("rep_channel") == "inside_sales")
@@ -141,17 +146,54 @@ def request_decisions(
     requests = requests.merge(logged_offers(tables), on="request_id", how="inner")
     labels = durable_save_labels(tables, extract_end, spec).select("request_id", "durable_save").to_pandas()
     requests = requests.merge(labels, on="request_id", how="left")
-    requests["decided_as_of"] = [month_end_before(d.date()) for d in requests["request_date"]]
+    requests["durable_save"] = requests["durable_save"].astype("boolean")
+    requests["decided_as_of"] = pd.to_datetime(
+        pd.Series([month_end_before(d.date()) for d in requests["request_date"]], index=requests.index, dtype=object)
+    )
     contexts = {} if contexts is None else contexts
     parts = []
     for key, group in requests.groupby("decided_as_of", sort=True):
-        as_of = date.fromisoformat(str(key))
+        as_of = pd.Timestamp(str(key)).date()
         if as_of not in contexts:
             contexts[as_of] = account_context(tables, as_of)
         parts.append(group.merge(contexts[as_of].drop(columns="as_of"), on="account_id", how="inner"))
-    if not parts:
-        return pd.DataFrame(columns=[*REQUEST_COLUMNS, *LOGGED_COLUMNS])
-    out = pd.concat(parts, ignore_index=True).sort_values("request_id", ignore_index=True)
-    out["decided_as_of"] = pd.to_datetime(out["decided_as_of"])
     first = [*REQUEST_COLUMNS, *LOGGED_COLUMNS]
+    if not parts:  # no decision: the same columns, in their types
+        return requests.iloc[0:0][first].reset_index(drop=True)
+    out = pd.concat(parts, ignore_index=True).sort_values("request_id", ignore_index=True)
     return out[first + [c for c in out.columns if c not in first]]
+
+
+def why_no_decisions(
+    tables: Tables, extract_end: date, start: date, end: date, spec: LabelSpec = DEFAULT_LABELS
+) -> str:
+    """Why no request dated in ``[start, end]`` can teach the save model, in words a person can act on.
+
+    Args:
+        tables: The full tables.
+        extract_end: Last day of the data.
+        start: First request date looked at.
+        end: Last request date looked at.
+        spec: How long a save must last to be durable.
+
+    Returns:
+        A sentence: what the save model needs and which part of the extract lacks it.
+    """
+    window = f"between {start} and {end}"
+    requests = tables["cancellation_requests"].filter(pl.col("request_date").is_between(start, end))
+    asked = requests.select(pl.len()).collect().item()
+    if asked == 0:
+        cause = f"no cancellation request is dated {window}"
+    elif "save_attempts" not in tables:
+        cause = "the extract has no save_attempts table (or it has no rows), so no rep's offer is on record"
+    elif logged_offers(tables).empty:
+        cause = "save_attempts holds no inside-sales attempt, so no rep's offer is on record"
+    else:
+        cause = (
+            f"none of the {asked:,} requests {window} has an inside-sales attempt, an account in service the"
+            f" month before, and a {spec.durable_days}-day window ending by {extract_end}"
+        )
+    return (
+        f"The save model was not trained: {cause}. It learns from the offers reps made on answered requests;"
+        " the churn model does not need them."
+    )

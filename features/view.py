@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sources.contract import DATE, TABLES, table_info
 
@@ -29,16 +30,23 @@ def scan_tables(folder: Path) -> Tables:
             or ``<table>/*.parquet`` (one file per account shard).
 
     Returns:
-        One lazy frame per table found, dates cast to ``pl.Date``.
+        One lazy frame per table found, dates cast to ``pl.Date``. An optional
+        table without rows is absent, as validation leaves it: its features are
+        left out, never zeros.
     """
     tables: Tables = {}
     for name in TABLES:
         single, sharded = folder / f"{name}.parquet", folder / name
-        if single.is_file():
-            tables[name] = pl.scan_parquet(single)
-        elif sharded.is_dir():
-            tables[name] = pl.scan_parquet(sharded / "*.parquet")
+        files = [single] if single.is_file() else sorted(sharded.glob("*.parquet")) if sharded.is_dir() else []
+        if not files or (not table_info(name).required and not any(_rows(path) for path in files)):
+            continue
+        tables[name] = pl.scan_parquet(single if single.is_file() else sharded / "*.parquet")
     return {name: with_date_types(name, frame) for name, frame in tables.items()}
+
+
+def _rows(path: Path) -> int:
+    """Rows of a Parquet file, from its footer (nothing else is read)."""
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def with_date_types(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -49,9 +57,14 @@ def with_date_types(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def from_frames(frames: dict[str, pl.DataFrame | pa.Table | pd.DataFrame]) -> Tables:
-    """Lazy tables from in-memory frames (polars, pyarrow or pandas), as in tests and notebooks."""
+    """Lazy tables from in-memory frames (polars, pyarrow or pandas), as in tests and notebooks.
+
+    As in ``scan_tables``, an optional table without rows is absent.
+    """
     out: Tables = {}
     for name, frame in frames.items():
+        if len(frame) == 0 and name in TABLES and not table_info(name).required:
+            continue
         if isinstance(frame, pl.DataFrame):
             lazy = frame.lazy()
         elif isinstance(frame, pa.Table):

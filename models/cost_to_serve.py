@@ -60,6 +60,13 @@ class CostToServe:
             )
         return np.where(unknown, self.default_index if self.default_index is not None else np.nan, index)
 
+    def unknown(self, territory: pd.Series) -> list[str]:
+        """The territories that cannot be priced: missing from the table while there is no ``default_index``."""
+        if self.default_index is not None:
+            return []
+        known = {name for name, _ in self.territory_index}
+        return sorted(str(name) for name in pd.unique(territory.dropna()) if name not in known)
+
     def line_cost(self, index: np.ndarray, yards: np.ndarray, pickups: np.ndarray, lease: np.ndarray) -> np.ndarray:
         """Monthly cost of single lines."""
         lifted = self.per_yard_lifted * yards * pickups * self.weeks_per_month

@@ -51,7 +51,9 @@ def validate(
 
     settings = command_settings(data)
     folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
-    report = validate_workspace(folders, extract_end=parse_date(extract_end, "--extract-end"))
+    report = validate_workspace(
+        folders, extract_end=parse_date(extract_end, "--extract-end"), limits=settings.validation
+    )
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     else:

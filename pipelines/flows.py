@@ -15,7 +15,8 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import Flow, flow, get_run_logger
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from pipelines.nightly import desk_rules, night_scores, proactive_limit, shard
+from pipelines.left_out import carried
+from pipelines.nightly import check_book, check_features, desk_rules, night_scores, proactive_limit, shard
 from pipelines.settings import Settings, load_settings
 from pipelines.tasks import (
     add_requests_task,
@@ -26,6 +27,7 @@ from pipelines.tasks import (
     fingerprint_task,
     keep_context_task,
     kept_context_task,
+    left_out_task,
     lists_task,
     load_champions_task,
     new_requests_task,
@@ -62,12 +64,16 @@ def task_runner(settings: Settings) -> TaskRunner[Any]:
 def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
     """Validate → features → score → plans → talking points → lists → publish → monitoring summary.
 
+    A territory, rep or account that cannot be planned is left out with a warning; every other one gets its
+    lists. A night with no account in service (or none left) publishes nothing and fails with the reason.
+
     Args:
         data: The workspace folder.
         as_of: The business date's as-of (ISO date); default: the last day of the data.
 
     Returns:
-        The run's summary: dates, counts, where the lists are, drifted columns and the warning sentences.
+        The run's summary: dates, counts, where the lists are, drifted columns, what was left out and why,
+        and the warning sentences.
     """
     settings = load_settings(Path(data))
     desk = settings.nightly
@@ -75,17 +81,22 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
     day = business_day_task(workspace, as_of)
     champions = load_champions_task(settings)
     context = context_task(workspace, day)
+    check_book(context, day)
+    check_features(context, champions)
     keep_context_task(settings, context, day)
     requests = requests_task(workspace, day, desk.open_request_days)
-    roster = roster_task(workspace, day)
+    roster, reps_left = roster_task(workspace, day)
     limit = proactive_limit(desk, roster)
     futures = [score_task.submit(settings, part, requests, champions, limit) for part in shard(context, desk.shards)]
     scored = [f.result() for f in futures]
+    left = left_out_task([*reps_left, *(part for s in scored for part in s.left_out)])
+    check_book(context, day, left)
     lists, listed = lists_task(scored, roster, desk_rules(desk), day)
     point_futures = [talking_points_task.submit(champions, part, day) for part in shard(listed, desk.shards)]
     points = concat_task([f.result() for f in point_futures])
     drift = drift_task(champions, context, night_scores(scored, context), settings.monitor.psi_warning)
-    extra = {"as_of": day.isoformat(), "models": champions.versions, "input_fingerprint": fingerprint_task(settings)}
+    extra = {"as_of": day.isoformat(), "models": champions.versions, "input_fingerprint": fingerprint_task(settings),
+             "left_out": [part.as_dict() for part in left]}  # fmt: skip
     folder = publish_task(settings, day, lists, points, extra)
     summary = {
         "business_date": day.isoformat(),
@@ -96,7 +107,8 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
         "talking_points": len(points),
         "psi_score": round(drift["psi"].get("churn_probability", float("nan")), 4),
         "drift_warnings": drift["shifted"],
-        "warnings": drift["warnings"],
+        "left_out": extra["left_out"],
+        "warnings": [*(part.sentence() for part in left), *drift["warnings"]],
         "models": champions.versions,
     }
     get_run_logger().info("Published %s: %d inbound, %d proactive, %d flips", folder, summary["inbound"],
@@ -114,21 +126,24 @@ def intraday(data: str, as_of: str | None = None) -> dict[str, Any]:
     settings = load_settings(Path(data))
     workspace = open_workspace_task(settings)
     day = business_day_task(workspace, as_of)
-    lists, points, runs = published_task(settings, day)
+    lists, points, manifest = published_task(settings, day)
     new = new_requests_task(lists, requests_task(workspace, day, settings.nightly.open_request_days))
     if new.empty:
         get_run_logger().info("No new requests for %s", day)
         return {"business_date": day.isoformat(), "new_requests": 0, "published": str(settings.catalog.link(day))}
     champions = load_champions_task(settings)
     scored = score_task(settings, kept_context_task(settings, day, new), new, champions, 0)
-    roster = roster_task(workspace, day)
+    roster, reps_left = roster_task(workspace, day)
+    left = left_out_task([*reps_left, *scored.left_out])
     lists, fresh = add_requests_task(lists, scored, roster, desk_rules(settings.nightly))
     points = concat_task([points, talking_points_task(champions, fresh, day)])
     extra = {"as_of": day.isoformat(), "models": champions.versions, "input_fingerprint": fingerprint_task(settings),
-             "intraday_runs": runs + 1}  # fmt: skip
+             "intraday_runs": int(manifest.get("intraday_runs", 0)) + 1,
+             "left_out": [part.as_dict() for part in carried(manifest.get("left_out", []), left)]}  # fmt: skip
     folder = publish_task(settings, day, lists, points, extra)
     get_run_logger().info("Added %d new requests to %s", len(scored.inbound), folder)
-    return {"business_date": day.isoformat(), "new_requests": len(scored.inbound), "published": str(folder)}
+    return {"business_date": day.isoformat(), "new_requests": len(scored.inbound), "published": str(folder),
+            "left_out": [part.as_dict() for part in left]}  # fmt: skip
 
 
 @flow(name="savedesk-train")

@@ -20,6 +20,8 @@ def train(
     ] = False,
 ) -> None:
     """Train the churn and the save models, register each as challenger and run their promotion gates."""
+    from features.labels import LabelSpec
+    from features.requests import why_no_decisions
     from models.names import CHURN_MODEL, SAVE_MODEL
     from pipelines.display import render_save_training, render_training
     from pipelines.save_training import (
@@ -63,6 +65,11 @@ def train(
     render_training(training, outcome, console)
     with console.status("Building the cancellation requests with what each was decided on…"):
         decisions = load_requests(settings, workspace, requests)
+    if decisions.empty:
+        spec = LabelSpec(durable_days=settings.save.durable_days)
+        why = why_no_decisions(workspace.tables, workspace.end, workspace.start, requests.test_end, spec)
+        errors.print(f"[yellow]{why}[/yellow]")
+        return
     with console.status("Training the save model and judging the policy…"):
         save = fit_save_model(settings, decisions, requests)
     with console.status("Recording the save model's run and applying its gate…"):

@@ -8,7 +8,7 @@ planning work on any subset of accounts, which is how the flows map them over ac
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,13 +17,16 @@ import pandas as pd
 import polars as pl
 
 from features.build import build_features
+from features.registry import BY_NAME
 from features.requests import account_context
 from features.view import Tables, as_of_view
 from models.champions import Champions
 from models.churn import ChurnModel
 from models.drift import psi
 from models.planner import plan
+from pipelines.left_out import LeftOut, file_safe, plan_apart, priced
 from pipelines.settings import NightlySettings, Settings
+from pipelines.workspace import WorkspaceError
 from serving.call_lists import CallLists, DeskRules, build_call_lists
 from serving.roster import Roster, roster_from_history
 from sources.keys import stable_bucket
@@ -49,6 +52,52 @@ def build_context(tables: Tables, as_of: date, shards: int = 1) -> pd.DataFrame:
     return account_context(tables, as_of, build_features(tables, as_of, shards=shards))
 
 
+def check_book(context: pd.DataFrame, as_of: date, left_out: list[LeftOut] | None = None) -> None:
+    """Refuse a night with no account to list: lists from zero accounts would look like a quiet night.
+
+    Args:
+        context: The night's accounts in service.
+        as_of: The business date's as-of.
+        left_out: What the night left out, once scored; refused when it is every account.
+
+    Raises:
+        WorkspaceError: No account is in service, or every one was left out.
+    """
+    if context.empty:
+        raise WorkspaceError(
+            f"No account in service on {as_of}: nothing to score, so no lists were published (earlier days'"
+            " lists stay as they were). Check the accounts table (savedesk validate) and the --as-of date."
+        )
+    lost = sum(part.accounts for part in left_out or [] if part.kind != "rep")
+    if left_out and lost >= len(context):
+        reasons = "; ".join(part.sentence() for part in left_out[:5])
+        raise WorkspaceError(f"Every account in service on {as_of} was left out, so no lists were published: {reasons}")
+
+
+def check_features(context: pd.DataFrame, champions: Champions) -> None:
+    """Refuse to score with models that need features this extract cannot give (a table absent or without rows).
+
+    A missing feature is never made up (a zero would read as "no late pickups"): the night stops and says which
+    tables the models were trained with.
+
+    Raises:
+        WorkspaceError: A champion's feature is not in the night's context.
+    """
+    needs = {"churn": champions.churn.columns, "save": champions.save.feature_columns}
+    for kind, columns in needs.items():
+        missing = [column for column in columns if column not in context.columns]
+        if not missing:
+            continue
+        tables = sorted({BY_NAME[c].table for c in missing if c in BY_NAME})
+        version = champions.versions.get(kind, {}).get("version", "?")
+        shown = ", ".join(missing[:8]) + (" and others" if len(missing) > 8 else "")
+        raise WorkspaceError(
+            f"The {kind} model (v{version}) was trained with features this extract cannot give: {shown},"
+            f" from {', '.join(tables) or 'tables it lacks'} (absent,"
+            " or without rows). Restore those tables, or train on this extract (savedesk train) before the nightly."
+        )
+
+
 def shard(frame: pd.DataFrame, shards: int) -> list[pd.DataFrame]:
     """``frame`` split by a stable hash of ``account_id``: the same account is always in the same shard."""
     if shards <= 1:
@@ -67,6 +116,8 @@ class Scored:
     """One row per account worth a proactive call: its context, risk, recommendation and saveable value."""
     scores: pd.Series
     """The churn probability of every account of the shard, on the shard's index (for monitoring)."""
+    left_out: list[LeftOut] = field(default_factory=list)
+    """The territories and accounts of the shard that could not be planned, and why."""
 
 
 def score_shard(
@@ -83,15 +134,18 @@ def score_shard(
     """
     scored = context.assign(churn_probability=champions.churn.predict_proba(context))
     catalog, rules, save = settings.save.offers, settings.save.guardrails, champions.save
-    asking = requests.merge(scored, on="account_id", how="inner")
-    inbound = plan(asking, "request_id", save, catalog, rules).decisions
+    plannable, left = priced(scored, catalog.cost_to_serve)
+    asking = requests.merge(plannable, on="account_id", how="inner")
+    inbound, lost = plan_apart(asking, lambda part: plan(part, "request_id", save, catalog, rules).decisions)
+    left += lost
 
-    quiet = scored[~scored["account_id"].isin(requests["account_id"])]
+    quiet = plannable[~plannable["account_id"].isin(requests["account_id"])]
     at_stake = quiet["churn_probability"] * pd.to_numeric(quiet["monthly_revenue"], errors="coerce").fillna(0.0)
     candidates = quiet.loc[at_stake.sort_values(ascending=False, kind="stable").index[:proactive_limit]]
-    proactive = plan(candidates, "account_id", save, catalog, rules).decisions
+    proactive, lost = plan_apart(candidates, lambda part: plan(part, "account_id", save, catalog, rules).decisions)
     proactive["saveable_value"] = proactive["churn_probability"] * proactive["margin_kept_p_save"]
-    return Scored(inbound, proactive.drop(columns="margin_kept_p_save"), scored["churn_probability"])
+    scored_proactive = proactive.drop(columns="margin_kept_p_save")
+    return Scored(inbound, scored_proactive, scored["churn_probability"], left + lost)
 
 
 def monitoring_summary(churn: ChurnModel, context: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
@@ -111,11 +165,17 @@ def keep_context(path: Path, context: pd.DataFrame) -> Path:
     return path
 
 
-def desk_roster(tables: Tables, as_of: date) -> Roster:
-    """The reps and specialists of each territory, from who worked the desk recently."""
+def desk_roster(tables: Tables, as_of: date) -> tuple[Roster, list[LeftOut]]:
+    """The reps and specialists of each territory, from who worked the desk recently, and the reps left out.
+
+    Without a ``save_attempts`` table no rep is known: every row goes to its territory's ``UNASSIGNED-`` rep.
+    A rep whose page would overwrite another rep's is left out (``pipelines.left_out.file_safe``).
+    """
+    if "save_attempts" not in tables:
+        return Roster(), []
     attempts = tables["save_attempts"].collect().to_pandas(date_as_object=False)
     accounts = tables["accounts"].select("account_id", "territory").collect().to_pandas()
-    return roster_from_history(attempts, accounts, as_of)
+    return file_safe(roster_from_history(attempts, accounts, as_of))
 
 
 def desk_rules(desk: NightlySettings) -> DeskRules:

@@ -30,6 +30,7 @@ def desk_config(settings: Settings) -> DeskConfig:
         requests_per_minute=settings.serving.requests_per_minute,
         max_body_bytes=settings.serving.max_body_bytes,
         secure_cookies=settings.serving.secure_cookies,
+        clean=settings.clean_dir,
     )
 
 

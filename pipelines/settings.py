@@ -31,6 +31,7 @@ from models.guardrails import GuardrailRules
 from models.offers import OfferCatalog
 from models.params import ChurnParams, EmpcParams, SaveParams
 from serving.publication.catalog import PublishedCatalog
+from sources.reject_limits import RejectLimits
 
 CONFIG_FILE_NAME = "savedesk.toml"
 
@@ -167,6 +168,9 @@ class Settings(BaseSettings):
             in the workspace.
         mlflow: MLflow tracking and artifact locations.
         prefect: Prefect home and API.
+        validation: How much of each raw table validation may quarantine before it refuses the extract
+            (``[validation] max_reject_rate``, ``per_table``, ``min_rows``; declared in
+            ``sources.reject_limits``).
     """
 
     model_config = SettingsConfigDict(
@@ -186,6 +190,7 @@ class Settings(BaseSettings):
     nightly: NightlySettings = NightlySettings()
     serving: ServingSettings = ServingSettings()
     monitor: MonitorSettings = MonitorSettings()
+    validation: RejectLimits = RejectLimits()
 
     @classmethod
     def settings_customise_sources(

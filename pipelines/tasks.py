@@ -17,10 +17,13 @@ from prefect import get_run_logger, task
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
+from features.labels import LabelSpec
+from features.requests import why_no_decisions
 from models.champions import Champions
 from models.monitoring import drift_warnings, shifted
 from models.talking_points import POINT_COLUMNS, talking_points
 from pipelines import nightly
+from pipelines.left_out import LeftOut, merged
 from pipelines.nightly import Scored
 from pipelines.save_training import fit_save_model, load_requests, record_and_gate_save, request_split
 from pipelines.services import open_tracker
@@ -74,8 +77,8 @@ def load_champions_task(settings: Settings) -> Champions:
 
 
 @io_task
-def roster_task(workspace: Workspace, as_of: date) -> Roster:
-    """The reps and specialists of each territory, from who worked the desk recently."""
+def roster_task(workspace: Workspace, as_of: date) -> tuple[Roster, list[LeftOut]]:
+    """The reps and specialists of each territory, from who worked the desk recently, and the reps left out."""
     return nightly.desk_roster(workspace.tables, as_of)
 
 
@@ -86,13 +89,13 @@ def requests_task(workspace: Workspace, as_of: date, days: int) -> pd.DataFrame:
 
 
 @io_task
-def published_task(settings: Settings, day: date) -> tuple[CallLists, pd.DataFrame, int]:
-    """The lists, talking points and intraday runs so far published for ``day`` (refused before the nightly)."""
+def published_task(settings: Settings, day: date) -> tuple[CallLists, pd.DataFrame, dict[str, Any]]:
+    """The lists, talking points and manifest so far published for ``day`` (refused before the nightly)."""
     catalog = settings.catalog
     if not catalog.is_published(day) or not catalog.context(day).is_file():
         raise LookupError(f"No nightly run published for {day}: run savedesk nightly first.")
     lists, points = read_published(catalog.link(day), day)
-    return lists, points, int(catalog.manifest(day).get("intraday_runs", 0))
+    return lists, points, dict(catalog.manifest(day))
 
 
 @io_task
@@ -122,6 +125,16 @@ def score_task(
 ) -> Scored:
     """One shard: risk, plans for open requests and for its most valuable at-risk accounts."""
     return nightly.score_shard(settings, context, requests, champions, limit)
+
+
+@task
+def left_out_task(parts: list[LeftOut]) -> list[LeftOut]:
+    """What the night left out, each territory, rep or set of accounts once, each logged as a warning."""
+    left = merged(parts)
+    logger = get_run_logger()
+    for part in left:
+        logger.warning("%s", part.sentence())
+    return left
 
 
 @task
@@ -201,7 +214,13 @@ def train_churn_task(settings: Settings, workspace: Workspace, as_of: str | None
 def train_save_task(settings: Settings, workspace: Workspace) -> dict[str, Any]:
     """Requests → save model → policy values → record → gate."""
     split = request_split(settings, workspace)
-    training = fit_save_model(settings, load_requests(settings, workspace, split), split)
+    decisions = load_requests(settings, workspace, split)
+    if decisions.empty:
+        spec = LabelSpec(durable_days=settings.save.durable_days)
+        why = why_no_decisions(workspace.tables, workspace.end, workspace.start, split.test_end, spec)
+        get_run_logger().warning("%s", why)
+        return {"version": None, "promoted": False, "auc": None, "policy_value_ratio": None, "skipped": why}
+    training = fit_save_model(settings, decisions, split)
     outcome = record_and_gate_save(settings, training)
     value = training.policy.flat()["policy.value_ratio"] if training.policy is not None else None
     return {"version": outcome.version, "promoted": outcome.promoted, "auc": training.metrics["auc"],

@@ -69,9 +69,12 @@ def open_workspace(settings: Settings) -> Workspace:
     raw_files = list(settings.raw_dir.glob("*")) if settings.raw_dir.is_dir() else []
     newest_raw = max((p.stat().st_mtime for p in raw_files), default=0.0)
     fresh = report.is_file() and report.stat().st_mtime >= newest_raw
-    if not fresh or json.loads(report.read_text(encoding="utf-8")).get("fatal", True):
+    saved = json.loads(report.read_text(encoding="utf-8")) if fresh else {}
+    # Validated again when the raw tables changed, the last run was fatal, or the reject limits changed.
+    if not fresh or saved.get("fatal", True) or saved.get("table_limits") != settings.validation.describe():
         result = validate_workspace(
-            WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+            WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir),
+            limits=settings.validation,
         )
         if result.fatal:
             problems = [p.message() for p in result.problems if p.fatal][:10]

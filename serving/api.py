@@ -21,7 +21,10 @@ than ``DeskConfig.max_body_bytes`` are refused with 413 before anything
 parses them. The access log (logger ``savedesk.access``) has one JSON line per
 request: method, route template, status, milliseconds and user name; it never
 holds a path, a query string, a body or a token, so no account name, phone,
-email, address or note can reach it.
+email, address or note can reach it. A store that is busy or unreachable
+answers 503 with ``Retry-After``, any other failure 500, each logged without its
+message (``serving.failures``): a database's message can quote the notes.
+An account outside the caller's territories answers 404, as an unknown one.
 """
 
 from __future__ import annotations
@@ -39,17 +42,24 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.champions import Champions
 from serving.auth import RateLimiter, User
 from serving.config import API, DeskConfig
-from serving.desk import Desk, Lists, TokenCache, check_filters, desk_of
+from serving.desk import Desk, TokenCache, check_filters, desk_of, unseen
+from serving.failures import store_failure
+from serving.lists import Lists
 from serving.live_plan import LivePlanner
-from serving.middleware import AccessLog, BodyLimit
+from serving.middleware import AccessLog, BodyLimit, ErrorShield, route_of
 from serving.outcomes import OutcomeIn
 from serving.plan_body import Plan
 from serving.store import OutcomesStore
+from serving.web import STATIC_DIR, SignIn, page_error, to_sign_in
+from serving.web import router as pages
 
 # --- response bodies -------------------------------------------------------------------------------------------------
 
@@ -99,6 +109,7 @@ router = APIRouter(prefix=API)
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No token, or an unknown or revoked one"},
     429: {"description": "Over the token's rate limit (see Retry-After)"},
+    503: {"description": "The outcomes store is busy or unreachable, or nothing is published (see Retry-After)"},
 }
 
 
@@ -138,32 +149,31 @@ async def lists(
     return Response(found, media_type="application/json")
 
 
-@router.get("/accounts/{account_id}/plan", response_model=Plan, tags=["accounts"],
-            responses={**_REFUSALS, 403: {"description": "Another territory"},
-                       404: {"description": "Not in service on the latest published date"}})  # fmt: skip
+@router.get("/accounts/{account_id:path}/plan", response_model=Plan, tags=["accounts"],
+            responses={**_REFUSALS, 404: {"description": "Unknown on the latest date, or not yours"}})  # fmt: skip
 async def plan(account_id: str, user: Caller, desk: TheDesk) -> Response:
     """The live save plan of an account.
 
     Churn risk, every offer with its value, the recommendation and fallback, the guardrails that applied and the
-    talking points.
+    talking points. The id may hold any character (percent-encoded in the path, ``/`` as ``%2F``).
     """
-    territory = desk.territory(account_id)
-    if not user.can_read(territory):
-        raise HTTPException(403, f"{user.name} may not read territory {territory}.")
+    desk.territory(account_id, user)
     found = desk.planner.cached_json(account_id)  # planned ahead: answered on the event loop
     if found is None:
         found = await run_in_threadpool(desk.planner.plan_json, account_id)
     if found is None:
-        raise HTTPException(404, f"Account {account_id} is not in service on the latest published date.")
+        raise HTTPException(404, unseen(account_id))
     return Response(found, media_type="application/json")
 
 
 @router.post("/outcomes", response_model=OutcomeRecorded, status_code=201, tags=["outcomes"],
              responses={**_REFUSALS, 200: {"description": "Replay: this key recorded the same outcome before",
                                            "model": OutcomeRecorded},
-                        403: {"description": "Another territory"}, 404: {"description": "Unknown account"},
+                        404: {"description": "Unknown account, or not the caller's"},
                         409: {"description": "The key was used for a different outcome"},
-                        413: {"description": "Body too large"}, 422: {"description": "Invalid field"}})  # fmt: skip
+                        413: {"description": "Body too large"},
+                        422: {"description": "Invalid field, or one that disagrees with the account"},
+                        500: {"description": "The outcomes store failed: nothing was recorded"}})  # fmt: skip
 def record_outcome(
     outcome: OutcomeIn,
     response: Response,
@@ -178,6 +188,16 @@ def record_outcome(
 
 
 # --- the app ---------------------------------------------------------------------------------------------------------
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """An HTTP error: a body the API could not read answers like any invalid body (422); pages get a page."""
+    assert isinstance(error, StarletteHTTPException)  # noqa: S101 - registered for this type only
+    if error.status_code == 400 and request.url.path.startswith(API):  # FastAPI's "error parsing the body"
+        unreadable = {"loc": ["body"], "field": "body", "msg": "The body could not be read: send JSON text in UTF-8.",
+                      "type": "json_invalid"}  # fmt: skip
+        return JSONResponse({"detail": [unreadable]}, status_code=422)
+    return await page_error(request, error)
 
 
 async def _invalid(request: Request, error: Exception) -> JSONResponse:
@@ -232,16 +252,15 @@ def create_app(config: DeskConfig, champions: Champions, *, warm: str = "book") 
         warm: What to plan ahead when the server starts: ``"book"`` (listed accounts, then every account),
             ``"listed"`` or ``"none"``.
     """
-    from fastapi.staticfiles import StaticFiles
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
-    from serving.web import STATIC_DIR, SignIn, page_error, to_sign_in
-    from serving.web import router as pages
-
     store = OutcomesStore.open(config.outcomes_url, time_zone=config.time_zone)
     planner, limiter = LivePlanner(config, champions), RateLimiter(config.requests_per_minute)
     desk = Desk(config, store, planner, limiter, TokenCache(store))
     stop = threading.Event()
+
+    async def store_failed(request: Request, error: Exception) -> Response:
+        """A store error: 503 (busy or unreachable) or 500, as JSON or a page, logged without its message."""
+        assert isinstance(error, SQLAlchemyError)  # noqa: S101 - registered for this type only
+        return await page_error(request, store_failure(error, request.method, route_of(request.scope)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -262,11 +281,13 @@ def create_app(config: DeskConfig, champions: Champions, *, warm: str = "book") 
     )
     app.state.desk = desk
     app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(StarletteHTTPException, page_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SignIn, to_sign_in)
+    app.add_exception_handler(SQLAlchemyError, store_failed)
     app.include_router(router)
     app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(ErrorShield)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

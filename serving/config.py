@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from models.guardrails import GuardrailRules
 from models.offers import OfferCatalog
@@ -35,3 +36,10 @@ class DeskConfig:
     """Larger request bodies are refused with 413 before they are parsed."""
     secure_cookies: bool = False
     """Mark the rep page's session cookie Secure (set behind HTTPS)."""
+    clean: Path | None = None
+    """The workspace's validated tables (``DIR/clean``): its cancellation requests, open and closed, are the ones an
+    outcome may answer, each on its own account. None: only the published night's open requests are known."""
+    max_rate_multiple: float = 3.0
+    """An outcome's ``new_monthly_rate`` may be at most this many times the account's current monthly rate."""
+    max_credit_months: float = 3.0
+    """An outcome's ``credit_amount`` may be at most this many months of the account's current monthly rate."""

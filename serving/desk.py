@@ -2,83 +2,37 @@
 
 ``Desk`` holds the desk's configuration, the outcomes store, the live planner, the rate
 limiter and the lists read so far (one per published version). Territory rules
-live here once for both doors: a rep reads and writes only their territories
-(403 elsewhere), and asks only for their own list.
+live here once for both doors: a rep reads and writes only their territories,
+and asks only for their own list. An account outside them answers exactly as an
+unknown one (404), so the answer tells no one it exists or where.
 """
 
 from __future__ import annotations
 
-import builtins
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from fastapi import HTTPException, Request
-from pydantic import BaseModel, ConfigDict
 
 from serving.auth import RateLimiter, Role, User, hash_token
 from serving.config import DeskConfig
+from serving.formatting import number
+from serving.lists import Lists, Published, read_lists, readable_rows
 from serving.live_plan import LivePlanner
 from serving.night import Night
-from serving.outcomes import OutcomeIn
-from serving.publication.catalog import LIST_FILES, TALKING_POINTS_FILE
+from serving.outcome_checks import disagreements, request_owners
+from serving.outcomes import OutcomeIn, OutcomeRefused
 from serving.store import IdempotencyConflict, OutcomesStore, Recorded
 
 AUTH_SECONDS = 2.0
 """How long an authenticated token is trusted before the store is asked again (the delay of a revocation)."""
 BEARER = 'Bearer realm="savedesk"'
 Clock = Callable[[], float]
-ROW_FIELDS = (
-    "list", "list_key", "rep_id", "rank", "due_date", "batch", "request_id", "account_id", "territory", "segment",
-    "reason", "request_date", "churn_probability", "offer", "p_save", "expected_net_value", "saveable_value",
-    "rollback_pct", "fallback_offer", "reason_codes", "guardrail_note",
-)  # fmt: skip
-"""The columns of a listed row the API sends (an allow-list: nothing else of the published frames leaves)."""
-
-
-class ListedPoint(BaseModel):
-    """A talking point of a listed row."""
-
-    kind: str
-    rank: int
-    feature: str | None = None
-    direction: str = ""
-    sentence: str
-
-
-class ListedRow(BaseModel):
-    """One row of a published list."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    list: str
-    list_key: str
-    rep_id: str
-    rank: int
-    due_date: date | None = None
-    batch: str | None = None
-    request_id: str | None = None
-    account_id: str
-    territory: str
-    segment: str | None = None
-    reason: str | None = None
-    request_date: date | None = None
-    churn_probability: float | None = None
-    offer: str | None = None
-    p_save: float | None = None
-    expected_net_value: float | None = None
-    saveable_value: float | None = None
-    rollback_pct: float | None = None
-    fallback_offer: str | None = None
-    reason_codes: str | None = None
-    guardrail_note: str | None = None
-    talking_points: builtins.list[ListedPoint] = []
 
 
 class TokenCache:
@@ -112,25 +66,6 @@ class TokenCache:
         return user
 
 
-class Lists(BaseModel):
-    """A business date's published lists, as far as the caller may read them."""
-
-    business_date: date
-    inbound: builtins.list[ListedRow]
-    proactive: builtins.list[ListedRow]
-    flips: builtins.list[ListedRow]
-
-
-@dataclass(frozen=True)
-class Published:
-    """One published version of a date's lists, ready to filter, and the filtered views sent so far (as JSON)."""
-
-    business_date: date
-    version: str
-    rows: dict[str, list[ListedRow]]
-    views: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
-
-
 @dataclass
 class Desk:
     """What every request works with: its configuration, store, planner, rate limiter and the lists read so far."""
@@ -141,6 +76,7 @@ class Desk:
     limiter: RateLimiter
     tokens: TokenCache
     _published: dict[date, Published] = field(default_factory=dict)
+    _owners: tuple[tuple[date, str], dict[str, str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def authenticate(self, token: str | None) -> User:
@@ -159,15 +95,16 @@ class Desk:
             raise HTTPException(429, "Too many requests: slow down.", {"Retry-After": str(math.ceil(wait))})
         return user
 
-    def territory(self, account_id: str) -> str:
-        """The account's territory on the latest published date.
+    def territory(self, account_id: str, user: User) -> str:
+        """The territory of an account ``user`` may see on the latest published date.
 
         Raises:
-            HTTPException: 404 for an account not in service then; 503 when nothing is published.
+            HTTPException: 404 for an account not in service then or outside the user's territories (the same
+                answer: it tells nothing of an account the user may not see); 503 when nothing is published.
         """
         territory = self.night().territory(account_id)
-        if territory is None:
-            raise HTTPException(404, f"Account {account_id} is not in service on the latest published date.")
+        if territory is None or not user.can_read(territory):
+            raise HTTPException(404, unseen(account_id))
         return territory
 
     def night(self) -> Night:
@@ -219,56 +156,50 @@ class Desk:
         return view
 
     def record(self, user: User, outcome: OutcomeIn, idempotency_key: str) -> Recorded:
-        """Record an outcome after checking the caller may write the account's territory.
+        """Record an outcome of an account the caller may write, once it agrees with the workspace.
 
         Raises:
-            HTTPException: 404 unknown account, 403 another territory, 422 a request of another account,
+            HTTPException: 404 unknown account or another territory; 422 an outcome that disagrees with its
+                account (``serving.outcome_checks``), a call date after today at the desk or a bad key;
                 409 the key was used for a different outcome.
         """
-        territory = self.territory(outcome.account_id)
+        territory = self.territory(outcome.account_id, user)
         if not user.can_write(territory):
-            raise HTTPException(403, f"{user.name} may not record outcomes for territory {territory}.")
-        requests = self.night().requests
-        if outcome.request_id is not None and outcome.request_id in set(requests["request_id"]):
-            owner = requests.index[requests["request_id"] == outcome.request_id][0]
-            if owner != outcome.account_id:
-                raise HTTPException(
-                    422, [_invalid_field("body", "request_id", "the request belongs to another account")]
-                )
+            raise HTTPException(404, unseen(outcome.account_id))
+        night = self.night()
+        owner = self.request_owners(night).get(outcome.request_id) if outcome.request_id is not None else None
+        context = night.context
+        revenue = context.at[outcome.account_id, "monthly_revenue"] if "monthly_revenue" in context else None
+        found = disagreements(outcome, owner, number(revenue), self.config)
+        if found:
+            raise HTTPException(422, [_invalid_field("body", name, message) for name, message in found])
         try:
             return self.store.record_outcome(outcome, user, territory, idempotency_key)
         except IdempotencyConflict as error:
             raise HTTPException(409, str(error)) from error
+        except OutcomeRefused as error:
+            raise HTTPException(422, [_invalid_field("body", error.field, str(error))]) from error
         except ValueError as error:
             raise HTTPException(422, [_invalid_field("header", "idempotency-key", str(error))]) from error
+
+    def request_owners(self, night: Night) -> dict[str, str]:
+        """Every request the desk knows (open or closed) → its account, read once per published version."""
+        key = (night.business_date, night.version)
+        known = self._owners
+        if known is not None and known[0] == key:
+            return known[1]
+        owners = request_owners(night, self.config.clean)
+        self._owners = (key, owners)
+        return owners
+
+
+def unseen(account_id: str) -> str:
+    """What a user hears of an account that is not in service or not theirs to see: one sentence for both."""
+    return f"No account {account_id} in service in your territories on the latest published date."
 
 
 def _invalid_field(where: str, name: str, message: str) -> dict[str, Any]:
     return {"loc": [where, name], "field": name, "msg": message, "type": "value_error"}
-
-
-def read_lists(folder: Path, day: date) -> Published:
-    """A published folder's three lists, each row with its talking points, in list order."""
-    points = pd.read_parquet(folder / TALKING_POINTS_FILE)
-    said: dict[str, list[ListedPoint]] = {}
-    for record in _records(points):
-        said.setdefault(str(record["list_key"]), []).append(ListedPoint.model_validate(_clean(record)))
-    rows = {}
-    for name, file in LIST_FILES.items():
-        frame = pd.read_parquet(folder / file) if (folder / file).is_file() else pd.DataFrame()
-        frame = frame[[c for c in ROW_FIELDS if c in frame]]
-        rows[name] = [
-            ListedRow.model_validate({**_clean(r), "talking_points": said.get(str(r["list_key"]), [])})
-            for r in _records(frame)
-        ]
-    return Published(day, folder.name, rows)
-
-
-def readable_rows(rows: list[ListedRow], user: User, territory: str | None, rep: str | None) -> list[ListedRow]:
-    """The rows ``user`` may read, of ``territory`` and ``rep`` when given."""
-    return [
-        r for r in rows if user.can_read(r.territory) and territory in (None, r.territory) and rep in (None, r.rep_id)
-    ]
 
 
 def check_filters(user: User, territory: str | None, rep: str | None) -> None:
@@ -277,24 +208,6 @@ def check_filters(user: User, territory: str | None, rep: str | None) -> None:
         raise HTTPException(403, f"{user.name} may not read territory {territory}.")
     if rep is not None and user.role == Role.REP and rep != user.rep_id:
         raise HTTPException(403, f"{user.name} may read only their own list.")
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    columns = {str(c): frame[c].tolist() for c in frame.columns}
-    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def _clean(record: dict[str, Any]) -> dict[str, Any]:
-    """A record with missing values as None and timestamps as days."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
-            out[key] = None
-        elif isinstance(value, pd.Timestamp):
-            out[key] = value.date()
-        else:
-            out[key] = value
-    return out
 
 
 async def desk_of(request: Request) -> Desk:

@@ -5,6 +5,12 @@ rules are the contract's rules for a save attempt (``sources.contract.SAVE_ATTEM
 checked when the rep records the call rather than when the next training run
 reads it: a rollback is one of the catalog's sizes (the save model and the
 policy know no other), any other offer carries no rollback.
+
+Where data enters, it is also checked for what would break a later reader: a call
+date in the desk's range (``EARLIEST_CALL_DATE`` to today at the desk plus
+``CALL_DATE_TOLERANCE``; a date pandas cannot hold once stopped every nightly
+run), and text without control characters (a NUL byte cannot be stored in
+PostgreSQL; an escape sequence in an id or a note only deceives whoever reads it).
 """
 
 from __future__ import annotations
@@ -12,12 +18,64 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import unicodedata
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sources.vocabulary import ROLLBACK_PCTS, Offer
+
+EARLIEST_CALL_DATE = datetime.date(2000, 1, 1)
+"""No call is recorded before this day (an older date is a typing error, or a placeholder such as 0001-01-01)."""
+CALL_DATE_TOLERANCE = datetime.timedelta(days=1)
+"""How far past today at the desk a call date may be (a CRM's clock, a call at midnight); later is refused."""
+_LATEST_OFFSET = datetime.timedelta(hours=14)
+"""UTC+14, the earliest time zone: today there is the latest today anywhere (the check that needs no zone)."""
+_NOTE_CONTROLS_ALLOWED = frozenset("\t\n\r")
+_NO_TEXT = frozenset({"Cc", "Cs"})
+"""Unicode categories no stored text may hold: control characters and lone surrogates (neither can be stored)."""
+_NO_ID = _NO_TEXT | {"Cf", "Zl", "Zp"}
+"""An id also holds no invisible formatting (bidi overrides, zero-width) and no line breaks."""
+
+
+class OutcomeRefused(ValueError):
+    """An outcome the desk will not store; ``field`` names what to correct, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        """Refuse ``field`` with ``message`` (a sentence a rep understands)."""
+        super().__init__(message)
+        self.field = field
+
+
+def _unwanted(value: str, categories: frozenset[str], allowed: frozenset[str] = frozenset()) -> str | None:
+    """The first character of ``value`` of one of ``categories`` (and not ``allowed``), as U+XXXX; None if none."""
+    for char in value:
+        if char not in allowed and unicodedata.category(char) in categories:
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def _identifier(value: str) -> str:
+    found = _unwanted(value, _NO_ID)
+    if found:
+        raise ValueError(f"an id must not contain control or invisible characters (found {found})")
+    return value
+
+
+def _note(value: str) -> str:
+    found = _unwanted(value, _NO_TEXT, _NOTE_CONTROLS_ALLOWED)
+    if found:
+        raise ValueError(f"notes must not contain control characters other than tabs and line breaks (found {found})")
+    return value
+
+
+def printable_key(key: str) -> bool:
+    """Whether an idempotency key holds no control, invisible or unstorable character."""
+    return _unwanted(key, _NO_ID) is None
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_identifier)]
 
 
 class OutcomeIn(BaseModel):
@@ -39,8 +97,8 @@ class OutcomeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    account_id: Annotated[str, Field(min_length=1, max_length=64)]
-    request_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    account_id: Identifier
+    request_id: Identifier | None = None
     offer: Offer
     rollback_pct: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
     credit_amount: Annotated[float, Field(ge=0.0, le=100_000.0)] = 0.0
@@ -48,7 +106,7 @@ class OutcomeIn(BaseModel):
     new_monthly_rate: Annotated[float, Field(ge=0.0, le=1_000_000.0)] | None = None
     new_term_months: Annotated[int, Field(ge=0, le=120)] | None = None
     flipped: bool = False
-    notes: Annotated[str, Field(max_length=2000)] = ""
+    notes: Annotated[str, Field(max_length=2000), AfterValidator(_note)] = ""
     call_date: datetime.date | None = None
 
     @model_validator(mode="after")
@@ -60,11 +118,27 @@ class OutcomeIn(BaseModel):
             raise ValueError(f"rollback_pct must be 0 when the offer is {self.offer}, not a rollback")
         return self
 
+    @field_validator("call_date")
+    @classmethod
+    def _call_date_in_range(cls, day: datetime.date | None) -> datetime.date | None:
+        if day is not None:
+            _check_call_date(day, latest_call_date())
+        return day
+
     def dated(self, time_zone: str) -> OutcomeIn:
-        """This outcome with its ``call_date`` filled in: today in ``time_zone`` when the rep left it empty."""
-        if self.call_date is not None:
-            return self
-        return self.model_copy(update={"call_date": desk_today(time_zone)})
+        """This outcome with its ``call_date`` filled in: today in ``time_zone`` when the rep left it empty.
+
+        Raises:
+            OutcomeRefused: The call date is later than today at the desk (plus ``CALL_DATE_TOLERANCE``).
+        """
+        today = desk_today(time_zone)
+        if self.call_date is None:
+            return self.model_copy(update={"call_date": today})
+        try:
+            _check_call_date(self.call_date, today + CALL_DATE_TOLERANCE)
+        except ValueError as error:
+            raise OutcomeRefused("call_date", str(error)) from None
+        return self
 
     def fingerprint(self, user_name: str) -> str:
         """SHA-256 of the payload as sent and who sent it: what a retry with the same idempotency key must match.
@@ -80,6 +154,23 @@ class OutcomeIn(BaseModel):
 
 OUTCOME_FIELDS = tuple(OutcomeIn.model_fields)
 """The recorded fields, in the order of the store's columns."""
+
+
+def latest_call_date() -> datetime.date:
+    """The latest call date anywhere, without the desk's zone: today on Earth's earliest clock plus the tolerance.
+
+    ``OutcomeIn.dated`` checks the stricter bound, today at the desk.
+    """
+    return (datetime.datetime.now(datetime.UTC) + _LATEST_OFFSET).date() + CALL_DATE_TOLERANCE
+
+
+def _check_call_date(day: datetime.date, latest: datetime.date) -> None:
+    if day < EARLIEST_CALL_DATE:
+        raise ValueError(f"call_date {day} is before {EARLIEST_CALL_DATE}, the earliest day the desk records")
+    if day > latest:
+        raise ValueError(
+            f"call_date {day} is in the future: record a call on the day it happened (at the latest {latest})"
+        )
 
 
 def desk_today(time_zone: str) -> datetime.date:

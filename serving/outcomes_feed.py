@@ -17,7 +17,9 @@ An outcome the extract cannot place is skipped and counted, never fatal to a
 training run: an unknown account or request, a request of another account,
 a call dated before its request or after the extract's last day (it waits for
 the next extract), or an account with no monthly rate to fill a missing
-``new_monthly_rate`` from.
+``new_monthly_rate`` from. So is a stored row the desk would refuse today
+(``serving.outcomes.OutcomeIn``): written before a rule existed, or by hand;
+one bad outcome must never stop the desk.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import polars as pl
+from pydantic import ValidationError
 
 from features.price import price_features
 from features.view import Tables, as_of_view, from_frames
+from serving.outcomes import EARLIEST_CALL_DATE, OUTCOME_FIELDS, OutcomeIn, latest_call_date
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +126,7 @@ def merge_outcomes(tables: Tables, outcomes: pd.DataFrame, extract_end: date) ->
         The tables (others untouched) and what was merged and skipped.
     """
     skipped: Counter[str] = Counter()
-    kept = _placeable(tables, outcomes, extract_end, skipped)
+    kept = _placeable(tables, _sound(outcomes, skipped), extract_end, skipped)
     missing_rate = kept.loc[kept["new_monthly_rate"].isna(), "account_id"].unique().tolist()
     revenue = _monthly_revenue(tables, extract_end, missing_rate) if missing_rate else {}
     no_rate = kept["new_monthly_rate"].isna() & ~kept["account_id"].isin(list(revenue))
@@ -135,6 +140,36 @@ def merge_outcomes(tables: Tables, outcomes: pd.DataFrame, extract_end: date) ->
     merged["cancellation_requests"] = _resolved(tables["cancellation_requests"], desk["cancellation_requests"])
     report = FeedReport(len(desk["save_attempts"]), len(desk["cancellation_requests"]), _nonzero(skipped))
     return merged, _reported(report)
+
+
+def _sound(outcomes: pd.DataFrame, skipped: Counter[str]) -> pd.DataFrame:
+    """The stored outcomes the desk would accept today; the others are skipped and counted."""
+    day = pd.to_datetime(outcomes["call_date"], errors="coerce")
+    dated = day.notna() & day.between(pd.Timestamp(EARLIEST_CALL_DATE), pd.Timestamp(latest_call_date()))
+    skipped["call date outside the desk's range"] += int((~dated).sum())
+    fields = [c for c in OUTCOME_FIELDS if c in outcomes.columns]
+    records = outcomes[fields].to_dict("records")
+    valid = [ok and _valid({str(f): _plain(v) for f, v in r.items()}) for ok, r in zip(dated, records, strict=True)]
+    invalid = dated & ~pd.Series(valid, index=outcomes.index, dtype=bool)
+    skipped["not a valid outcome"] += int(invalid.sum())
+    return outcomes[dated & ~invalid]
+
+
+def _valid(fields: dict[str, Any]) -> bool:
+    try:
+        OutcomeIn.model_validate(fields)
+    except ValidationError:
+        return False
+    return True
+
+
+def _plain(value: Any) -> Any:
+    """A frame's value as the API would have received it: missing as None, days as dates, numpy as Python."""
+    if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _placeable(tables: Tables, outcomes: pd.DataFrame, extract_end: date, skipped: Counter[str]) -> pd.DataFrame:

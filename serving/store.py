@@ -11,10 +11,11 @@ outcome recorded the first time instead of writing a second row. The key is
 unique in the database, so two retries racing each other cannot both insert:
 the loser's insert fails and it reads the winner's row in a fresh transaction.
 
-SQLite runs in WAL mode (readers never wait for the writer) with a busy
-timeout, and every write transaction begins with ``BEGIN IMMEDIATE`` so
-concurrent writers queue for the lock instead of failing on an upgrade from a
-read to a write lock.
+The engine (``serving.store_engine``) hides statement parameters from every
+error and waits at most ``STORE_WAIT_SECONDS`` for a lock. Reading outcomes
+back never fails on a stored value pandas cannot hold (a call date in year 1,
+written before the API checked dates): it reads as missing, for the reader to
+skip (``serving.outcomes_feed``) or show as unreadable (the account page).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import datetime
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,21 +35,20 @@ from sqlalchemy.exc import IntegrityError
 
 from serving.auth import Role, User, hash_token, new_token
 from serving.migrations import alembic_config
-from serving.outcomes import OUTCOME_FIELDS, OutcomeIn
+from serving.outcomes import OUTCOME_FIELDS, OutcomeIn, printable_key
+from serving.store_engine import WRITE, engine_for
 from serving.store_schema import outcomes, users
 
 DEFAULT_TIME_ZONE = "America/Chicago"
 """The desk's time zone when the caller does not say (``settings.nightly.time_zone`` has the same default)."""
 
-SQLITE_BUSY_SECONDS = 30.0
-"""How long a SQLite writer waits for the lock before giving up."""
+STORE_WAIT_SECONDS = 30.0
+"""How long a writer waits for a lock (SQLite's busy timeout, PostgreSQL's lock_timeout) before giving up."""
 
 MAX_KEY_LENGTH = 128
 
 OUTCOME_COLUMNS = ("outcome_id", "idempotency_key", *OUTCOME_FIELDS, "user_name", "rep_id", "territory", "recorded_at")
 """The columns of ``OutcomesStore.outcomes``: the recorded fields, who recorded them, where and when."""
-
-_WRITE = "savedesk_write"
 
 _MIGRATING = threading.Lock()
 """Alembic keeps its migration context in module globals: one thread of a process migrates at a time."""
@@ -74,7 +73,7 @@ class OutcomesStore:
         """Wrap an engine whose database is already migrated; use ``open`` instead."""
         ZoneInfo(time_zone)  # an unknown zone fails here, not on the first outcome recorded
         self._engine = engine
-        self._writer = engine.execution_options(**{_WRITE: True})
+        self._writer = engine.execution_options(**{WRITE: True})
         self.time_zone = time_zone
 
     @classmethod
@@ -91,9 +90,9 @@ class OutcomesStore:
             The open store; ``dispose`` it when done.
         """
         ZoneInfo(time_zone)
-        engine = _engine(url)
+        engine = engine_for(url, STORE_WAIT_SECONDS)
         try:
-            with _MIGRATING, engine.execution_options(**{_WRITE: True}).connect() as connection:
+            with _MIGRATING, engine.execution_options(**{WRITE: True}).connect() as connection:
                 command.upgrade(alembic_config(connection), "head")
         except BaseException:
             engine.dispose()
@@ -174,11 +173,12 @@ class OutcomesStore:
             The outcome's id and whether this call created it.
 
         Raises:
-            ValueError: The key is empty or longer than 128 characters.
+            ValueError: The key is empty, longer than 128 characters or holds a control character.
+            OutcomeRefused: The call date is later than today at the desk.
             IdempotencyConflict: The key was used before for a different payload or by another user.
         """
-        if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
-            raise ValueError(f"An idempotency key must have 1 to {MAX_KEY_LENGTH} characters.")
+        if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH or not printable_key(idempotency_key):
+            raise ValueError(f"An idempotency key must have 1 to {MAX_KEY_LENGTH} printable characters.")
         digest = outcome.fingerprint(user.name)
         row = {
             **outcome.dated(self.time_zone).model_dump(),
@@ -213,7 +213,8 @@ class OutcomesStore:
         """Every recorded outcome (or one account's), one row each, oldest first.
 
         Returns:
-            ``OUTCOME_COLUMNS``; ``call_date`` as a day (datetime64), ``recorded_at`` in UTC.
+            ``OUTCOME_COLUMNS``; ``call_date`` as a day (datetime64; missing where the stored day is outside what
+            pandas can hold), ``recorded_at`` in UTC, numbers as floats (missing where not a number).
         """
         query = sa.select(*(outcomes.c[c] for c in OUTCOME_COLUMNS)).order_by(outcomes.c.outcome_id)
         if account_id is not None:
@@ -221,16 +222,23 @@ class OutcomesStore:
         with self._engine.connect() as connection:
             frame = pd.DataFrame(connection.execute(query).mappings().all(), columns=list(OUTCOME_COLUMNS))
         recorded = [_utc(t) for t in frame["recorded_at"]]
+        number = {c: pd.to_numeric(frame[c], errors="coerce").astype(float)
+                  for c in ("rollback_pct", "credit_amount", "new_monthly_rate")}  # fmt: skip
         return frame.assign(
-            call_date=pd.to_datetime(frame["call_date"]).astype("datetime64[ns]"),
+            call_date=_days(frame["call_date"]),
             recorded_at=pd.to_datetime(pd.Series(recorded, index=frame.index, dtype=object), utc=True),
             accepted=frame["accepted"].astype(bool),
             flipped=frame["flipped"].astype(bool),
-            rollback_pct=frame["rollback_pct"].astype(float),
-            credit_amount=frame["credit_amount"].astype(float),
-            new_monthly_rate=frame["new_monthly_rate"].astype(float),
-            new_term_months=frame["new_term_months"].astype("Int64"),
+            new_term_months=pd.to_numeric(frame["new_term_months"], errors="coerce").astype("Int64"),
+            **number,
         )
+
+
+def _days(values: pd.Series) -> pd.Series:
+    """Stored days as datetime64[ns]; a day pandas cannot hold (before 1677, after 2262) or no day at all is NaT."""
+    fits = [isinstance(v, datetime.date) and pd.Timestamp.min.date() < v < pd.Timestamp.max.date() for v in values]
+    kept = values.where(pd.Series(fits, index=values.index, dtype=bool))
+    return pd.to_datetime(kept, errors="coerce").astype("datetime64[ns]")
 
 
 def _by_key(connection: Connection, key: str) -> tuple[int, str] | None:
@@ -255,29 +263,3 @@ def _utc(moment: datetime.datetime | None) -> datetime.datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=datetime.UTC)
-
-
-def _engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL mode, a busy timeout and ``BEGIN IMMEDIATE`` for writers."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS})
-
-    @sa.event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control from the sqlite3 module, which would otherwise begin late and commit before DDL.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine

@@ -2,19 +2,22 @@
 
 Server-rendered (Jinja2 templates in ``serving/templates``, one stylesheet with
 a print layout in ``serving/static``), no JavaScript. The token lives in an
-HttpOnly, SameSite=Strict cookie (Secure when ``DeskConfig.secure_cookies``),
-so another site can neither read it nor post a form with it. The outcome form
-carries an idempotency key generated when the page is rendered: a double submit
-records the outcome once, and the page then shows what was recorded.
+HttpOnly, SameSite=Lax cookie, every form is checked for its origin and its
+session's form token (``serving.session``). The outcome form carries an
+idempotency key generated when the page is rendered: a double submit records
+the outcome once, and the page then shows what was recorded. Every account id
+a page puts in a link is percent-encoded (``url_part``), so any id opens.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,15 +29,16 @@ from models.point_wording import GUARDRAIL, KIND_LABELS
 from models.policy import RECOMMENDATION_WORDS
 from serving.auth import Role, User
 from serving.config import API
-from serving.desk import Desk, ListedPoint, check_filters, desk_of, readable_rows
+from serving.desk import Desk, check_filters, desk_of, unseen
 from serving.formatting import dollars, percent, words
+from serving.lists import ListedPoint, readable_rows
 from serving.outcomes import OutcomeIn
 from serving.plan_body import TalkingPoint
+from serving.session import COOKIE, CSRF_FIELD, check_form_token, check_origin, forget, keep, page_form_token
 from sources.vocabulary import OFFERS, ROLLBACK_PCTS
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-COOKIE = "savedesk_token"
 
 
 def live_points(points: Iterable[ListedPoint | TalkingPoint]) -> list[dict[str, str]]:
@@ -49,11 +53,23 @@ def live_points(points: Iterable[ListedPoint | TalkingPoint]) -> list[dict[str, 
     ]
 
 
+def url_part(value: Any) -> str:
+    """``value`` as one segment of a URL path: every character but letters, digits and ``_.-~`` percent-encoded."""
+    return quote(str(value), safe="")
+
+
+def day(value: Any) -> str:
+    """A stored day as ``YYYY-MM-DD``; a day that could not be read shows as such."""
+    return "unreadable" if value is None or pd.isna(value) else str(pd.Timestamp(value).date())
+
+
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["pct"] = percent
 templates.env.filters["dollars"] = dollars
 templates.env.filters["words"] = words
 templates.env.filters["live_points"] = live_points
+templates.env.filters["url_part"] = url_part
+templates.env.filters["day"] = day
 router = APIRouter(include_in_schema=False)
 TheDesk = Annotated[Desk, Depends(desk_of)]
 
@@ -77,10 +93,18 @@ def page_user(request: Request, desk: TheDesk) -> User:
 PageUser = Annotated[User, Depends(page_user)]
 
 
+def render(
+    request: Request, name: str, context: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A page, its forms carrying the session's form token."""
+    context = {"csrf_field": CSRF_FIELD, "csrf_token": page_form_token(request), **context}
+    return templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
+
+
 async def to_sign_in(request: Request, error: Exception) -> Response:
-    """Redirect to the sign-in page, forgetting a cookie that no longer works."""
+    """Redirect to the sign-in page, forgetting a cookie that was sent and no longer works (never an absent one)."""
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(COOKIE)
+    forget(request, response)
     return response
 
 
@@ -89,39 +113,43 @@ async def page_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)  # noqa: S101 - registered for this type only
     if request.url.path.startswith(API):
         return await http_exception_handler(request, error)
-    titles = {403: "Not your territory", 404: "Not found", 429: "Too many requests"}
+    titles = {403: "Refused", 404: "Not found", 413: "Too large", 429: "Too many requests", 500: "Something went wrong",
+              503: "Busy: try again"}  # fmt: skip
     context = {"user": None, "status": error.status_code, "title": titles.get(error.status_code, "Something is wrong"),
                "detail": error.detail}  # fmt: skip
-    return templates.TemplateResponse(request, "error.html", context, status_code=error.status_code,
-                                      headers=getattr(error, "headers", None))  # fmt: skip
+    return render(request, "error.html", context, error.status_code, getattr(error, "headers", None))
 
 
 @router.get("/", response_class=HTMLResponse)
 def sign_in_page(request: Request) -> Response:
     """The sign-in form."""
-    return templates.TemplateResponse(request, "sign_in.html", {"error": ""})
+    return render(request, "sign_in.html", {"error": ""})
 
 
 @router.post("/sign-in")
 def sign_in(request: Request, desk: TheDesk, token: Annotated[str, Form()] = "") -> Response:
-    """Check the token, keep it in the session cookie and open the list."""
+    """Check the token, keep it in the session cookie and open the list (only a form of this server's own page)."""
+    check_origin(request)
     try:
         user = desk.authenticate(token.strip())
     except HTTPException as error:
         message = "That token is not valid (unknown or revoked)." if error.status_code == 401 else error.detail
-        return templates.TemplateResponse(request, "sign_in.html", {"error": message}, status_code=error.status_code)
+        return render(request, "sign_in.html", {"error": message}, error.status_code)
     request.state.user = user.name
     response = RedirectResponse("/list", status_code=303)
-    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict",
-                        secure=desk.config.secure_cookies, path="/")  # fmt: skip
+    keep(response, token.strip(), secure=desk.config.secure_cookies)
     return response
 
 
 @router.post("/sign-out")
-def sign_out() -> Response:
-    """Forget the session cookie."""
+async def sign_out(request: Request) -> Response:
+    """Forget the session cookie (only a form of this server's own page, with the session's form token)."""
+    check_origin(request)
+    if COOKIE in request.cookies:
+        form = await request.form()
+        check_form_token(request, str(form.get(CSRF_FIELD, "")))
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    forget(request, response)
     return response
 
 
@@ -134,8 +162,8 @@ def list_page(
     if user.role == Role.REP and user.rep_id is not None:
         rep = rep or user.rep_id
     check_filters(user, territory, rep)
-    day = desk.night().business_date
-    published = desk.lists(day)
+    today = desk.night().business_date
+    published = desk.lists(today)
     every = [r for rows in published.rows.values() for r in rows if user.can_read(r.territory)]
     territories = sorted({r.territory for r in every})
     if user.role != Role.REP and territory is None and territories:
@@ -145,12 +173,12 @@ def list_page(
         (title, readable_rows(published.rows[name], user, territory, rep))
         for name, title in (("inbound", "Inbound queue"), ("flips", "Flips"), ("proactive", "Proactive outreach"))
     ]
-    context = {"user": user, "day": day, "sections": sections, "territories": territories, "reps": reps,
+    context = {"user": user, "day": today, "sections": sections, "territories": territories, "reps": reps,
                "territory": territory or "", "rep": rep or "", "manager": user.role != Role.REP}  # fmt: skip
-    return templates.TemplateResponse(request, "list.html", context)
+    return render(request, "list.html", context)
 
 
-@router.get("/accounts/{account_id}", response_class=HTMLResponse)
+@router.get("/accounts/{account_id:path}", response_class=HTMLResponse)
 def account_page(
     request: Request, account_id: str, user: PageUser, desk: TheDesk, recorded: int | None = None
 ) -> Response:
@@ -158,11 +186,16 @@ def account_page(
     return _account(request, account_id, user, desk, recorded=recorded)
 
 
-@router.post("/accounts/{account_id}/outcome")
+@router.post("/accounts/{account_id:path}/outcome")
 async def record_page(request: Request, account_id: str, user: PageUser, desk: TheDesk) -> Response:
-    """Record the form's outcome once per idempotency key, then show the account with what was recorded."""
+    """Record the form's outcome once per idempotency key, then show the account with what was recorded.
+
+    Only a form of this server's own page, with the session's form token, is recorded (403 otherwise).
+    """
+    check_origin(request)
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    check_form_token(request, fields.pop(CSRF_FIELD, ""))
     key = fields.pop("idempotency_key", "")
     try:
         outcome = OutcomeIn.model_validate(_outcome_fields(account_id, fields))
@@ -172,11 +205,18 @@ async def record_page(request: Request, account_id: str, user: PageUser, desk: T
     try:
         recorded = desk.record(user, outcome, key)
     except HTTPException as error:
-        if error.status_code in (404, 403):
+        if error.status_code not in (409, 422):
             raise
-        return _account(request, account_id, user, desk, errors=[str(error.detail)], form=fields,
+        return _account(request, account_id, user, desk, errors=_sentences(error.detail), form=fields,
                         status=error.status_code)  # fmt: skip
-    return RedirectResponse(f"/accounts/{account_id}?recorded={recorded.outcome_id}", status_code=303)
+    return RedirectResponse(f"/accounts/{url_part(account_id)}?recorded={recorded.outcome_id}", status_code=303)
+
+
+def _sentences(detail: Any) -> list[str]:
+    """An error's detail as sentences: a string, or the fields a 422 names with what is wrong with each."""
+    if isinstance(detail, list):
+        return [f"{d.get('field', '')}: {d.get('msg', '')}" if isinstance(d, dict) else str(d) for d in detail]
+    return [str(detail)]
 
 
 def _outcome_fields(account_id: str, form: dict[str, str]) -> dict[str, Any]:
@@ -202,12 +242,10 @@ def _account(
     form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    territory = desk.territory(account_id)
-    if not user.can_read(territory):
-        raise HTTPException(403, f"{user.name} may not read territory {territory}.")
+    desk.territory(account_id, user)
     plan = desk.planner.plan(account_id)
     if plan is None:
-        raise HTTPException(404, f"Account {account_id} is not in service on the latest published date.")
+        raise HTTPException(404, unseen(account_id))
     history = desk.store.outcomes(account_id)
     outcomes = history.sort_values("outcome_id", ascending=False).to_dict("records")
     just = next((o for o in outcomes if recorded is not None and o["outcome_id"] == recorded), None)
@@ -221,4 +259,4 @@ def _account(
         "idempotency_key": secrets.token_urlsafe(24), "offers": OFFERS, "rollback_pcts": (0, *ROLLBACK_PCTS),
         "reason_words": RECOMMENDATION_WORDS,
     }  # fmt: skip
-    return templates.TemplateResponse(request, "account.html", context, status_code=status)
+    return render(request, "account.html", context, status)

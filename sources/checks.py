@@ -19,7 +19,7 @@ import pandera.pandas as pa
 import pyarrow as arrow
 import pyarrow.compute as pc
 
-from sources.coercion import Coerced, coerce_table
+from sources.coercion import Coerced, DateRange, coerce_table
 from sources.contract import TABLES, table_info
 from sources.expectations import DateOrder, date_orders, describe_check, describe_nullable
 from sources.problems import concat_problems, found_text, no_problems, problem_frame
@@ -72,7 +72,7 @@ def check_rows(table: str, raw: pd.DataFrame, extract_end: date | None, parents:
         The typed rows, which of them are rejected, and why.
     """
     info = table_info(table)
-    coerced = coerce_table(raw, TABLES[table])
+    coerced = coerce_table(raw, TABLES[table], DateRange(extract_end))
     contract, column_errors = contract_problems(raw, coerced, table)
     found = [
         coerced.problems,

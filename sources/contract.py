@@ -17,6 +17,13 @@ live on the pandera columns; table-level facts live in the schema's metadata:
 - ``date_order``: pairs ``(later, earlier)`` of dates of one row where the first
   may not come before the second (a line cannot end before it starts).
 
+Every value an extract can carry has a sane range, declared here and checked
+once, in validation (outside it, the row is quarantined with the range as its
+reason): dates lie between ``EARLIEST_DAY`` and the extract's end (or
+``LATEST_DAY`` when the end is unknown), money between 0 and ``MONEY_CEILING``,
+sizes, frequencies, terms and percentages within their own checks. A timestamp
+with a UTC offset is read as ``TIMESTAMPS`` says.
+
 The data dictionary in ``docs/data-dictionary.md`` is generated from these
 declarations (``make docs``) and a test keeps it in step.
 """
@@ -24,12 +31,29 @@ declarations (``make docs``) and a test keeps it in step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import pandera.pandas as pa
 
 from sources import vocabulary as v
 
 DATE = "datetime64[ns]"
+
+EARLIEST_DAY = date(1900, 1, 1)
+"""No record of a hauler's is older: an earlier date is a typo (a year 0001, 1066 for 2066)."""
+LATEST_DAY = date(2099, 12, 31)
+"""No extract reaches later; the extract's own end, when known, is the bound that counts."""
+MONEY_CEILING = 1_000_000
+"""Dollars: no single amount of one account (a month's rate, an invoice, a charge, a credit) comes near it."""
+MAX_CONTAINER_YARDS = 100
+"""Cubic yards: the largest roll-off is 40; a bigger container is a typo (or gallons)."""
+MAX_PICKUPS_PER_WEEK = 21
+"""Three pickups a day, every day of the week."""
+TIMESTAMPS = (
+    "A time with a UTC offset (2024-03-01T23:30:00-06:00, ...Z) keeps its local day and time as written and"
+    " loses the offset: the desk works in local days, and one zone's summer and winter offsets differ."
+)
+"""How a timestamp with a UTC offset is read, in CSV and Parquet alike (a zoned Parquet column keeps its wall time)."""
 
 
 def _id(description: str) -> pa.Column:
@@ -47,7 +71,7 @@ def _code(values: tuple[str, ...], description: str, *, nullable: bool = False, 
 def _money(description: str, *, nullable: bool = False, required: bool = True) -> pa.Column:
     return pa.Column(
         "float64",
-        pa.Check.ge(0),
+        [pa.Check.ge(0), pa.Check.le(MONEY_CEILING)],
         nullable=nullable,
         required=required,
         coerce=True,
@@ -130,11 +154,14 @@ SERVICE_LINES = pa.DataFrameSchema(
         "stream": _code(v.STREAMS, "Material collected."),
         "container_type": _code(v.CONTAINER_TYPES, "Container type."),
         "container_yards": pa.Column(
-            "float64", pa.Check.gt(0), coerce=True, description="Container size in cubic yards."
+            "float64",
+            [pa.Check.gt(0), pa.Check.le(MAX_CONTAINER_YARDS)],
+            coerce=True,
+            description="Container size in cubic yards.",
         ),
         "pickups_per_week": pa.Column(
             "float64",
-            pa.Check.gt(0),
+            [pa.Check.gt(0), pa.Check.le(MAX_PICKUPS_PER_WEEK)],
             coerce=True,
             description="Scheduled pickups per week (roll-off: average hauls per week).",
         ),

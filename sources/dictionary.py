@@ -14,7 +14,7 @@ from pathlib import Path
 import pandera.pandas as pa
 from rich.console import Console
 
-from sources.contract import TABLES, TableInfo, table_info
+from sources.contract import DATE, EARLIEST_DAY, LATEST_DAY, MONEY_CEILING, TABLES, TIMESTAMPS, TableInfo, table_info
 from sources.expectations import DATE_FORMAT, date_orders, describe_check
 
 DICTIONARY_PATH = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
@@ -39,16 +39,24 @@ folder `raw/` holding one file per table, `<table>.parquet` or `<table>.csv`
 
 How `savedesk validate` applies it:
 
-- A required table or required column that is missing, or a file that cannot be
-  read (empty, not UTF-8, not Parquet), stops validation: nothing is cleaned
-  until the files are fixed.
+- A required table or required column that is missing, a file that cannot be
+  read (empty, not UTF-8, not Parquet), a required table with a header and no
+  rows, or a table with more of its rows quarantined than its limit (20 % by
+  default, judged from 20 rows; `[validation]` in `savedesk.toml`) stops
+  validation: nothing is cleaned until the files are fixed.
+- An optional table with a header and no rows, or whose every row was
+  quarantined, is absent: its features are left out, never zeros.
 - A row that breaks a rule is quarantined in `rejects/<table>.parquet` with its
   reason: a value of the wrong type or outside its allowed values, an empty
   value where one is required, a key shared by rows with different content
   (all of them; an exact copy loses only the copy), a foreign key without a kept
   parent row (so a quarantined parent takes its children with it), any date
   after the extract's end, or a broken date order listed under the table.
-- Dates are written {DATE_FORMAT}; true/false columns also accept yes/no and 1/0.
+- Every value has a sane range: dates from {EARLIEST_DAY.isoformat()} to the extract's end
+  ({LATEST_DAY.isoformat()} when the end is unknown), money from 0 to {MONEY_CEILING:,} dollars,
+  and each column's own bounds below.
+- Dates are written {DATE_FORMAT}, with or without a time; true/false columns also
+  accept yes/no and 1/0. {TIMESTAMPS}
 - PII columns never leave the raw layer: they are not written to `clean/`.
 - *Event time* is the day a row became known; *known later* columns are filled
   in afterwards, so features treat them as unknown when they lie after `as_of`.
@@ -115,6 +123,8 @@ def _table_section(info: TableInfo) -> str:
 
 def _column_row(name: str, column: pa.Column) -> str:
     allowed = "; ".join(describe_check(check) for check in column.checks)
+    if str(column.dtype) == DATE:
+        allowed = f"from {EARLIEST_DAY.isoformat()} to the extract's end"
     pii = "PII" if (column.metadata or {}).get("pii") else ""
     kind = _TYPE_NAMES.get(str(column.dtype), str(column.dtype))
     cells = [f"`{name}`", kind, _yes(column.required), _yes(column.nullable), allowed, pii, column.description or ""]

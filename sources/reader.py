@@ -104,10 +104,9 @@ def _first_bad_byte(path: Path) -> str:
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
-    except UnicodeDecodeError as error:
+    except UnicodeDecodeError as error:  # its offset counts from the chunk pandas was decoding: find the byte
         raise TableReadError(
-            f"{path}: not UTF-8 text (byte {error.object[error.start : error.start + 1]!r} at"
-            f" offset {error.start}); re-export the file as UTF-8."
+            f"{path}: not UTF-8 text ({_first_bad_byte(path)}); re-export the file as UTF-8."
         ) from error
     except pd.errors.EmptyDataError as error:
         raise TableReadError(f"{path}: the file has no header row; re-export it.") from error

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from sources.coercion import DateRange, coerce_dates
+from sources.contract import EARLIEST_DAY
 from sources.extract_mapping import (
     ByColumnSplit,
     ExtractMapping,
@@ -136,14 +138,15 @@ def _contract_columns(table: pd.DataFrame, mapping: ExtractMapping) -> dict[str,
         out["tenure_days"], out["tenure_years"] = months * DAYS_PER_MONTH, months / 12.0
     if mapping.start_date is not None:
         column, as_of = mapping.start_date.column, pd.Timestamp(mapping.start_date.as_of)
-        starts = pd.to_datetime(table[column], errors="coerce", format="ISO8601")
-        bad = table[column][(table[column].notna() & starts.isna()) | (starts > as_of)]
+        # As validation reads dates: a UTC offset keeps the local day, a day outside the contract's range fails.
+        starts, unreadable, outside = coerce_dates(table[column], DateRange(mapping.start_date.as_of))
+        bad = table[column][unreadable | outside | (starts > as_of).to_numpy()]
         if len(bad):
             raise MappingError(
-                f"{mapping.source}: column {column!r} should hold start dates (YYYY-MM-DD) on or before"
-                f" {as_of.date()} (start_date.as_of); {_problem_lines(bad)}"
+                f"{mapping.source}: column {column!r} should hold start dates (YYYY-MM-DD) from"
+                f" {EARLIEST_DAY} to {as_of.date()} (start_date.as_of); {_problem_lines(bad)}"
             )
-        days = (as_of - starts).dt.days.astype("float64")
+        days = (as_of - starts.dt.normalize()).dt.days.astype("float64")  # whole days from the start day
         out["tenure_days"], out["tenure_years"] = days, days / 365.25
     if mapping.contract is not None:
         column = mapping.contract.column

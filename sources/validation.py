@@ -4,14 +4,20 @@
 order (parents before children), and sorts what it finds into:
 
 - fatal problems, which make the workspace unusable: a required table or
-  column missing, a file that cannot be read. All of them are collected before
+  column missing, a file that cannot be read, a required table without rows,
+  a table with more rows quarantined than its limit (``sources.reject_limits``),
+  an extract end outside the declared days. All of them are collected before
   the run ends, so one run lists everything to fix;
 - row problems, which quarantine the row (see ``sources.checks``): a value of
-  the wrong type, a failed contract check, a duplicate key, an orphan foreign
-  key (a child of a quarantined parent is quarantined too), a date after the
-  extract's end, an end before its start.
+  the wrong type or outside its declared range, a failed contract check, a
+  duplicate key, an orphan foreign key (a child of a quarantined parent is
+  quarantined too), a date after the extract's end, an end before its start.
 
-Outputs, all replaced on every run:
+An optional table whose file has no rows, or whose every row was quarantined,
+is absent: no clean table, so its features are absent rather than zeros.
+
+Outputs, all replaced on every run, as one set (``sources.validation_output``:
+a run that fails midway leaves the previous ones as they were):
 
 - ``rejects/<table>.parquet``: the quarantined rows with every original column
   as text, ``row_number`` (from 1) and ``reject_reason``; written only for
@@ -31,21 +37,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from sources.checks import ParentKeys, RowCheck, check_rows
-from sources.contract import TABLES, TableInfo, table_info
+from sources.contract import EARLIEST_DAY, LATEST_DAY, TABLES, TableInfo, table_info
 from sources.expectations import describe_dtype
 from sources.folders import WorkspaceFolders
-from sources.problems import reject_reasons
 from sources.reader import EXTRACT_FILE, SUFFIXES, TableReadError, read_extract, read_table, table_path
-from sources.validation_report import REPORT_FILE, Problem, TableSummary, ValidationReport
+from sources.reject_limits import RejectLimits, empty_table, limit_problem
+from sources.validation_output import StagedOutputs
+from sources.validation_report import Problem, TableSummary, ValidationReport
 
 MAX_PROBLEMS_PER_TABLE = 1_000
-CLEAN_ROW_GROUP_ROWS = 131_072
-"""Rows per Parquet row group of a clean table: a streaming reader decodes one group at a time, so small
-groups bound what a feature build holds while it scans a large table."""
 _REPORT_BUG = "This is a savedesk bug: report it with the file."
 
 
@@ -56,7 +59,9 @@ class _Outcome:
     keys: dict[str, ParentKeys] = field(default_factory=dict)
 
 
-def validate_workspace(folders: WorkspaceFolders, *, extract_end: date | None = None) -> ValidationReport:
+def validate_workspace(
+    folders: WorkspaceFolders, *, extract_end: date | None = None, limits: RejectLimits | None = None
+) -> ValidationReport:
     """Check every raw table against the contract and quarantine the bad rows.
 
     Args:
@@ -65,44 +70,44 @@ def validate_workspace(folders: WorkspaceFolders, *, extract_end: date | None = 
         extract_end: The extract's last day. When None it is read from
             ``raw/extract.json``; when that is missing too, dates after the
             end are not checked and the report says so.
+        limits: How much of each table may be quarantined (default: the declared ``RejectLimits()``).
 
     Returns:
         The report; ``report.fatal`` tells whether the workspace is unusable.
     """
+    limits = limits or RejectLimits()
     raw_dir = folders.raw
     notes: list[str] = []
     if not raw_dir.is_dir():
         notes.append(f"There is no folder {raw_dir}: put the extract's tables there, or run savedesk simulate.")
     end, extract_problems = _extract_end(raw_dir, extract_end, notes)
-    _remove_outputs(folders)
-    parents: dict[str, ParentKeys] = {}
-    outcomes = []
-    for name in TABLES:
-        outcome = _validate_table(table_info(name), raw_dir, end, parents, folders)
-        parents.update({f"{name}.{column}": keys for column, keys in outcome.keys.items()})
-        outcomes.append(outcome)
-    found = extract_problems + [problem for outcome in outcomes for problem in outcome.problems]
-    report = ValidationReport(
-        raw_dir=str(raw_dir),
-        rejects_dir=str(folders.rejects),
-        clean_dir=str(folders.clean),
-        extract_end=end,
-        tables=tuple(outcome.summary for outcome in outcomes),
-        problems=tuple(sorted(found, key=lambda problem: not problem.fatal)),
-        max_problems_per_table=MAX_PROBLEMS_PER_TABLE,
-        notes=tuple(notes),
-    )
-    if report.fatal:
-        _remove_outputs(folders, rejects=False)
-    folders.clean.mkdir(parents=True, exist_ok=True)
-    (folders.clean / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    with StagedOutputs(folders) as staged:
+        parents: dict[str, ParentKeys] = {}
+        outcomes = []
+        for name in TABLES:
+            outcome = _validate_table(table_info(name), raw_dir, end, parents, staged, limits)
+            parents.update({f"{name}.{column}": keys for column, keys in outcome.keys.items()})
+            outcomes.append(outcome)
+        found = extract_problems + [problem for outcome in outcomes for problem in outcome.problems]
+        report = ValidationReport(
+            raw_dir=str(raw_dir),
+            rejects_dir=str(folders.rejects),
+            clean_dir=str(folders.clean),
+            extract_end=end,
+            tables=tuple(outcome.summary for outcome in outcomes),
+            problems=tuple(sorted(found, key=lambda problem: not problem.fatal)),
+            max_problems_per_table=MAX_PROBLEMS_PER_TABLE,
+            notes=tuple(notes),
+            table_limits=limits.describe(),
+        )
+        staged.commit(json.dumps(report.to_dict(), indent=2) + "\n", with_clean=not report.fatal)
     return report
 
 
 def _extract_end(raw_dir: Path, given: date | None, notes: list[str]) -> tuple[date | None, list[Problem]]:
-    if given is not None:
-        return given, []
     extract = raw_dir / EXTRACT_FILE
+    if given is not None:
+        return _within_days(given, "the --extract-end option", "Pass --extract-end as a day in that range.")
     try:
         end = read_extract(raw_dir).end
     except TableReadError as error:
@@ -121,11 +126,33 @@ def _extract_end(raw_dir: Path, given: date | None, notes: list[str]) -> tuple[d
             f"No extract end ({extract} has no end_date and none was given): dates after the"
             " extract's end were not checked. Pass --extract-end YYYY-MM-DD to check them."
         )
-    return end, []
+        return end, []
+    return _within_days(end, str(extract), f"Fix end_date in {extract}, or pass --extract-end YYYY-MM-DD.")
+
+
+def _within_days(end: date, file: str, action: str) -> tuple[date | None, list[Problem]]:
+    """The extract's end, or a fatal problem when it lies outside the days an extract may cover."""
+    if EARLIEST_DAY <= end <= LATEST_DAY:
+        return end, []
+    problem = Problem(
+        table="extract",
+        file=file,
+        column="end_date",
+        expected=f"an end date between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}",
+        found=end.isoformat(),
+        fatal=True,
+        action=action,
+    )
+    return None, [problem]
 
 
 def _validate_table(
-    info: TableInfo, raw_dir: Path, end: date | None, parents: dict[str, ParentKeys], folders: WorkspaceFolders
+    info: TableInfo,
+    raw_dir: Path,
+    end: date | None,
+    parents: dict[str, ParentKeys],
+    staged: StagedOutputs,
+    limits: RejectLimits,
 ) -> _Outcome:
     """Read one table and stop at file-level problems; otherwise check its rows."""
     path = table_path(raw_dir, info.name)
@@ -169,7 +196,18 @@ def _validate_table(
     ignored = [
         f"{other.name} was ignored: {path.name} was read instead." for other in _other_files(raw_dir, info, path)
     ]
-    return _quarantine(info, path, raw, check_rows(info.name, raw, end, parents), folders, ignored)
+    if raw.empty:
+        return _without_rows(info, path, ignored)
+    check = check_rows(info.name, raw, end, parents)
+    return _quarantine(info, path, raw, check, staged, limits, ignored)
+
+
+def _without_rows(info: TableInfo, path: Path, notes: list[str]) -> _Outcome:
+    """A file with its header and no row: fatal for a required table, absent for an optional one."""
+    if info.required:
+        return _Outcome(TableSummary(info.name, info.required, "fatal", str(path)), [empty_table(info, path)])
+    note = f"{path.name} has a header and no rows: treated as absent (its features are left out, not zeros)."
+    return _Outcome(TableSummary(info.name, info.required, "absent", str(path), notes=(*notes, note)))
 
 
 def _other_files(raw_dir: Path, info: TableInfo, read: Path) -> list[Path]:
@@ -178,12 +216,26 @@ def _other_files(raw_dir: Path, info: TableInfo, read: Path) -> list[Path]:
 
 
 def _quarantine(
-    info: TableInfo, path: Path, raw: pd.DataFrame, check: RowCheck, folders: WorkspaceFolders, notes: list[str]
+    info: TableInfo,
+    path: Path,
+    raw: pd.DataFrame,
+    check: RowCheck,
+    staged: StagedOutputs,
+    limits: RejectLimits,
+    notes: list[str],
 ) -> _Outcome:
-    """Write the table's rejected and kept rows, and summarise what was found."""
-    if check.rejected.any():
-        _write_rejects(raw, check, folders.rejects / f"{info.name}.parquet")
-    kept = _write_clean(info, check.typed.loc[~check.rejected], folders.clean / f"{info.name}.parquet")
+    """Stage the table's rejected and kept rows, and summarise what was found."""
+    rejected = int(check.rejected.sum())
+    too_many = limit_problem(info, path, len(raw), check.problems, rejected, limits)
+    if rejected:
+        staged.write_rejects(info, raw, check)
+    status = "fatal" if check.column_errors or too_many else "ok"
+    kept = 0
+    if rejected == len(raw) and not info.required and status == "ok":
+        status = "absent"
+        notes = [*notes, "every row was quarantined: treated as absent (its features are left out, not zeros)."]
+    else:
+        kept = staged.write_clean(info, check.typed.loc[~check.rejected])
     extra = [str(column) for column in raw.columns if column not in TABLES[info.name].columns]
     notes = [
         *notes,
@@ -197,39 +249,21 @@ def _quarantine(
     summary = TableSummary(
         table=info.name,
         required=info.required,
-        status="fatal" if check.column_errors else "ok",
+        status=status,
         file=str(path),
         rows_read=len(raw),
-        rows_kept=len(kept),
-        rows_rejected=int(check.rejected.sum()),
+        rows_kept=kept,
+        rows_rejected=rejected,
         problem_count=len(check.problems),
         problems_by_rule={str(rule): int(count) for rule, count in counts.items()},
         notes=tuple(notes),
     )
-    problems = _first_problems(info, str(path), raw, check.problems)
+    problems = [*([too_many] if too_many else []), *_first_problems(info, str(path), raw, check.problems)]
     problems += [
         _fatal(info, str(path), expected="columns of the contract's types", found=error, action=_REPORT_BUG)
         for error in check.column_errors
     ]
     return _Outcome(summary, problems, {column: check.keys(column) for column in _referenced(info.name)})
-
-
-def _write_rejects(raw: pd.DataFrame, check: RowCheck, path: Path) -> None:
-    rows = np.flatnonzero(check.rejected)
-    rejects = raw.take(rows).astype("str")
-    rejects["row_number"] = rows + 1
-    rejects["reject_reason"] = reject_reasons(check.problems).reindex(rows).to_numpy()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rejects.to_parquet(path, index=False)
-
-
-def _write_clean(info: TableInfo, kept: pd.DataFrame, path: Path) -> pd.DataFrame:
-    kept = kept.drop(columns=[column for column in info.pii_columns if column in kept.columns])
-    order = list(dict.fromkeys(c for c in ("account_id", info.event_time, info.key) if c in kept.columns))
-    kept = kept.sort_values(order, kind="stable").reset_index(drop=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    kept.to_parquet(path, index=False, row_group_size=CLEAN_ROW_GROUP_ROWS)
-    return kept
 
 
 def _first_problems(info: TableInfo, file: str, raw: pd.DataFrame, problems: pd.DataFrame) -> list[Problem]:
@@ -261,12 +295,3 @@ def _referenced(table: str) -> list[str]:
 
 def _fatal(info: TableInfo, file: str, *, expected: str, found: str, action: str, column: str | None = None) -> Problem:
     return Problem(table=info.name, file=file, column=column, expected=expected, found=found, fatal=True, action=action)
-
-
-def _remove_outputs(folders: WorkspaceFolders, *, rejects: bool = True) -> None:
-    """Remove what a previous run wrote (or, for a fatal run, the clean tables just written)."""
-    for name in TABLES:
-        if rejects:
-            (folders.rejects / f"{name}.parquet").unlink(missing_ok=True)
-        (folders.clean / f"{name}.parquet").unlink(missing_ok=True)
-    (folders.clean / REPORT_FILE).unlink(missing_ok=True)

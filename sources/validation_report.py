@@ -71,8 +71,10 @@ class TableSummary:
     Attributes:
         table: The contract table.
         required: Whether the contract requires it.
-        status: ``ok`` (read and checked), ``absent`` (optional and missing) or
-            ``fatal`` (missing, unreadable or without a required column).
+        status: ``ok`` (read and checked), ``absent`` (optional and missing, or
+            without a row: a header alone, or every row quarantined) or ``fatal``
+            (missing, unreadable, without a required column, a required table
+            without rows, or more rows quarantined than its limit).
         file: The file read, if any.
         rows_read: Data rows in the file.
         rows_kept: Rows written to the clean layer (``rows_read - rows_rejected``).
@@ -110,6 +112,7 @@ class ValidationReport:
             the reason of every quarantined row).
         max_problems_per_table: The cap on row problems kept per table.
         notes: Remarks about the whole run.
+        table_limits: Each table's reject limits (``sources.reject_limits.RejectLimits.describe``).
     """
 
     raw_dir: str
@@ -120,6 +123,7 @@ class ValidationReport:
     problems: tuple[Problem, ...]
     max_problems_per_table: int
     notes: tuple[str, ...] = ()
+    table_limits: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def fatal(self) -> bool:
@@ -155,6 +159,7 @@ class ValidationReport:
             "notes": list(self.notes),
             "tables": [_summary_dict(summary) for summary in self.tables],
             "max_problems_per_table": self.max_problems_per_table,
+            "table_limits": self.table_limits,
             "problems": [asdict(problem) for problem in self.problems],
         }
 

@@ -151,10 +151,15 @@ def _write_content(
         build.put(f"reps/{stem}.html", rep_page(rep, business_date, by_rep.get(rep, []), shown))
 
 
+def rep_file_stem(rep: str) -> str:
+    """The stem of a rep's page and CSV: characters outside ``A-Za-z0-9._-`` become ``_`` (compared without case)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", rep).lstrip(".") or "_"
+
+
 def _rep_files(frames: dict[str, pd.DataFrame], reps: tuple[str, ...]) -> dict[str, str]:
-    """Rep id → file stem (characters outside ``A-Za-z0-9._-`` become ``_``)."""
+    """Rep id → file stem (``rep_file_stem``)."""
     every = sorted({str(r) for f in frames.values() for r in f["rep_id"]} | set(reps))
-    stems = {rep: re.sub(r"[^A-Za-z0-9._-]", "_", rep).lstrip(".") or "_" for rep in every}
+    stems = {rep: rep_file_stem(rep) for rep in every}
     seen: dict[str, str] = {}
     for rep, stem in stems.items():
         if stem.lower() in seen:

@@ -12,8 +12,9 @@ from models.names import CHURN_MODEL, SAVE_MODEL
 from pipelines.cli import app
 from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
-# The tests below are one story on one workspace (no model, then a champion, then a challenger): one worker, in order.
-pytestmark = pytest.mark.xdist_group("train_command")
+# The tests below are one story on one workspace (no model, then a champion, then a challenger): they need one
+# worker, in order, which `make test`'s `--dist loadfile` gives every test file (xdist_group does not group under
+# pytest 9.2).
 
 runner = CliRunner()
 REQUIRED = [

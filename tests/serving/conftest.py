@@ -68,3 +68,12 @@ def store(store_url: str) -> Iterator[OutcomesStore]:
     opened = OutcomesStore.open(store_url)
     yield opened
     opened.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``store_url`` for a whole module: each test module asking for it runs once per engine."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('store') / 'outcomes.db'}"
+    factory: Callable[[], str] = request.getfixturevalue("postgres_database")
+    return factory()

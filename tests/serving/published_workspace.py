@@ -5,7 +5,8 @@ worker to get the lock simulates 4,000 accounts, trains both models (gates
 relaxed: these tests judge the serving layer, not the models) and runs the
 nightly flow, each as the ``savedesk`` command in a child process (Prefect and
 MLflow keep their global state there); the others wait and reuse it. Tests
-must treat it as read-only: each points its outcomes store elsewhere.
+must treat it as read-only: each points its outcomes store elsewhere. ``SAVEDESK_TEST_WORKSPACE`` names one
+built by an earlier run (its ``served-workspace`` folder) to skip the build while working on the tests.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ def _run(*args: str, env: dict[str, str]) -> None:
 
 
 def published_workspace(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """The workspace (built on first use in this test run)."""
+    """The workspace (built on first use in this test run, unless ``SAVEDESK_TEST_WORKSPACE`` names one)."""
+    prebuilt = os.environ.get("SAVEDESK_TEST_WORKSPACE")
+    if prebuilt:
+        return Path(prebuilt)
     base = tmp_path_factory.getbasetemp()
     root = base if worker_id == "master" else base.parent  # xdist workers share their parent
     path, ready = root / "served-workspace", root / "served-workspace.ready"

@@ -4,91 +4,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from published_workspace import published_workspace
+from served_app import Served, form_token, outcome, serve
 
 from models.run_scan import find_strings
-from pipelines.services import desk_app, open_tracker
+from pipelines.services import open_tracker
 from pipelines.settings import load_settings
 from serving.auth import RateLimiter, Role
 from serving.desk import TokenCache
-from serving.publication.catalog import LIST_FILES
-from serving.store import OutcomesStore
 from sources.contract import PII_COLUMNS
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Served:
-    """The app, its store and who may use it."""
-
-    app: FastAPI
-    client: TestClient
-    store: OutcomesStore
-    workspace: Path
-    day: str
-    tokens: dict[str, str]
-    territory: str
-    """The rep's territory."""
-    other_territory: str
-    rep_id: str
-    other_rep_id: str
-    account: str
-    """An account of the rep's territory (with an open request when there is one)."""
-    other_account: str
-    """An account of another territory."""
-    outcomes_url: str = ""
-    """The store's URL, for reading the workspace as training does."""
-
-    def headers(self, who: str, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}", **extra}
-
-    def rows(self) -> int:
-        return len(self.store.outcomes())
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Served]:
     """The app over the published workspace, with a fresh outcomes store and four users (one revoked)."""
     workspace = published_workspace(tmp_path_factory, worker_id)
-    url = f"sqlite:///{tmp_path_factory.mktemp('api-store') / 'outcomes.db'}"
-    settings = load_settings(workspace).model_copy(update={"outcomes_url": url})
-    day = max(p.name for p in settings.published_dir.iterdir() if not p.name.startswith("."))
-    folder = settings.published_dir / day
-    files = [folder / f for f in LIST_FILES.values()]
-    listed = pd.concat([pd.read_parquet(f) for f in files if f.is_file()], ignore_index=True)
-    by_size = listed.groupby("territory").size().sort_values(ascending=False)
-    territory, other_territory = by_size.index[0], by_size.index[1]
-    mine, theirs = listed[listed["territory"] == territory], listed[listed["territory"] == other_territory]
-    asked = mine[mine["request_id"].notna()] if "request_id" in mine else mine.iloc[0:0]
-    store = OutcomesStore.open(url)
-    tokens = {
-        "rep": store.add_user("rita", Role.REP, [territory], str(mine["rep_id"].iloc[0])),
-        "other_rep": store.add_user("oscar", Role.REP, [other_territory], str(theirs["rep_id"].iloc[0])),
-        "manager": store.add_user("maya", Role.MANAGER),
-        "revoked": store.add_user("gone", Role.REP, [territory], str(mine["rep_id"].iloc[0])),
-    }
-    store.revoke_user("gone")
-    app = desk_app(settings, warm="none")
-    with TestClient(app) as client:
-        yield Served(
-            app, client, store, workspace, day, tokens, territory, other_territory,
-            str(mine["rep_id"].iloc[0]), str(theirs["rep_id"].iloc[0]),
-            str((asked if len(asked) else mine)["account_id"].iloc[0]), str(theirs["account_id"].iloc[0]), url,
-        )  # fmt: skip
-    store.dispose()
-
-
-def outcome(account: str, **fields: Any) -> dict[str, Any]:
-    return {"account_id": account, "offer": "contract_education", "accepted": True, **fields}
+    with serve(workspace, f"sqlite:///{tmp_path_factory.mktemp('api-store') / 'outcomes.db'}") as served:
+        yield served
 
 
 def endpoints(s: Served) -> list[tuple[str, str, dict[str, Any]]]:
@@ -113,7 +52,7 @@ def test_no_unknown_or_revoked_token_gets_401_and_nothing_is_written(served: Ser
     assert served.client.get("/api/v1/health").status_code == 200
 
 
-def test_a_rep_reads_only_their_territory_and_gets_403_elsewhere(served: Served) -> None:
+def test_a_rep_reads_only_their_territory_and_gets_403_or_404_elsewhere(served: Served) -> None:
     rep, client, day = served.headers("rep"), served.client, served.day
     own = client.get(f"/api/v1/lists/{day}", headers=rep).json()
     rows = own["inbound"] + own["proactive"] + own["flips"]
@@ -129,7 +68,7 @@ def test_a_rep_reads_only_their_territory_and_gets_403_elsewhere(served: Served)
     assert client.get(f"/api/v1/lists/{day}", headers=rep, params={"rep": served.other_rep_id}).status_code == 403
     mine = client.get(f"/api/v1/lists/{day}", headers=rep, params={"rep": served.rep_id}).json()
     assert {r["rep_id"] for r in mine["inbound"] + mine["proactive"]} == {served.rep_id}
-    assert client.get(f"/api/v1/accounts/{served.other_account}/plan", headers=rep).status_code == 403
+    assert client.get(f"/api/v1/accounts/{served.other_account}/plan", headers=rep).status_code == 404
     assert client.get(f"/api/v1/accounts/{served.account}/plan", headers=rep).status_code == 200
     assert (
         client.get(f"/api/v1/accounts/{served.other_account}/plan", headers=served.headers("manager")).status_code
@@ -141,7 +80,7 @@ def test_a_rep_reads_only_their_territory_and_gets_403_elsewhere(served: Served)
     before = served.rows()
     refused = client.post("/api/v1/outcomes", json=outcome(served.other_account),
                           headers=served.headers("rep", **{"Idempotency-Key": "k-403"}))  # fmt: skip
-    assert refused.status_code == 403
+    assert refused.status_code == 404
     assert served.rows() == before
 
 
@@ -199,7 +138,8 @@ def test_an_oversized_body_is_refused_with_413_before_parsing(served: Served) ->
 
 def test_a_retry_with_the_same_key_records_once(served: Served) -> None:
     headers = served.headers("rep", **{"Idempotency-Key": "k-replay"})
-    body = outcome(served.account, offer="rollback", rollback_pct=10, new_monthly_rate=123.45, notes="called back")
+    rate = round(0.9 * served.monthly_revenue(served.account), 2)
+    body = outcome(served.account, offer="rollback", rollback_pct=10, new_monthly_rate=rate, notes="called back")
     before = served.rows()
     first = served.client.post("/api/v1/outcomes", json=body, headers=headers)
     again = served.client.post("/api/v1/outcomes", json=body, headers=headers)
@@ -237,17 +177,19 @@ def test_the_rate_limit_answers_429_with_retry_after(served: Served) -> None:
     assert int(statuses[-1].headers["retry-after"]) >= 1
 
 
-def test_the_page_keeps_the_token_in_a_strict_http_only_cookie_and_records_a_double_submit_once(
+def test_the_page_keeps_the_token_in_a_lax_http_only_cookie_and_records_a_double_submit_once(
     served: Served,
 ) -> None:
     with TestClient(served.app) as browser:
         assert browser.post("/sign-in", data={"token": "wrong"}).status_code == 401
         signed = browser.post("/sign-in", data={"token": served.tokens["rep"]}, follow_redirects=False)
         cookie = signed.headers["set-cookie"].lower()
-        assert signed.status_code == 303 and "httponly" in cookie and "samesite=strict" in cookie
+        assert signed.status_code == 303 and "httponly" in cookie and "samesite=lax" in cookie
         assert browser.get("/list").status_code == 200
         before = served.rows()
-        form = {"idempotency_key": "page-key-1", "offer": "service_recovery", "rollback_pct": "0", "accepted": "true"}
+        token = form_token(browser.get(f"/accounts/{served.account}").text)
+        form = {"idempotency_key": "page-key-1", "offer": "service_recovery", "rollback_pct": "0", "accepted": "true",
+                "csrf_token": token}  # fmt: skip
         first = browser.post(f"/accounts/{served.account}/outcome", data=form, follow_redirects=False)
         second = browser.post(f"/accounts/{served.account}/outcome", data=form, follow_redirects=False)
         assert first.status_code == second.status_code == 303
@@ -255,7 +197,7 @@ def test_the_page_keeps_the_token_in_a_strict_http_only_cookie_and_records_a_dou
         assert served.rows() == before + 1
         shown = browser.get(first.headers["location"])
         assert "Recorded: service recovery" in shown.text
-        assert browser.get(f"/accounts/{served.other_account}").status_code == 403
+        assert browser.get(f"/accounts/{served.other_account}").status_code == 404
 
 
 CALLER = {

@@ -227,3 +227,43 @@ def test_merging_places_what_it_can_and_counts_the_rest() -> None:
     assert requests["Q2"]["resolution"] == "cancelled"  # the extract's word is later than the desk's
     assert requests["Q3"]["resolution"] == "open"
     assert merged["accounts"] is tables["accounts"]
+
+
+def test_a_bad_stored_outcome_is_skipped_and_counted_and_the_rest_still_joins(workspace_dir: Path) -> None:
+    """Rows the desk would refuse today (written before a rule existed, or by hand) never stop a training run."""
+    import sqlalchemy as sa
+
+    from serving.store_schema import outcomes
+
+    settings = load_settings(workspace_dir)
+    before = open_workspace(settings)
+    request = open_requests(before.tables, before.end, 7).iloc[0]
+    record(workspace_dir, OutcomeIn(account_id=request["account_id"], request_id=request["request_id"],
+                                    offer="service_recovery", accepted=True, call_date=before.end))  # fmt: skip
+    good: dict[str, object] = {
+        "account_id": request["account_id"], "request_id": request["request_id"], "offer": "service_recovery",
+        "rollback_pct": 0.0, "credit_amount": 0.0, "accepted": False, "new_monthly_rate": 100.0,
+        "new_term_months": None, "flipped": False, "notes": "", "call_date": before.end, "user_name": "ann",
+        "rep_id": "R009", "territory": "T00", "payload_sha256": "0" * 64,
+        "recorded_at": datetime.datetime.now(datetime.UTC),
+    }  # fmt: skip
+    bad: list[dict[str, object]] = [
+        {"call_date": datetime.date(1, 1, 1)},
+        {"call_date": datetime.date(9999, 12, 31)},
+        {"call_date": datetime.date(1969, 7, 20)},
+        {"offer": "bribe"},
+        {"offer": "rollback", "rollback_pct": 12.5},
+        {"credit_amount": -50.0},
+    ]
+    engine = sa.create_engine(settings.outcomes_database_url)
+    with engine.begin() as connection:
+        for n, change in enumerate(bad):
+            connection.execute(outcomes.insert().values({**good, **change, "idempotency_key": f"bad-{n}"}))
+    engine.dispose()
+
+    after = open_workspace(settings)  # raised OutOfBoundsDatetime before
+    assert after.outcomes.attempts == 1
+    assert sum(after.outcomes.skipped.values()) == len(bad)
+    assert after.outcomes.skipped["call date outside the desk's range"] == 3
+    assert after.outcomes.skipped["not a valid outcome"] == 3
+    assert request_of(after, request["request_id"])["resolution"] == "saved"

@@ -241,6 +241,24 @@ def test_a_bad_number_names_the_column_and_line(bins: Path) -> None:
         read_customer_extract(load_mapping(bins))
 
 
+def test_start_dates_with_utc_offsets_keep_their_day_and_odd_days_name_the_line(bins: Path) -> None:
+    raw = pd.read_csv(bins.parent / "bins.csv", dtype=str)
+    raw.loc[0, "Since"] = raw.loc[0, "Since"] + "T23:30:00-06:00"  # offsets that differ between rows
+    raw.loc[1, "Since"] = raw.loc[1, "Since"] + "T01:00:00+05:30"
+    raw.to_csv(bins.parent / "bins.csv", index=False)
+    days = pd.Timestamp("2025-06-30") - pd.to_datetime(raw.loc[:1, "Since"].str.slice(0, 10))
+
+    frame = read_customer_extract(load_mapping(bins))
+
+    assert frame["tenure_days"].iloc[:2].tolist() == days.dt.days.tolist()
+    raw.loc[5, "Since"] = "0001-01-01"
+    raw.to_csv(bins.parent / "bins.csv", index=False)
+    with pytest.raises(
+        MappingError, match=r"'Since' should hold start dates .* from 1900-01-01 .* line 7: '0001-01-01'"
+    ):
+        read_customer_extract(load_mapping(bins))
+
+
 def test_a_repeated_customer_id_names_the_lines(bins: Path) -> None:
     raw = pd.read_csv(bins.parent / "bins.csv", dtype=str)
     raw.loc[9, "Acct No"] = "K0002"
