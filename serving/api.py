@@ -53,7 +53,7 @@ from serving.config import API, DeskConfig
 from serving.desk import Desk, TokenCache, check_filters, desk_of, unseen
 from serving.failures import store_failure
 from serving.lists import Lists
-from serving.live_plan import LivePlanner
+from serving.live_plan import LivePlanner, Unplannable
 from serving.middleware import AccessLog, BodyLimit, ErrorShield, route_of
 from serving.outcomes import OutcomeIn
 from serving.plan_body import Plan
@@ -160,7 +160,10 @@ async def plan(account_id: str, user: Caller, desk: TheDesk) -> Response:
     desk.territory(account_id, user)
     found = desk.planner.cached_json(account_id)  # planned ahead: answered on the event loop
     if found is None:
-        found = await run_in_threadpool(desk.planner.plan_json, account_id)
+        try:
+            found = await run_in_threadpool(desk.planner.plan_json, account_id)
+        except Unplannable as error:
+            raise HTTPException(404, str(error)) from error
     if found is None:
         raise HTTPException(404, unseen(account_id))
     return Response(found, media_type="application/json")

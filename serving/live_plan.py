@@ -108,7 +108,11 @@ class LivePlanner:
         return len(self._cache)
 
     def plan(self, account_id: str) -> Plan | None:
-        """The account's live plan (None for an account not in service on the latest published date)."""
+        """The account's live plan (None for an account not in service on the latest published date).
+
+        Raises:
+            Unplannable: The account's territory has no cost to serve to price offers with.
+        """
         found = self.plan_json(account_id)
         return None if found is None else Plan.model_validate_json(found)
 
@@ -122,13 +126,23 @@ class LivePlanner:
             return hit
 
     def plan_json(self, account_id: str) -> bytes | None:
-        """The account's plan as JSON, from the cache when this version has planned it already."""
+        """The account's plan as JSON, from the cache when this version has planned it already.
+
+        Raises:
+            Unplannable: The account's territory has no cost to serve to price offers with.
+        """
         hit = self.cached_json(account_id)
         if hit is not None:
             return hit
         night = self.night()
         if account_id not in night.context.index:
             return None
+        territory = unpriced_territory(self.config, night, account_id)
+        if territory is not None:
+            raise Unplannable(
+                f"No plan for account {account_id}: territory {territory} has no cost to serve to price offers with"
+                " (save.offers.cost_to_serve.territory_index); ask the desk's administrator to add it."
+            )
         return self._plan_and_keep(night, [account_id]).get(account_id)
 
     def warm(self, account_ids: list[str], batch: int = 256) -> int:
@@ -152,13 +166,30 @@ class LivePlanner:
         return plans
 
 
+class Unplannable(LookupError):
+    """An account in service that cannot be planned: its territory has no cost to serve to price offers with."""
+
+
+def unpriced_territory(config: DeskConfig, night: Night, account_id: str) -> str | None:
+    """The account's territory when the offer catalog cannot price offers there (no cost index), else None."""
+    territory = night.territory(account_id)
+    if territory is None or not config.offers.cost_to_serve.unknown(pd.Series([territory])):
+        return None
+    return territory
+
+
 def plan_accounts(config: DeskConfig, champions: Champions, night: Night, account_ids: list[str]) -> list[Plan]:
     """Plan accounts as the nightly run plans listed decisions (see the module's docstring), many at once.
 
-    Accounts not in service that night are left out; the rest come back in the order given.
+    Accounts not in service that night are left out, and so are accounts of a territory the catalog cannot price
+    (one bad territory never stops the others: the nightly leaves it out the same way); the rest come back in the
+    order given.
     """
     churn = champions.churn
     wanted = [a for a in dict.fromkeys(account_ids) if a in night.context.index]
+    unpriced = set(config.offers.cost_to_serve.unknown(night.context.loc[wanted, "territory"])) if wanted else set()
+    if unpriced:
+        wanted = [a for a in wanted if night.territory(a) not in unpriced]
     rows = night.context.loc[wanted].reset_index(drop=True)
     rows["churn_probability"] = churn.predict_proba(rows)
     asking = rows["account_id"].isin(night.requests.index).to_numpy()

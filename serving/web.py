@@ -32,6 +32,7 @@ from serving.config import API
 from serving.desk import Desk, check_filters, desk_of, unseen
 from serving.formatting import dollars, percent, words
 from serving.lists import ListedPoint, readable_rows
+from serving.live_plan import Unplannable
 from serving.outcomes import OutcomeIn
 from serving.plan_body import TalkingPoint
 from serving.session import COOKIE, CSRF_FIELD, check_form_token, check_origin, forget, keep, page_form_token
@@ -243,7 +244,10 @@ def _account(
     status: int = 200,
 ) -> Response:
     desk.territory(account_id, user)
-    plan = desk.planner.plan(account_id)
+    try:
+        plan = desk.planner.plan(account_id)
+    except Unplannable as error:
+        raise HTTPException(404, str(error)) from error
     if plan is None:
         raise HTTPException(404, unseen(account_id))
     history = desk.store.outcomes(account_id)

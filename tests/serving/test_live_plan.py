@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from models.point_wording import DESIGN_POINTS
 from models.talking_points import rep_driver
 from pipelines.services import desk_config, open_tracker
 from pipelines.settings import Settings, load_settings
-from serving.live_plan import LivePlanner
+from serving.live_plan import LivePlanner, Unplannable
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +133,23 @@ def test_the_nightly_run_keeps_the_context_the_live_plan_reads(workspace: Path) 
     settings = load_settings(workspace)
     day = date.fromisoformat(published(settings)[0])
     assert settings.catalog.context(day).is_file()
+
+
+def test_a_territory_without_a_cost_index_is_left_out_and_every_other_account_is_planned(
+    workspace: Path, champions: Champions
+) -> None:
+    """Issue 21, point 9 at the live plan: one territory the catalog cannot price never stops the others."""
+    config = desk_config(load_settings(workspace))
+    night = LivePlanner(config, champions).night()
+    territories = night.context["territory"].astype(str)
+    lost = territories.value_counts().index[0]
+    cost = config.offers.cost_to_serve
+    partial = replace(cost, territory_index=tuple(p for p in cost.territory_index if p[0] != lost), default_index=None)
+    planner = LivePlanner(replace(config, offers=replace(config.offers, cost_to_serve=partial)), champions)
+    sample = [*night.context.index[territories == lost][:5], *night.context.index[territories != lost][:20]]
+    assert planner.warm(list(sample)) == 20  # the warm-up plans the others and skips the territory's accounts
+    for account in sample[5:]:
+        plan = planner.plan(str(account))
+        assert plan is not None and plan.territory != lost
+    with pytest.raises(Unplannable, match=f"territory {lost} has no cost to serve"):
+        planner.plan(str(sample[0]))
