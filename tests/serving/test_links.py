@@ -6,7 +6,6 @@ import contextlib
 import html
 import re
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from published_workspace import published_workspace
 from served_app import Served, form_token, latest_day, outcome, serve, signed_in
+from store_locks import sqlite_write_lock
 
 import serving.store
 
@@ -69,13 +69,8 @@ def test_an_odd_account_id_opens_from_the_list_and_records_from_its_form(odd: tu
 def locked(url: str) -> Iterator[None]:
     """Hold the outcomes table's write lock, as a long writer would."""
     if url.startswith("sqlite"):
-        holder = sqlite3.connect(sa.make_url(url).database or "", isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite_write_lock(url):
             yield
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         return
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     with engine.connect() as connection:

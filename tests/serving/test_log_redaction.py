@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 from published_workspace import published_workspace
 from served_app import Served, form_token, outcome, serve
+from store_locks import sqlite_write_lock
 
 import serving.store
 from models.run_scan import find_strings
@@ -64,19 +65,6 @@ def arm(url: str) -> None:
                 "CREATE TRIGGER busy_marked BEFORE INSERT ON outcomes FOR EACH ROW EXECUTE FUNCTION busy_marked()"
             )
     engine.dispose()
-
-
-@contextlib.contextmanager
-def sqlite_locked(url: str) -> Iterator[None]:
-    import sqlite3
-
-    holder = sqlite3.connect(sa.make_url(url).database or "", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
 
 
 def contact(served: Served) -> dict[str, str]:
@@ -169,7 +157,7 @@ def served(module_store_url: str, tmp_path_factory: pytest.TempPathFactory, work
 
 def busy_for(url: str) -> Busy:
     """What makes a write wait past the store's patience: SQLite's lock; PostgreSQL's trigger needs nothing."""
-    return partial(sqlite_locked, url) if url.startswith("sqlite") else contextlib.nullcontext
+    return partial(sqlite_write_lock, url) if url.startswith("sqlite") else contextlib.nullcontext
 
 
 def test_no_error_path_logs_pii_a_token_or_a_note_in_process(served: Served, caplog: pytest.LogCaptureFixture) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import ValidationError
+from store_locks import sqlite_write_lock
 
 from serving.auth import Role, User, hash_token
 from serving.migrations import MIGRATION_LOCK
@@ -83,13 +83,8 @@ OutcomesStore.open(sys.argv[1]).dispose()
 def migration_in_progress(url: str) -> Iterator[None]:
     """Hold what a migrating process holds: PostgreSQL's advisory lock, or SQLite's write lock."""
     if url.startswith("sqlite"):
-        holder = sqlite3.connect(sa.make_url(url).database or "", isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite_write_lock(url):
             yield
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         return
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     with engine.connect() as holder:
