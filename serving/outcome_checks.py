@@ -71,11 +71,11 @@ def disagreements(
         return found
     rate = dollars(monthly_revenue)
     if outcome.new_monthly_rate is not None and outcome.new_monthly_rate > config.max_rate_multiple * monthly_revenue:
-        found.append(("new_monthly_rate", f"new_monthly_rate {dollars(outcome.new_monthly_rate)} is more than "
-                                          f"{config.max_rate_multiple:g} times the account's current {rate} a month: "
-                                          "check the amount"))  # fmt: skip
+        found.append(("new_monthly_rate", f"the new rate ({dollars(outcome.new_monthly_rate)} a month) is more than "
+                                          f"{config.max_rate_multiple:g} times what the account pays now ({rate} a "
+                                          "month): check the amount"))  # fmt: skip
     if outcome.credit_amount > config.max_credit_months * monthly_revenue:
-        found.append(("credit_amount", f"credit_amount {dollars(outcome.credit_amount)} is more than "
-                                       f"{config.max_credit_months:g} months of the account's {rate} a month: "
-                                       "check the amount"))  # fmt: skip
+        found.append(("credit_amount", f"the credit ({dollars(outcome.credit_amount)}) is more than "
+                                       f"{config.max_credit_months:g} months of what the account pays ({rate} a "
+                                       "month): check the amount"))  # fmt: skip
     return found
