@@ -9,11 +9,17 @@ usual reading is below 0.1 stable, 0.1–0.25 moving, above 0.25 shifted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from features.registry import BY_NAME
+
+SCORE = "churn_probability"
+"""The score's column: profiled beside the features at training time."""
 BINS = 10
 FLOOR = 1e-4
 """Smallest share a bin is given, so an empty bin does not make the index infinite."""
@@ -69,3 +75,33 @@ def psi(reference: dict[str, Any], frame: pd.DataFrame) -> dict[str, float]:
             old = np.asarray(ref["shares"], dtype=float)
         out[column] = _index(new, old)
     return out
+
+
+def moves_by_design(column: str) -> bool:
+    """Whether a feature moves by design (``Feature.drift_warning`` False): its drift is reported apart, never warned.
+
+    A territory-level rate takes one value per territory and moves with the market every month, so its PSI against
+    the training months is large with nothing wrong.
+    """
+    return column in BY_NAME and not BY_NAME[column].drift_warning
+
+
+def feature_group(column: str) -> str:
+    """The registry's group of a feature ("price", "service quality", …); ``score`` for the churn score."""
+    return "score" if column == SCORE else (BY_NAME[column].group if column in BY_NAME else "other")
+
+
+def drift_table(reference: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """PSI of every profiled column of ``frame`` (features and ``churn_probability``), largest first."""
+    values = psi(dict(reference), frame)
+    rows = [{"column": c, "group": feature_group(c), "psi": v} for c, v in values.items()]
+    table = pd.DataFrame(rows, columns=["column", "group", "psi"])
+    return table.sort_values(["psi", "column"], ascending=[False, True], ignore_index=True)
+
+
+def drift_by_month(reference: Mapping[str, Any], frames: Mapping[date, pd.DataFrame]) -> pd.DataFrame:
+    """PSI of every profiled column at each month end: ``as_of``, ``column``, ``group``, ``psi``."""
+    parts = [drift_table(reference, frame).assign(as_of=pd.Timestamp(day)) for day, frame in sorted(frames.items())]
+    if not parts:
+        return pd.DataFrame(columns=["as_of", "column", "group", "psi"])
+    return pd.concat(parts, ignore_index=True)[["as_of", "column", "group", "psi"]]

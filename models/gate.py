@@ -1,15 +1,25 @@
 """The promotion gate: declared thresholds, and a decision that says why.
 
 A challenger becomes champion only if it passes the absolute thresholds and,
-when there is a champion, is no worse than it on the same test month: overall
-AUC, calibration, and no segment's AUC falling by more than its margin. The
-rules are data (``GateRules``, set in settings); ``decide`` is a pure function,
-and the tracking module records what it decided.
+when there is a champion, earns it on the same out-of-time rows: the paired
+interval of its AUC gain (``models.comparison``) must lie above
+``min_auc_gain`` (a gain that is not luck), or, when whoever trained it declared
+a reason (a cheaper feature, a fix, a data source retired), above
+``-noninferiority_margin`` (no worse, within the margin). Calibration may not
+get worse than ``max_ece_increase`` and no segment's AUC may fall by more than
+its margin. The rules are data (``GateRules``, set in settings); ``decide`` is a
+pure function, and the registry records what it decided with its interval and
+the list changes it would bring (``models.list_changes``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the settings hold GateRules: reading them loads neither NumPy nor pandas
+    from models.comparison import AucInterval
+    from models.list_changes import ListChanges
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,15 @@ class GateRules:
     min_auc: float = 0.65
     max_ece: float = 0.03
     min_auc_gain: float = 0.0
-    """How much the challenger's AUC must exceed the champion's (negative: how much worse it may be)."""
+    """The paired interval's lower bound of the AUC gain must exceed this (a significant gain)."""
+    noninferiority_margin: float = 0.005
+    """With a declared reason, the lower bound need only exceed ``-noninferiority_margin`` (no worse)."""
+    interval_level: float = 0.95
+    """Coverage of the paired interval of the AUC gain."""
+    bootstrap_rounds: int = 1000
+    """Paired bootstrap draws of the test month's accounts."""
+    bootstrap_seed: int = 7
+    """Seed of the draws: the same rows and models give the same interval."""
     max_ece_increase: float = 0.005
     segment_auc_margin: float = 0.03
     min_segment_rows: int = 200
@@ -48,6 +66,12 @@ class GateDecision:
     promote: bool
     checks: list[Check] = field(default_factory=list)
     compared_with: str | None = None
+    interval: AucInterval | None = None
+    """The paired interval of the AUC gain over the champion (None without a champion)."""
+    reason: str | None = None
+    """Why the challenger was trained, as declared (``savedesk train --reason``)."""
+    list_changes: ListChanges | None = None
+    """How the lists would change if the challenger were champion."""
 
     @property
     def reasons(self) -> list[str]:
@@ -58,7 +82,16 @@ class GateDecision:
         """One line for a tag or a log."""
         head = "promote" if self.promote else "refuse"
         against = f" against {self.compared_with}" if self.compared_with else " (no champion yet)"
-        return f"{head}{against}: " + "; ".join(c.describe() for c in self.checks)
+        gain = f" {self.interval.describe()};" if self.interval is not None else ""
+        return f"{head}{against}:{gain} " + "; ".join(c.describe() for c in self.checks)
+
+    def record(self) -> dict[str, Any]:
+        """What the registry keeps of the decision beyond its summary: the interval, the reason, the list changes."""
+        return {
+            "interval": self.interval.as_dict() if self.interval is not None else None,
+            "reason": self.reason,
+            "list_changes": self.list_changes.as_dict() if self.list_changes is not None else None,
+        }
 
 
 def decide(
@@ -68,6 +101,9 @@ def decide(
     challenger_segments: dict[str, tuple[float, int]] | None = None,
     champion_segments: dict[str, tuple[float, int]] | None = None,
     champion_label: str | None = None,
+    interval: AucInterval | None = None,
+    reason: str | None = None,
+    list_changes: ListChanges | None = None,
 ) -> GateDecision:
     """Decide whether a challenger replaces the champion.
 
@@ -78,6 +114,10 @@ def decide(
         challenger_segments: Segment -> (AUC, rows) of the challenger.
         champion_segments: The same for the champion.
         champion_label: How to name the champion in the decision (e.g. ``v3``).
+        interval: The paired interval of the AUC gain on the same rows; without it (a caller holding only
+            metrics) the point AUCs are compared instead.
+        reason: Why the challenger was trained; with it, a non-inferior challenger may be promoted.
+        list_changes: How the lists would change (carried into the decision, not judged).
 
     Returns:
         The decision with every check.
@@ -86,9 +126,13 @@ def decide(
         Check("auc >= min_auc", challenger["auc"], rules.min_auc, challenger["auc"] >= rules.min_auc),
         Check("ece <= max_ece", challenger["ece"], rules.max_ece, challenger["ece"] <= rules.max_ece),
     ]
-    if champion is not None:
+    reason = (reason or "").strip() or None
+    if champion is not None and interval is not None:
+        checks.append(_gain_check(interval, rules, reason))
+    elif champion is not None:
         need = champion["auc"] + rules.min_auc_gain
         checks.append(Check("auc >= champion auc + min_auc_gain", challenger["auc"], need, challenger["auc"] >= need))
+    if champion is not None:
         limit = champion["ece"] + rules.max_ece_increase
         checks.append(
             Check("ece <= champion ece + max_ece_increase", challenger["ece"], limit, challenger["ece"] <= limit)
@@ -99,4 +143,21 @@ def decide(
                 continue
             floor = champion_auc - rules.segment_auc_margin
             checks.append(Check(f"segment {segment} auc >= champion - margin", mine[0], floor, mine[0] >= floor))
-    return GateDecision(all(c.passed for c in checks), checks, champion_label)
+    promote = all(c.passed for c in checks)
+    return GateDecision(promote, checks, champion_label, interval, reason, list_changes)
+
+
+def _gain_check(interval: AucInterval, rules: GateRules, reason: str | None) -> Check:
+    """A significant gain; or, with a declared reason, non-inferiority within the margin."""
+    if interval.low > rules.min_auc_gain:
+        return Check("auc gain lower bound > min_auc_gain", interval.low, rules.min_auc_gain, True)
+    if reason is None:
+        hint = (
+            " (non-inferior: promoted only with a declared reason)"
+            if interval.low > -rules.noninferiority_margin
+            else ""
+        )
+        return Check(f"auc gain lower bound > min_auc_gain{hint}", interval.low, rules.min_auc_gain, False)
+    margin = -rules.noninferiority_margin
+    return Check("auc gain lower bound > -noninferiority_margin (reason declared)", interval.low, margin,
+                 interval.low > margin)  # fmt: skip

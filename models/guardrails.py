@@ -19,23 +19,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from models.mandates import DEFAULT_MANDATES, Mandate, compliance_notes, mandated_streams
 from sources import vocabulary as v
 
-
-@dataclass(frozen=True)
-class Mandate:
-    """A jurisdiction's required streams: ``city`` and ``segment`` may be ``*`` for any."""
-
-    state: str
-    city: str
-    segment: str
-    streams: tuple[str, ...]
-
-
-DEFAULT_MANDATES = (
-    Mandate("CA", "*", "commercial", ("recycling", "organics")),  # AB 341 and SB 1383
-    Mandate("WA", "Seattle", "commercial", ("organics",)),  # Seattle's food-waste requirement
-)
+__all__ = ["DEFAULT_MANDATES", "GUARDRAILS", "GUARDRAIL_WORDS", "LIKELY_REASON", "GuardrailRules", "Mandate", "Verdict",
+           "apply_guardrails", "compliance_notes", "mandated_streams"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,15 +37,23 @@ class GuardrailRules:
         service_change_offers: Offers that change the service, which must stay compliant.
         repeat_penalty_months: Months of a repeat rollback's concession charged against it
             for teaching the customer to call.
-        close_out_offers: The only offers for an uncontrollable reason.
+        concession_offers: Offers that give the customer money or rate, besides every rollback.
+        uncontrollable_min_gain: For a business leaving for a reason no concession changes (closed,
+            moved, bankrupt, sold), a concession must beat every other applicable offer's expected net
+            value by more than this, in dollars.
     """
 
     rep_max_rollback_pct: float = 10.0
     min_margin_pct: float = 10.0
     mandates: tuple[Mandate, ...] = field(default_factory=lambda: DEFAULT_MANDATES)
-    service_change_offers: tuple[str, ...] = ("right_size",)
+    service_change_offers: tuple[str, ...] = ("right_size", "right_size_renewal", "compactor_lease", "add_stream")
     repeat_penalty_months: float = 2.0
-    close_out_offers: tuple[str, ...] = ("contract_education", "flip")
+    concession_offers: tuple[str, ...] = ("service_recovery", "renewal_rate_lock")
+    uncontrollable_min_gain: float = 0.0
+
+
+LIKELY_REASON = "likely_reason"
+"""The column of the reason an account without a request would most likely give (``models.reason_model``)."""
 
 
 class Verdict(NamedTuple):
@@ -72,6 +68,7 @@ Guardrail = Callable[[pd.DataFrame, GuardrailRules], Verdict]
 
 GUARDRAIL_WORDS = {
     "not_applicable": "does not apply to this account",
+    "no_history": "no record yet of how this offer saves",
     "uncontrollable_reason": "the customer is leaving for a reason no concession changes",
     "rep_authority": "your authority (a manager can approve more)",
     "price_floor": "the price floor",
@@ -108,14 +105,52 @@ def applicable_offer(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict
     return _verdict(np.broadcast_to(applies, (len(candidates),)), "not_applicable", candidates.index)
 
 
+def offer_history(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
+    """An offer the save model never saw made (``has_history`` false) has no save probability to trust."""
+    known = candidates["has_history"].fillna(False) if "has_history" in candidates else True
+    return _verdict(np.broadcast_to(known, (len(candidates),)), "no_history", candidates.index)
+
+
+def is_concession(candidates: pd.DataFrame, rules: GuardrailRules) -> np.ndarray:
+    """Whether each row gives the customer money or rate: every rollback and ``rules.concession_offers``."""
+    with np.errstate(invalid="ignore"):
+        rollback = _numbers(candidates, "rollback_pct", 0.0) > 0
+    return rollback | candidates["offer"].isin(rules.concession_offers).to_numpy()
+
+
+def leaving_for_good(candidates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose stated reason is uncontrollable, and rows without one whose ``likely_reason`` is."""
+    stated = candidates["reason"] if "reason" in candidates else pd.Series(np.nan, index=candidates.index)
+    said = stated.isin(v.UNCONTROLLABLE_REASONS).to_numpy()
+    likely = candidates[LIKELY_REASON] if LIKELY_REASON in candidates else None
+    guessed = np.zeros(len(candidates), bool) if likely is None else (
+        stated.isna().to_numpy() & likely.isin(v.UNCONTROLLABLE_REASONS).to_numpy()
+    )  # fmt: skip
+    return said, guessed
+
+
 def uncontrollable_reason(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
-    """No concession for a closed, moved, bankrupt or sold business: only close out politely, or flip."""
+    """No concession for a closed, moved, bankrupt or sold business unless its expected value says so.
+
+    For a stated uncontrollable reason a concession is allowed only when its expected net value beats
+    every other applicable offer of the decision by more than ``rules.uncontrollable_min_gain`` (without
+    ``expected_net_value``, before the save model has run, none can). An account without a request whose
+    likely reason is uncontrollable gets none: its value was priced over reasons it most likely does not have.
+    Offers that give nothing (walking through the agreement, a convert, a change of service, a flip) stay open.
+    """
     _needs(candidates, "uncontrollable reason", "offer")
-    if "reason" not in candidates:  # an at-risk account without a request
+    said, guessed = leaving_for_good(candidates)
+    concession = is_concession(candidates, rules)
+    if not (said | guessed).any():
         return _verdict(np.ones(len(candidates), bool), "uncontrollable_reason", candidates.index)
-    leaving = candidates["reason"].isin(v.UNCONTROLLABLE_REASONS)
-    close_out = candidates["offer"].isin(rules.close_out_offers)
-    return _verdict(~leaving | close_out, "uncontrollable_reason", candidates.index)
+    value = _numbers(candidates, "expected_net_value")
+    key = candidates["request_id"] if "request_id" in candidates else candidates["account_id"]
+    applies = candidates["applicable"].fillna(False).astype(bool).to_numpy() if "applicable" in candidates else True
+    with np.errstate(invalid="ignore"):
+        best_other = _group_max(pd.factorize(key)[0], np.where(~concession & applies, value, np.nan))
+        pays = value - rules.uncontrollable_min_gain > np.where(np.isnan(best_other), -np.inf, best_other)
+    allowed = ~concession | ~(said | guessed) | (said & pays)
+    return _verdict(allowed, "uncontrollable_reason", candidates.index)
 
 
 def rep_authority(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
@@ -151,19 +186,10 @@ def compliance(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
     _needs(candidates, "compliance", "offer", "state", "segment")
     changes = candidates["offer"].isin(rules.service_change_offers).to_numpy()
     ok = np.ones(len(candidates), dtype=bool)
-    state, segment = (candidates[c].astype(str).to_numpy(dtype=object) for c in ("state", "segment"))
-    city = candidates["city"].astype(str).to_numpy(dtype=object) if "city" in candidates else None
-    kept: dict[str, np.ndarray | bool] = {}
-    for mandate in rules.mandates:
-        applies = (state == mandate.state) & ((segment == mandate.segment) | (mandate.segment == "*"))
-        if city is not None and mandate.city != "*":
-            applies &= city == mandate.city
-        for stream in mandate.streams:
-            column = f"has_{stream}_after"
-            if column not in kept:
-                found = column in candidates
-                kept[column] = candidates[column].fillna(False).astype(bool).to_numpy() if found else False
-            ok &= ~applies | kept[column]
+    for stream, required in mandated_streams(candidates, rules.mandates).items():
+        column = f"has_{stream}_after"
+        kept = candidates[column].fillna(False).astype(bool).to_numpy() if column in candidates else False
+        ok &= ~required | kept
     return _verdict(~changes | ok, "compliance", candidates.index)
 
 
@@ -219,6 +245,7 @@ def _group_max(group: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 GUARDRAILS: tuple[Guardrail, ...] = (
     applicable_offer,
+    offer_history,
     uncontrollable_reason,
     rep_authority,
     price_floor,

@@ -15,8 +15,13 @@ and writes the report.
   kept and rollback spend by offer, rep and territory; reps and territories
   against what their mix of calls predicts; flips; rollback size by segment for
   the same reason.
-- **Warnings**: ``warnings`` turns the thresholds (``settings.monitor``) into
-  sentences; the report, the command and the nightly flow all print these.
+- **Promises** (``models.promise``): each offer, rep and territory's durable
+  saves against the P(save) the save model gave the same requests; warned only
+  when clearly below (there is no fixed bar for an offer's save rate).
+- **Warnings**: ``warning_records`` turns the thresholds (``settings.monitor``)
+  into ``MonitorWarning``s, a cause (stable from day to day, to send each once)
+  and a sentence; ``warnings`` gives the sentences the report, the command and
+  the nightly flow print.
 """
 
 from __future__ import annotations
@@ -29,15 +34,13 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from features.registry import BY_NAME
 from features.snapshots import month_ends
 from models.dataset import TimeSplit
-from models.desk_outcomes import ABOVE, BELOW, CONFIDENCE, TOO_FEW, DeskOutcomes, below_mix, low_save_rates
-from models.drift import psi
+from models.desk_outcomes import ABOVE, BELOW, CONFIDENCE, TOO_FEW, DeskOutcomes, below_mix
+from models.drift import SCORE, moves_by_design
 from models.metrics import metrics_by
+from models.promise import PROMISE_KINDS, promise_warnings
 
-SCORE = "churn_probability"
-"""The score's column: profiled beside the features at training time."""
 IN_TRAINING, AFTER_TRAINING = "in training", "after training"
 
 
@@ -47,7 +50,6 @@ class Thresholds(Protocol):
     psi_warning: float
     min_auc: float
     max_ece: float
-    min_save_rate: float
     concession_gap_pct: float
     min_requests: int
     min_rollbacks: int
@@ -56,39 +58,23 @@ class Thresholds(Protocol):
 # ---- drift -----------------------------------------------------------------------------------------------------
 
 
-def feature_group(column: str) -> str:
-    """The registry's group of a feature ("price", "service quality", …); ``score`` for the churn score."""
-    return "score" if column == SCORE else (BY_NAME[column].group if column in BY_NAME else "other")
-
-
-def drift_table(reference: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """PSI of every profiled column of ``frame`` (features and ``churn_probability``), largest first."""
-    values = psi(dict(reference), frame)
-    rows = [{"column": c, "group": feature_group(c), "psi": v} for c, v in values.items()]
-    table = pd.DataFrame(rows, columns=["column", "group", "psi"])
-    return table.sort_values(["psi", "column"], ascending=[False, True], ignore_index=True)
-
-
-def drift_by_month(reference: Mapping[str, Any], frames: Mapping[date, pd.DataFrame]) -> pd.DataFrame:
-    """PSI of every profiled column at each month end: ``as_of``, ``column``, ``group``, ``psi``."""
-    parts = [drift_table(reference, frame).assign(as_of=pd.Timestamp(day)) for day, frame in sorted(frames.items())]
-    if not parts:
-        return pd.DataFrame(columns=["as_of", "column", "group", "psi"])
-    return pd.concat(parts, ignore_index=True)[["as_of", "column", "group", "psi"]]
-
-
 def shifted(drift: Mapping[str, float], threshold: float) -> list[str]:
     """The columns whose PSI is above ``threshold`` and whose shift is worth a warning, by name.
 
     Territory-level rates (``Feature.drift_warning`` False) move with the market every month by design; their
     PSI is reported, never warned.
     """
-    return sorted(c for c, v in drift.items() if v > threshold and (c not in BY_NAME or BY_NAME[c].drift_warning))
+    return sorted(c for c, v in drift.items() if v > threshold and not moves_by_design(c))
+
+
+def shifted_by_size(drift: Mapping[str, float], threshold: float) -> list[str]:
+    """``shifted``, the largest shift first."""
+    return sorted(shifted(drift, threshold), key=lambda c: (-drift[c], c))
 
 
 def drift_warnings(drift: Mapping[str, float], threshold: float) -> list[str]:
     """One sentence per column whose PSI is above ``threshold``, the largest shift first."""
-    names = sorted(shifted(drift, threshold), key=lambda c: (-drift[c], c))
+    names = shifted_by_size(drift, threshold)
     return [f"{c} has drifted: PSI {drift[c]:.2f} > {threshold:.2f} since training" for c in names]
 
 
@@ -197,6 +183,23 @@ class MonitorReport:
     """The thresholds the report was judged against (``settings.monitor``)."""
     lists: pd.DataFrame = field(default_factory=lambda: list_performance(pd.DataFrame(), {}))
     """Matured published proactive lists (``list_performance``)."""
+    promise: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """``models.promise.promise_table`` by ``offer``, ``rep_id`` and ``territory`` (absent: nothing to judge)."""
+    promise_sources: dict[str, int] = field(default_factory=dict)
+    """How many promises were published with the lists and how many recomputed by the save champion."""
+    skipped: list[str] = field(default_factory=list)
+    """What the report could not show and why (an optional table missing, no save champion), as sentences."""
+
+
+@dataclass(frozen=True)
+class MonitorWarning:
+    """One warning of the report: its ``cause`` (the same from day to day while it lasts) and its sentence."""
+
+    cause: str
+    """What is wrong, as a key (``pipelines.alerts`` sends each once a day): ``drift <column>``, ``auc <month>``,
+    ``ece <month>``, ``<offer|rep|territory> below promise <name>``, ``<rep|territory> below mix <name>`` or
+    ``concession gap <reason>``."""
+    text: str
 
 
 def flagged_gaps(gaps: pd.DataFrame, gap_pct: float) -> pd.DataFrame:
@@ -204,58 +207,72 @@ def flagged_gaps(gaps: pd.DataFrame, gap_pct: float) -> pd.DataFrame:
     return gaps[gaps["gap_pct"] > gap_pct]
 
 
-def mix_warnings(outcomes: DeskOutcomes) -> list[str]:
-    """One sentence per rep, then per territory, saving clearly fewer than their mix of calls predicts."""
+def mix_warnings(outcomes: DeskOutcomes) -> list[MonitorWarning]:
+    """One warning per rep, then per territory, saving clearly fewer than their mix of calls predicts."""
     out = []
     for kind, table, key, whose in (("rep", outcomes.rep_mix, "rep_id", "their"),
                                     ("territory", outcomes.territory_mix, "territory", "its")):  # fmt: skip
         judged, kinds = int((table["verdict"] != TOO_FEW).sum()), {"rep": "reps", "territory": "territories"}[kind]
         for row in below_mix(table).to_dict("records"):
-            out.append(
+            out.append(MonitorWarning(
+                f"{kind} below mix {row[key]}",
                 f"{kind} {row[key]} saves fewer than {whose} mix of calls predicts: durable save rate"
                 f" {row['save_rate']:.1%} where the desk's rates for the same reasons and segments would give"
                 f" {row['expected_rate']:.1%}, on {row['requests']} matured requests ({row['saved']} saves against"
                 f" {row['expected']:.1f} expected; were all {judged} {kinds} judged saving at the desk's rates, one"
-                f" falling below its range would happen less than {(1 - CONFIDENCE) / 2:.1%} of the time)"
-            )
+                f" falling below its range would happen less than {(1 - CONFIDENCE) / 2:.1%} of the time)",
+            ))  # fmt: skip
     return out
 
 
 def warnings(report: MonitorReport, thresholds: Thresholds) -> list[str]:
-    """Every threshold the report crosses, as a sentence a retention manager can act on.
+    """Every threshold the report crosses, as a sentence a retention manager can act on (``warning_records``)."""
+    return [warned.text for warned in warning_records(report, thresholds)]
+
+
+def warning_records(report: MonitorReport, thresholds: Thresholds) -> list[MonitorWarning]:
+    """Every threshold the report crosses, as a cause and a sentence a retention manager can act on.
 
     Realized AUC and calibration warn only for months after training: the months
-    the training run used say how well it fitted, not how it holds up.
+    the training run used say how well it fitted, not how it holds up. Offers,
+    reps and territories are warned when they save clearly fewer than the save
+    model promised on their requests; a rep or territory with no promise to
+    judge it by, against the desk's rates for its mix of calls.
     """
-    out = drift_warnings(dict(zip(report.drift["column"], report.drift["psi"], strict=True)), thresholds.psi_warning)
+    drift = dict(zip(report.drift["column"], report.drift["psi"], strict=True))
+    out = [
+        MonitorWarning(f"drift {c}", s)
+        for c, s in zip(
+            shifted_by_size(drift, thresholds.psi_warning), drift_warnings(drift, thresholds.psi_warning), strict=True
+        )
+    ]
     after = report.performance[report.performance["period"] == AFTER_TRAINING]
     for row in after.to_dict("records"):
         month = pd.Timestamp(row["as_of"]).date().isoformat()
         if row["auc"] < thresholds.min_auc:
-            out.append(
+            out.append(MonitorWarning(
+                f"auc {month}",
                 f"churn model ranking has degraded: AUC {row['auc']:.2f} < {thresholds.min_auc:.2f} on the"
-                f" accounts as of {month} (after training, labels matured)"
-            )
+                f" accounts as of {month} (after training, labels matured)",
+            ))  # fmt: skip
         if row["ece"] > thresholds.max_ece:
-            out.append(
+            out.append(MonitorWarning(
+                f"ece {month}",
                 f"churn model is miscalibrated: ECE {row['ece']:.3f} > {thresholds.max_ece:.3f} on the accounts"
                 f" as of {month} (after training, labels matured; predicted {row['mean_score']:.1%},"
-                f" observed {row['base_rate']:.1%})"
-            )
-    low = low_save_rates(report.outcomes.by_offer, thresholds.min_save_rate, thresholds.min_requests)
-    for row in low.to_dict("records"):
-        out.append(
-            f"offer {row['offer']} saves too few: durable save rate {row['save_rate']:.1%} (at most"
-            f" {row['upper']:.1%} at 95 % confidence) < {thresholds.min_save_rate:.0%} on {row['requests']}"
-            " matured requests"
-        )
-    out += mix_warnings(report.outcomes)
+                f" observed {row['base_rate']:.1%})",
+            ))  # fmt: skip
+    out += [MonitorWarning(cause, text) for cause, text in promise_warnings(report.promise)]
+    # A rep or territory judged by the model's promise is not judged again by the desk's rates for its mix.
+    promised = {PROMISE_KINDS[key] for key, table in report.promise.items() if len(table)}
+    out += [w for w in mix_warnings(report.outcomes) if w.cause.split(" ", 1)[0] not in promised]
     for row in flagged_gaps(report.outcomes.gaps, thresholds.concession_gap_pct).to_dict("records"):
-        out.append(
+        out.append(MonitorWarning(
+            f"concession gap {row['reason']}",
             f"concession gap for reason {row['reason']}: {row['high_segment']} accounts got {row['high_pct']:.1f}%"
             f" rollbacks on average, {row['low_segment']} accounts {row['low_pct']:.1f}%"
-            f" (gap {row['gap_pct']:.1f} points > {thresholds.concession_gap_pct:.1f})"
-        )
+            f" (gap {row['gap_pct']:.1f} points > {thresholds.concession_gap_pct:.1f})",
+        ))  # fmt: skip
     return out
 
 
@@ -285,6 +302,12 @@ def figures(report: MonitorReport, warned: Iterable[str] = ()) -> dict[str, floa
                     f"desk.{kind}.{row[key]}.save_ratio": row["ratio"]}  # fmt: skip
         out |= {f"desk.{kinds}_below": (table["verdict"] == BELOW).sum(),
                 f"desk.{kinds}_above": (table["verdict"] == ABOVE).sum()}  # fmt: skip
+    for key, kind in PROMISE_KINDS.items():
+        table = report.promise.get(key, pd.DataFrame(columns=[key, "verdict"]))
+        for row in table[table["verdict"] != TOO_FEW].to_dict("records"):
+            out |= {f"promise.{kind}.{row[key]}.save_rate": row["save_rate"],
+                    f"promise.{kind}.{row[key]}.promised_rate": row["promised_rate"]}  # fmt: skip
+        out[f"promise.{key}.below"] = (table["verdict"] == BELOW).sum()
     for row in report.outcomes.gaps.to_dict("records"):
         out[f"desk.concession_gap.{row['reason']}"] = row["gap_pct"]
     out["warnings"] = float(len(list(warned)))

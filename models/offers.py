@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from features.requests import biggest_lines
+from models.consultative import ConsultativeRules, add_stream, compactor_lease, convertible
 from models.cost_to_serve import CostToServe
+from models.mandates import DEFAULT_MANDATES, Mandate
 from models.right_size import RightSizeRules, right_size
 from sources import vocabulary as v
 
-__all__ = ["OfferCatalog", "RightSizeRules", "biggest_lines", "expected_net_value", "offer_terms"]
+__all__ = ["ConsultativeRules", "OfferCatalog", "RightSizeRules", "biggest_lines", "expected_net_value", "offer_terms"]
 
 # What the simulated outside specialist ends up offering on a flip (sources/simulator/offers.py).
 SIMULATED_FLIP_MIX: tuple[tuple[str, float], ...] = (
@@ -63,6 +65,7 @@ class OfferCatalog:
         horizon_months: Value horizon: the expected remaining life of a saved account.
         monthly_discount_rate: Discount rate per month (0.008 ≈ 10 % a year).
         right_size: How a right-size is proposed and what it does to rate and cost.
+        consultative: How a stream, a compactor and a convert are sized and priced.
         cost_to_serve: The cost-to-serve model.
     """
 
@@ -80,6 +83,7 @@ class OfferCatalog:
     horizon_months: int = 36
     monthly_discount_rate: float = 0.008
     right_size: RightSizeRules = field(default_factory=RightSizeRules)
+    consultative: ConsultativeRules = field(default_factory=ConsultativeRules)
     cost_to_serve: CostToServe = field(default_factory=CostToServe)
 
     def __post_init__(self) -> None:
@@ -131,7 +135,9 @@ def _number(frame: pd.DataFrame, column: str, default: float = np.nan) -> np.nda
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def offer_terms(accounts: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
+def offer_terms(
+    accounts: pd.DataFrame, catalog: OfferCatalog, mandates: tuple[Mandate, ...] = DEFAULT_MANDATES
+) -> pd.DataFrame:
     """The terms of every catalog offer for every account: one row per (account, offer).
 
     Args:
@@ -139,8 +145,10 @@ def offer_terms(accounts: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
             ``territory``, ``monthly_revenue``, ``lines``, ``weekly_capacity_yards``,
             ``has_lease``, the fill features and the biggest line's columns from
             ``biggest_lines`` (joined on ``account_id``). ``CONTEXT_COLUMNS`` and
-            ``has_<stream>`` columns are carried onto every offer row.
+            ``has_<stream>`` columns are carried onto every offer row (as ``has_<stream>_after``:
+            an added stream is set on its ``add_stream`` row).
         catalog: The offer catalog.
+        mandates: The jurisdictions' mandated streams (the stream ``add_stream`` adds first).
 
     Returns:
         Rows in account order, offers in catalog order, with ``new_monthly_rate``,
@@ -175,6 +183,18 @@ def offer_terms(accounts: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
         }  # fmt: skip
 
     rs = right_size(accounts, catalog.right_size, cts, index, revenue, cost)
+    consult = catalog.consultative
+    stream = add_stream(accounts, consult, cts, index, revenue, cost, mandates)
+    compactor = compactor_lease(accounts, consult, cts, index, revenue, cost)
+    converts, why_no_convert = convertible(accounts)
+    term = float(catalog.renewal_term_months)
+
+    def changed(change: dict[str, np.ndarray], new_term: float = np.nan) -> dict[str, np.ndarray]:
+        return terms(change["new_monthly_rate"], change["monthly_cost_to_serve"], change["one_off_cost"]) | {
+            "weekly_capacity_after": change["weekly_capacity_after"],
+            "new_term_months": np.full(n, new_term),
+        }
+
     by_offer = {
         "contract_education": terms(revenue),
         "service_recovery": terms(
@@ -184,24 +204,42 @@ def offer_terms(accounts: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
         | {"weekly_capacity_after": rs["weekly_capacity_after"]},
         **{f"rollback_{p:g}": terms(revenue * (1 - p / 100), pct=p) for p in catalog.rollback_pcts},
         "renewal_rate_lock": terms(revenue * (1 - catalog.renewal_discount_pct / 100), locked=True),
+        "convert": terms(revenue, one_off=consult.convert_setup_cost) | {"new_term_months": np.full(n, term)},
+        "add_stream": changed(stream),
+        "right_size_renewal": changed(rs, term),
+        "compactor_lease": changed(compactor),
     }
     by_offer["flip"] = _flip(by_offer, catalog, rs["applicable"], n)
+    renewed = np.where(rs["applicable"], rs["proposed_change"].astype(str) + f" on a new {term:g}-month agreement", "")
+    convert_change = np.where(converts, "the new owner or address signs at today's rate", "").astype(object)
+    # (proposed change, why not applicable, applicable) of the offers that may not apply
+    special = {
+        "right_size": (rs["proposed_change"], rs["not_applicable_reason"], rs["applicable"]),
+        "right_size_renewal": (renewed.astype(object), rs["not_applicable_reason"], rs["applicable"]),
+        "add_stream": (stream["proposed_change"], stream["not_applicable_reason"], stream["applicable"]),
+        "compactor_lease": (compactor["proposed_change"], compactor["not_applicable_reason"], compactor["applicable"]),
+        "convert": (convert_change, why_no_convert, converts),
+    }
 
     offers = catalog.offers
     k = len(offers)
     columns = {name: np.column_stack([by_offer[o][name] for o in offers]).ravel() for name in by_offer["flip"]}
-    blank = np.full(n, "", dtype=object)
-    text = {"proposed_change": rs["proposed_change"], "not_applicable_reason": rs["not_applicable_reason"]}
-    for name, values in text.items():
-        columns[name] = np.column_stack([values if o == "right_size" else blank for o in offers]).ravel()
-    columns["applicable"] = np.column_stack([rs["applicable"] if o == "right_size" else np.ones(n, bool)
-                                             for o in offers]).ravel()  # fmt: skip
+    blank = (np.full(n, "", dtype=object), np.full(n, "", dtype=object), np.ones(n, bool))
+    for j, name in enumerate(("proposed_change", "not_applicable_reason", "applicable")):
+        columns[name] = np.column_stack([special.get(o, blank)[j] for o in offers]).ravel()
+    columns["applicable"] = columns["applicable"].astype(bool)
     streams = [f"has_{s}" for s in v.STREAMS if f"has_{s}" in accounts]
     context = [c for c in CONTEXT_COLUMNS if c in accounts]
     kept = accounts.columns.get_indexer(pd.Index(["account_id", *context, *streams]))
     carried = accounts.iloc[np.repeat(np.arange(n), k), kept].reset_index(drop=True)
-    # Right-size only ever shrinks the biggest line and no offer drops a line: every stream is kept.
+    # Right-size and a compactor only change the biggest line and no offer drops a line: every stream is kept;
+    # an added stream is there after its offer.
     carried.columns = pd.Index(["account_id", *context, *(f"{s}_after" for s in streams)])
+    if "add_stream" in offers:
+        at = np.arange(n) * k + offers.index("add_stream")
+        for column in streams:
+            added = stream["added_stream"] == column.removeprefix("has_")
+            carried.loc[at[added], f"{column}_after"] = True
     columns |= {"monthly_revenue": np.repeat(revenue, k), "weekly_capacity_yards": np.repeat(capacity, k)}
     computed = pd.DataFrame(
         {"offer": np.tile(np.array(offers, dtype=object), n), **{c: columns[c] for c in TERM_COLUMNS}}

@@ -7,6 +7,10 @@ the same computation.
 A decision is an open cancellation request (keyed by ``request_id``) or an account without one (keyed by
 ``account_id``). An account without a stated reason is planned at the save model's mixture over the reasons it
 would give (``SaveModel.with_reason_shares``, computed once per account rather than once per offer).
+
+Each decision carries the deal of its recommendation (``models.deal.deal_terms``): the rates, service and term
+before and after, the rep's authority and the price floor in dollars, and the jurisdiction's compliance notes, so
+the published row, the API's plan and the rep's CSV show the same terms.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from models.deal import DEAL_COLUMNS, deal_terms
 from models.guardrails import GuardrailRules
 from models.offers import OfferCatalog
 from models.policy import RECOMMENDED, plan_offers, recommendations
@@ -29,10 +34,19 @@ class Planned:
     """Every catalog offer of every decision (``models.policy.plan_offers``): terms, value, guardrails, choice."""
     decisions: pd.DataFrame
     """Each decision with its recommendation and fallback (``models.policy.recommendations``), the recommendation's
-    ``rollback_pct`` and ``margin_kept_p_save`` (P(save) × margin kept); sorted by the key."""
+    ``rollback_pct``, ``margin_kept_p_save`` (P(save) × margin kept) and its deal (``models.deal.DEAL_COLUMNS``);
+    sorted by the key."""
 
 
-def plan(decisions: pd.DataFrame, key: str, save: SaveModel, catalog: OfferCatalog, rules: GuardrailRules) -> Planned:
+def plan(
+    decisions: pd.DataFrame,
+    key: str,
+    save: SaveModel,
+    catalog: OfferCatalog,
+    rules: GuardrailRules,
+    *,
+    every_deal: bool = False,
+) -> Planned:
     """Price every catalog offer of each decision, apply the guardrails and choose the recommendation.
 
     Args:
@@ -42,19 +56,28 @@ def plan(decisions: pd.DataFrame, key: str, save: SaveModel, catalog: OfferCatal
         save: The save model.
         catalog: The offer catalog.
         rules: The guardrails.
+        every_deal: Give every offer its deal (``models.deal.DEAL_COLUMNS`` on ``Planned.offers``), not only
+            the recommendation: what a rep needs to put another offer (the fallback, or the one the customer
+            asks about) to the customer. The live plan's few decisions, never a whole book.
     """
     if key == "account_id":
         decisions = save.with_reason_shares(decisions)
     offers = plan_offers(decisions, catalog, rules, save.predict_proba)
+    if every_deal:
+        context = decisions.iloc[pd.Index(decisions[key]).get_indexer(offers[key])].reset_index(drop=True)
+        offers = offers.drop(columns=[c for c in DEAL_COLUMNS if c in offers]).join(deal_terms(offers, context, rules))
     table = recommendations(offers)
     chosen = offers[offers["choice"].to_numpy(dtype=object) == RECOMMENDED]
     kept = chosen["p_save"].to_numpy(dtype=float) * chosen["margin_kept"].to_numpy(dtype=float)
     at = pd.Index(chosen[key]).get_indexer(table[key])
     table["margin_kept_p_save"] = kept[at]
     table["rollback_pct"] = chosen["rollback_pct"].to_numpy()[at]
-    planned = _beside(decisions, table, key)
+    planned = _beside(decisions, table, key).reset_index(drop=True)
+    mine = chosen.iloc[pd.Index(chosen[key]).get_indexer(planned[key])].reset_index(drop=True)
+    deal = mine[list(DEAL_COLUMNS)] if every_deal else deal_terms(mine, planned, rules)
+    planned = pd.concat([planned.drop(columns=[c for c in DEAL_COLUMNS if c in planned]), deal], axis=1)
     if planned[key].is_monotonic_increasing:  # one account on the line: no sort to pay for
-        return Planned(offers, planned.reset_index(drop=True))
+        return Planned(offers, planned)
     return Planned(offers, planned.sort_values(key, ignore_index=True))
 
 

@@ -10,15 +10,14 @@ codes; ``recommendations`` keeps one row per decision.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from models.guardrails import GuardrailRules, apply_guardrails
+from models.guardrails import LIKELY_REASON, GuardrailRules, apply_guardrails, is_concession, leaving_for_good
 from models.offers import OfferCatalog, expected_net_value, offer_terms
-from sources import vocabulary as v
 
 RECOMMENDED, FALLBACK = "recommended", "fallback"
 
@@ -26,12 +25,17 @@ RECOMMENDATION_WORDS = {
     "best_expected_value": "the highest expected net value of the offers allowed",
     "next_best_expected_value": "the next highest expected net value of the offers allowed",
     "no_concession_pays": "no concession is worth more than educating on the contract",
-    "close_out": "the customer is leaving for a reason no concession changes",
+    "uncontrollable_no_concession": "the customer is leaving for a reason no concession changes: no concession",
+    "uncontrollable_concession_pays": "the customer is leaving for a reason no concession changes, yet this "
+    "concession is worth more than any other offer",
+    "convert_pays": "securing the new owner or address as an account is worth more than any other offer",
     "flip_pays_for_visit": "a specialist's visit is worth its cost here",
     "bounded_by_rep_authority": "a bigger rollback would be worth more but needs a manager",
     "bounded_by_price_floor": "a bigger concession would go below the price floor",
     "bounded_by_compliance": "a better service change would drop a mandated stream",
     "bounded_by_repeat_concession": "a rollback would be worth more but was given in the last 12 months",
+    "bounded_by_uncontrollable_reason": "a concession would be worth more, but the customer is likely leaving "
+    "for a reason no concession changes",
 }
 """Every reason code a recommendation can carry, in words."""
 
@@ -41,7 +45,7 @@ def decision_key(frame: pd.DataFrame) -> str:
     return "request_id" if "request_id" in frame else "account_id"
 
 
-def candidates(context: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
+def candidates(context: pd.DataFrame, catalog: OfferCatalog, rules: GuardrailRules | None = None) -> pd.DataFrame:
     """Every catalog offer's terms for each decision, one row per (decision, offer).
 
     Args:
@@ -49,11 +53,14 @@ def candidates(context: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
             biggest line (``features.requests.account_context``) and, for a
             request, ``request_id`` and ``reason``.
         catalog: The offer catalog.
+        rules: The guardrails, whose mandate table says which stream ``add_stream`` adds first.
 
     Returns:
         ``models.offers.offer_terms`` rows, in context order then catalog order.
     """
-    return offer_terms(context.reset_index(drop=True), catalog)
+    if rules is None:
+        return offer_terms(context.reset_index(drop=True), catalog)
+    return offer_terms(context.reset_index(drop=True), catalog, rules.mandates)
 
 
 def scoring_frame(context: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
@@ -90,7 +97,8 @@ def decide(
     rank = _rank_within(group, value)
     rank[~allowed] = 0
     choice = np.select([rank == 1, rank == 2], [RECOMMENDED, FALLBACK], "")
-    return plans.assign(rank=rank, choice=choice, reason_codes=_reason_codes(plans, group, choice))
+    codes = _reason_codes(plans, group, choice, rules)
+    return plans.assign(rank=rank, choice=choice, reason_codes=codes)
 
 
 def decision_groups(plans: pd.DataFrame) -> np.ndarray:
@@ -149,22 +157,31 @@ def _bounded(blocked_by: str) -> tuple[str, ...]:
     return tuple(c for c in blocked_by.split(",") if f"bounded_by_{c}" in RECOMMENDATION_WORDS)
 
 
-def _reason_codes(plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray) -> pd.Series:
-    """Why each chosen row was chosen, comma-separated; empty on rows not chosen."""
+def _reason_codes(plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray, rules: GuardrailRules) -> pd.Series:
+    """Why each chosen row was chosen, comma-separated; empty on rows not chosen.
+
+    A decision whose reason (stated, or likely for an account without a request) is uncontrollable says
+    whether it got a concession: ``uncontrollable_no_concession`` or ``uncontrollable_concession_pays``.
+    """
     codes = pd.Series("", index=plans.index, dtype=object)
     bounding = _bounding_codes(plans, group, choice)
-    leaving = plans["reason"].isin(v.UNCONTROLLABLE_REASONS) if "reason" in plans else pd.Series(False, plans.index)
     rows = np.flatnonzero(choice != "")
-    offer = plans["offer"].to_numpy()[rows]
-    for row, picked, made, left, g in zip(
-        rows.tolist(), choice[rows].tolist(), offer, leaving.to_numpy()[rows], group[rows].tolist(), strict=True
-    ):
+    chosen = plans.iloc[rows]
+    said, guessed = leaving_for_good(chosen)
+    conceded = is_concession(chosen, rules)
+    offer = chosen["offer"].to_numpy()
+    for row, picked, made, left, gave, g in zip(
+        rows.tolist(), choice[rows].tolist(), offer, (said | guessed).tolist(), conceded.tolist(),
+        group[rows].tolist(), strict=True,
+    ):  # fmt: skip
         best = picked == RECOMMENDED
         parts = ["best_expected_value" if best else "next_best_expected_value"]
         if left:
-            parts.append("close_out")
+            parts.append("uncontrollable_concession_pays" if gave else "uncontrollable_no_concession")
         if made == "flip":
             parts.append("flip_pays_for_visit")
+        elif made == "convert" and best:
+            parts.append("convert_pays")
         elif made == "contract_education" and best:
             parts.append("no_concession_pays")
         if best:
@@ -213,14 +230,29 @@ def plan_offers(
     catalog: OfferCatalog,
     rules: GuardrailRules,
     p_save: Callable[[pd.DataFrame], np.ndarray],
+    known_offers: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """``candidates`` → save probabilities → ``decide``, for a frame of decisions.
 
     Args:
-        context: One row per decision (see ``candidates``).
+        context: One row per decision (see ``candidates``). A ``likely_reason`` (an account without a
+            request) is read by the guardrails and not kept on the rows.
         catalog: The offer catalog.
         rules: The guardrails.
         p_save: Save probabilities of a ``scoring_frame`` (``SaveModel.predict_proba``).
+        known_offers: The offers the save model saw made (``SaveModel.offers_seen``); any other is not
+            recommended (``has_history`` false). Without it, those of ``p_save``'s save model when it is
+            a ``SaveModel``'s method, else every offer.
     """
-    terms = candidates(context, catalog)
-    return decide(terms, p_save(scoring_frame(context, terms)), rules)
+    terms = candidates(context, catalog, rules)
+    known = known_offers
+    if known is None:  # a save model's own method knows which offers it learned
+        known = getattr(getattr(p_save, "__self__", None), "offers_seen", None)
+    if known is not None:
+        terms = terms.assign(has_history=terms["offer"].isin(list(known)).to_numpy())
+    likely = LIKELY_REASON in context and LIKELY_REASON not in terms
+    if likely:
+        k = len(terms) // max(len(context), 1)
+        terms[LIKELY_REASON] = np.repeat(context[LIKELY_REASON].to_numpy(dtype=object), k)
+    plans = decide(terms, p_save(scoring_frame(context, terms)), rules)
+    return plans.drop(columns=LIKELY_REASON) if likely else plans

@@ -2,9 +2,11 @@
 
 The pyfunc wrapper that packages a ``ChurnModel`` for the registry, the
 pinned requirements and the signature it is logged with; the reference to one registered version;
-alias moves (``challenger`` on registration, ``champion`` by the gate), each
-written as ``gate.*`` tags on the version and one line of the append-only audit
-log. ``models.tracking`` (runs, logging, loading) builds on this; with
+alias moves (``challenger`` on registration, ``champion`` by the gate or on
+review by ``savedesk promote``), each written as tags on the version and one line
+of the append-only audit log; a gate decision also keeps its paired interval and
+list changes on the run (``reports/gate_decision.json``) and in the log.
+``models.tracking`` (runs, logging, loading) builds on this; with
 ``models.mlflow_scope`` and ``models.run_scan``, nothing else in savedesk imports mlflow.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -149,9 +152,16 @@ def audit_entry(
     at: datetime,
     summary: str,
     reasons: list[str] | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One line of the audit log: what moved (or was refused), when, and why."""
+    """One line of the audit log: what moved (or was refused), when, and why.
+
+    ``details`` adds, where known, the gate decision's record (``GateDecision.record``: its paired interval,
+    the declared reason, the list changes) or, for a promotion on review, who made it (``by``) and why
+    (``reason``); absent values are left out, so a line without ``by`` is the gate's own.
+    """
     return {
+        **{key: value for key, value in (details or {}).items() if value is not None},
         "at": iso_utc(at),
         "model": version.name,
         "version": version.version,
@@ -214,11 +224,13 @@ def move_alias(
     at: datetime,
     summary: str,
     reasons: list[str] | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Point ``alias`` at ``version`` and append the move, with the previous holder, to the audit log."""
     previous = alias_version(client, version.name, alias)
     client.set_registered_model_alias(version.name, alias, str(version.version))
-    entry = audit_entry(version, action, alias, previous.version if previous else None, at, summary, reasons)
+    held = previous.version if previous else None
+    entry = audit_entry(version, action, alias, held, at, summary, reasons, details)
     append_audit(audit_log, entry)
     return entry
 
@@ -254,9 +266,73 @@ def apply_gate(
         )
     for key, value in gate_tags(decision, at).items():
         client.set_model_version_tag(name, str(version), key, value)
+    details = decision.record()
+    log_decision(client, target.run_id, decision, at)
     if decision.promote:
-        return move_alias(client, audit_log, target, CHAMPION, "promoted", at, decision.summary(), decision.reasons)
+        summary, reasons = decision.summary(), decision.reasons
+        return move_alias(client, audit_log, target, CHAMPION, "promoted", at, summary, reasons, details)
     held_by = current.version if current else None
-    entry = audit_entry(target, "refused", CHAMPION, held_by, at, decision.summary(), decision.reasons)
+    entry = audit_entry(target, "refused", CHAMPION, held_by, at, decision.summary(), decision.reasons, details)
     append_audit(audit_log, entry)
     return entry
+
+
+def log_decision(client: mlflow.MlflowClient, run_id: str, decision: GateDecision, at: datetime) -> None:
+    """Keep the gate's decision on the run that trained the challenger: a report and its headline figures."""
+    if not run_id:
+        return
+    report = {"decision": "promote" if decision.promote else "refuse", "decided_at": iso_utc(at),
+              "summary": decision.summary(), "reasons": decision.reasons, **decision.record()}  # fmt: skip
+    client.log_dict(run_id, report, "reports/gate_decision.json")
+    figures: dict[str, float] = {}
+    if decision.interval is not None:
+        interval = decision.interval
+        figures |= {"gate.auc_gain": interval.difference, "gate.auc_gain_low": interval.low,
+                    "gate.auc_gain_high": interval.high}  # fmt: skip
+    if decision.list_changes is not None:
+        figures |= decision.list_changes.metrics()
+    for key, value in sorted(figures.items()):
+        client.log_metric(run_id, key, float(value))
+
+
+def promote_on_review(
+    client: mlflow.MlflowClient,
+    audit_log: Path,
+    name: str,
+    version: int | None,
+    reason: str,
+    by: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """Move alias ``champion`` to a reviewed version (default: the ``challenger``), recording who, when, why, from→to.
+
+    Returns:
+        The audit entry written (``previous`` is the champion it replaced).
+
+    Raises:
+        ValueError: No reason or reviewer given, or the version is the champion already.
+        LookupError: No such version, or no challenger to promote.
+    """
+    reason, by = reason.strip(), by.strip()
+    if not reason or not by:
+        raise ValueError("a promotion on review needs a reason (--reason) and a reviewer (--by)")
+    if version is None:
+        holder = alias_version(client, name, CHALLENGER)
+        if holder is None:
+            raise LookupError(f"{name} has no challenger to promote: run savedesk train first")
+        version = holder.version
+    try:
+        mv = client.get_model_version(name, str(version))
+    except MlflowException as error:
+        raise LookupError(f"{name} has no version {version}") from error
+    target = RegisteredVersion(name, int(mv.version), mv.run_id or "")
+    current = alias_version(client, name, CHAMPION)
+    if current is not None and current.version == target.version:
+        raise ValueError(f"{target.label} is the champion already")
+    for key, value in {"review.promoted_by": by, "review.reason": reason, "review.promoted_at": iso_utc(at)}.items():
+        client.set_model_version_tag(name, str(target.version), key, value)
+    was = current.label if current else "no champion"
+    gate = (mv.tags or {}).get("gate.summary")
+    summary = f"promoted on review by {by}, replacing {was}: {reason}"
+    details = {"by": by, "reason": reason, "gate_summary": gate}
+    return move_alias(client, audit_log, target, CHAMPION, "promoted", at, summary, None, details)

@@ -81,6 +81,11 @@ class SaveModel:
         return self.outcome.categories
 
     @property
+    def offers_seen(self) -> frozenset[str]:
+        """The catalog offers reps made in the training log: the only ones whose save probability is learned."""
+        return frozenset(self.propensity.offers)
+
+    @property
     def best_iteration(self) -> int:
         """Trees of the outcome model."""
         return self.outcome.best_iteration

@@ -16,9 +16,11 @@ fingerprint a run records and the scan of a run for PII are ``models.run_scan``.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from models.registry import (
     model_signature,
     move_alias,
     pip_requirements,
+    promote_on_review,
     python_model,
     read_audit_log,
     utc_now,
@@ -54,6 +57,32 @@ from models.save import SaveModel
 __all__ = ["Champions", "RegisteredVersion", "Tracker", "read_audit_log"]
 
 INPUT_EXAMPLE_ROWS = 5
+
+
+COMMIT_TAG = "savedesk.commit"
+"""The run tag holding the code's commit (``source_commit``)."""
+
+
+@cache
+def source_commit() -> str:
+    """The git commit of the code running: its short sha (``+dirty`` with uncommitted changes), else ``nocommit``."""
+    root = str(Path(__file__).resolve().parent.parent)
+    try:
+        git = ["git", "-C", root]  # fixed arguments, no shell
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)  # noqa: S603
+        sha = head.stdout.strip() if head.returncode == 0 else ""
+        status = [*git, "status", "--porcelain", "--untracked-files=no"]
+        changed = subprocess.run(status, capture_output=True, text=True, timeout=30).stdout.strip()  # noqa: S603
+    except (OSError, subprocess.SubprocessError):  # no git, or not a checkout
+        return "nocommit"
+    if not sha:
+        return "nocommit"
+    return f"{sha}+dirty" if changed else sha
+
+
+def run_label(command: str, day: date) -> str:
+    """A run's display name: the command, the day it is about and the commit (``train-churn 2026-10-31 2b26490``)."""
+    return f"{command} {day.isoformat()} {source_commit()}"
 
 
 class Tracker:
@@ -130,7 +159,7 @@ class Tracker:
             plots: Image or HTML files, logged under ``plots/``.
             tables: Extra tables, logged as ``tables/<name>.csv``.
             reports: Extra JSON documents, logged as ``reports/<name>.json``.
-            run_name: The run's display name.
+            run_name: The run's display name (default: ``train-<model> <last training as-of> <commit>``).
             at: When the challenger alias moved (default: now, UTC).
 
         Returns:
@@ -150,7 +179,11 @@ class Tracker:
             "train.fingerprint": fingerprint(train),
         }
         experiment_id = self.experiment_id(name)
-        with self._active() as client, mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        if run_name is None:
+            run_name = run_label(f"train-{name.removeprefix('savedesk-')}", max(as_of) if as_of else utc_now().date())
+        tags = {COMMIT_TAG: source_commit()}
+        with self._active() as client, mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                                                        tags=tags) as run:  # fmt: skip
             run_id, stamp = run.info.run_id, int(utc_now().timestamp() * 1000)
             client.log_batch(
                 run_id,
@@ -188,6 +221,12 @@ class Tracker:
         """Apply the gate's decision to alias ``champion``; see ``models.registry.apply_gate``."""
         return apply_gate(self.client, self.audit_log, name, version, decision, at or utc_now())
 
+    def promote(
+        self, name: str, version: int | None, reason: str, by: str, *, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Move alias ``champion`` to a reviewed version (default: the challenger): ``registry.promote_on_review``."""
+        return promote_on_review(self.client, self.audit_log, name, version, reason, by, at or utc_now())
+
     def alias_version(self, name: str, alias: str) -> RegisteredVersion | None:
         """The version holding ``alias`` of model ``name``, or None (also when the model is not registered)."""
         return alias_version(self.client, name, alias)
@@ -212,6 +251,23 @@ class Tracker:
             for kind, v in (("churn", churn), ("save", save))
         }
         return Champions(self.load_churn_model(churn.model_uri), self.load_save_model(save.model_uri), versions)
+
+    def load_versions(self, versions: Mapping[str, int]) -> Champions:
+        """The churn and save models of exactly these version numbers (``{"churn": 3, "save": 2}``), not by alias.
+
+        What the live plan loads for a publication: the versions its manifest names, whatever the aliases say now.
+
+        Raises:
+            LookupError: ``versions`` lacks a model, or the registry has no such version.
+        """
+        names = {"churn": CHURN_MODEL, "save": SAVE_MODEL}
+        missing = sorted(set(names) - set(versions))
+        if missing:
+            raise LookupError(f"No version given for the {' and '.join(missing)} model")
+        found = {kind: RegisteredVersion(name, int(versions[kind]), "") for kind, name in names.items()}
+        stamped = {kind: {"name": v.name, "version": v.version, "alias": None} for kind, v in found.items()}
+        churn, save = found["churn"].model_uri, found["save"].model_uri
+        return Champions(self.load_churn_model(churn), self.load_save_model(save), stamped)
 
     def load_pyfunc(self, model_uri: str) -> PyFuncModel:
         """The pyfunc model at ``model_uri`` (``models:/savedesk-churn@champion``), as served.
@@ -269,7 +325,7 @@ class Tracker:
         """
         experiment_id = self.experiment_id(experiment)
         with self._active() as client:
-            run_id = client.create_run(experiment_id, run_name=run_name).info.run_id
+            run_id = client.create_run(experiment_id, run_name=run_name, tags={COMMIT_TAG: source_commit()}).info.run_id
             stamp = int(utc_now().timestamp() * 1000)
             metrics = [Metric(k, float(v), stamp, 0) for k, v in sorted(figures.items())]
             for start in range(0, max(len(metrics), 1), 1000):  # MLflow takes at most 1,000 metrics a batch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -55,7 +54,9 @@ def validate(
         folders, extract_end=parse_date(extract_end, "--extract-end"), limits=settings.validation
     )
     if as_json:
-        console.print_json(json.dumps(report.to_dict()))
+        from pipelines.display import print_json
+
+        print_json(report.to_dict())
     else:
         report.render(console)
     if report.fatal:

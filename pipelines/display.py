@@ -1,7 +1,19 @@
-"""Rendering command results for people: rich tables on the terminal."""
+"""Rendering command results: rich tables on the terminal for people, strict JSON for tools.
+
+Every ``--json`` output of ``savedesk`` goes through ``print_json`` (``strict_json``): RFC 8259 JSON, keys sorted,
+a missing or non-finite figure (NaN, ±Infinity) as ``null``, never ``NaN``; its keys are documented in
+``docs/json-outputs.md``.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import sys
+from collections.abc import Mapping
+from datetime import date, datetime
+from numbers import Integral, Real
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -12,6 +24,47 @@ from models.point_wording import KIND_INTRODUCTIONS
 
 if TYPE_CHECKING:
     from pipelines.settings import Settings
+
+
+def plain(value: Any) -> Any:
+    """``value`` as what strict JSON can hold: NaN and ±Infinity become None, numpy numbers and dates plain values.
+
+    Raises:
+        TypeError: A value with no JSON form (an object the command should not be printing).
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, datetime | date):
+        return None if value != value else value.isoformat()  # pd.NaT is a datetime unequal to itself
+    if isinstance(value, PurePath):
+        return str(value)
+    if hasattr(value, "tolist"):  # a numpy scalar (np.bool_, np.float32, …) or array
+        return plain(value.tolist())
+    import pandas as pd
+
+    if pd.isna(value):  # pd.NA, pd.NaT
+        return None
+    raise TypeError(f"{type(value).__name__} has no JSON form: {value!r}")
+
+
+def strict_json(value: Any) -> str:
+    """``value`` as strict JSON text (``plain``, keys sorted, indented): ``json.loads`` and ``jq`` read it."""
+    return json.dumps(plain(value), indent=2, sort_keys=True, allow_nan=False)
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as strict JSON on standard output, alone: what every ``--json`` option prints."""
+    sys.stdout.write(strict_json(value) + "\n")
+    sys.stdout.flush()
 
 
 def render_simulation_summary(summary: dict[str, Any], console: Console) -> None:

@@ -15,6 +15,8 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import Flow, flow, get_run_logger
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from pipelines.alerts import drift_sentences, flow_failed, monitoring_alerts, run_link
+from pipelines.freshness import on_day
 from pipelines.left_out import carried
 from pipelines.nightly import check_book, check_features, desk_rules, night_scores, proactive_limit, shard
 from pipelines.settings import Settings, load_settings
@@ -25,6 +27,7 @@ from pipelines.tasks import (
     context_task,
     drift_task,
     fingerprint_task,
+    freshness_task,
     keep_context_task,
     kept_context_task,
     left_out_task,
@@ -37,6 +40,7 @@ from pipelines.tasks import (
     requests_task,
     roster_task,
     score_task,
+    shadow_task,
     talking_points_task,
     train_churn_task,
     train_save_task,
@@ -60,8 +64,8 @@ def task_runner(settings: Settings) -> TaskRunner[Any]:
     return ThreadPoolTaskRunner(max_workers=desk.threads)
 
 
-@flow(name="savedesk-nightly", log_prints=False)
-def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
+@flow(name="savedesk-nightly", log_prints=False, on_failure=[flow_failed], on_crashed=[flow_failed])
+def nightly(data: str, as_of: str | None = None, today: str | None = None) -> dict[str, Any]:
     """Validate → features → score → plans → talking points → lists → publish → monitoring summary.
 
     A territory, rep or account that cannot be planned is left out with a warning; every other one gets its
@@ -69,15 +73,18 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
 
     Args:
         data: The workspace folder.
-        as_of: The business date's as-of (ISO date); default: the last day of the data.
+        as_of: The business date's as-of (ISO date); default: the last day of the data, once the extract is
+            judged fresh (``pipelines.freshness``; an explicit as-of is a backfill and is not judged).
+        today: Today's business date (ISO), for a replay; default: ``nightly.today`` or the desk's clock.
 
     Returns:
         The run's summary: dates, counts, where the lists are, drifted columns, what was left out and why,
         and the warning sentences.
     """
-    settings = load_settings(Path(data))
+    settings = on_day(load_settings(Path(data)), today)
     desk = settings.nightly
     workspace = open_workspace_task(settings)
+    stale = freshness_task(settings, workspace) if as_of is None else None
     day = business_day_task(workspace, as_of)
     champions = load_champions_task(settings)
     context = context_task(workspace, day)
@@ -95,9 +102,11 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
     point_futures = [talking_points_task.submit(champions, part, day) for part in shard(listed, desk.shards)]
     points = concat_task([f.result() for f in point_futures])
     drift = drift_task(champions, context, night_scores(scored, context), settings.monitor.psi_warning)
+    monitoring_alerts(settings, drift_sentences(drift["psi"], settings.monitor.psi_warning), {}, run_link())
     extra = {"as_of": day.isoformat(), "models": champions.versions, "input_fingerprint": fingerprint_task(settings),
-             "left_out": [part.as_dict() for part in left]}  # fmt: skip
+             "left_out": [part.as_dict() for part in left], **({"freshness": stale} if stale else {})}  # fmt: skip
     folder = publish_task(settings, day, lists, points, extra)
+    shadow = shadow_task(settings, day, context, requests, roster, lists, champions.versions)
     summary = {
         "business_date": day.isoformat(),
         "published": str(folder),
@@ -108,15 +117,16 @@ def nightly(data: str, as_of: str | None = None) -> dict[str, Any]:
         "psi_score": round(drift["psi"].get("churn_probability", float("nan")), 4),
         "drift_warnings": drift["shifted"],
         "left_out": extra["left_out"],
-        "warnings": [*(part.sentence() for part in left), *drift["warnings"]],
+        "warnings": [*([stale["sentence"]] if stale else []), *(part.sentence() for part in left), *drift["warnings"]],
         "models": champions.versions,
+        **({"shadow": shadow} if shadow else {}),
     }
     get_run_logger().info("Published %s: %d inbound, %d proactive, %d flips", folder, summary["inbound"],
                           summary["proactive"], summary["flips"])  # fmt: skip
     return summary
 
 
-@flow(name="savedesk-intraday")
+@flow(name="savedesk-intraday", on_failure=[flow_failed], on_crashed=[flow_failed])
 def intraday(data: str, as_of: str | None = None) -> dict[str, Any]:
     """Add the requests that arrived since the nightly run to today's inbound queue and flips, and re-publish.
 
@@ -131,7 +141,7 @@ def intraday(data: str, as_of: str | None = None) -> dict[str, Any]:
     if new.empty:
         get_run_logger().info("No new requests for %s", day)
         return {"business_date": day.isoformat(), "new_requests": 0, "published": str(settings.catalog.link(day))}
-    champions = load_champions_task(settings)
+    champions = load_champions_task(settings, manifest.get("models"))
     scored = score_task(settings, kept_context_task(settings, day, new), new, champions, 0)
     roster, reps_left = roster_task(workspace, day)
     left = left_out_task([*reps_left, *scored.left_out])
@@ -146,7 +156,7 @@ def intraday(data: str, as_of: str | None = None) -> dict[str, Any]:
             "left_out": [part.as_dict() for part in left]}  # fmt: skip
 
 
-@flow(name="savedesk-train")
+@flow(name="savedesk-train", on_failure=[flow_failed], on_crashed=[flow_failed])
 def train(data: str, as_of: str | None = None) -> dict[str, Any]:
     """Snapshots → churn model, requests → save model; each registered as challenger and gated."""
     settings = load_settings(Path(data))
@@ -170,7 +180,7 @@ def deployments(settings: Settings) -> list[Any]:
     desk, data = settings.nightly, str(settings.data.resolve())
     zone = desk.time_zone
     schedule = {"nightly": desk.nightly_cron, "weekly": desk.training_cron, "business-hours": desk.intraday_cron}
-    flows = {"nightly": nightly, "weekly": train, "business-hours": intraday}
+    flows: dict[str, Flow[..., dict[str, Any]]] = {"nightly": nightly, "weekly": train, "business-hours": intraday}
     return [
         configured(flows[name], settings).to_deployment(
             name, schedules=[Cron(cron, timezone=zone)], parameters={"data": data}

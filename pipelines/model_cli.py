@@ -1,9 +1,8 @@
-"""The model commands of ``savedesk``: train and evaluate the churn and save models, registered by ``register``."""
+"""The model commands of ``savedesk``: train, evaluate and promote the churn and save models (``register``)."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,8 +17,20 @@ def train(
     unless_champion: Annotated[
         bool, typer.Option("--unless-champion", help="Do nothing when both models already have a champion.")
     ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            help="Why these models were trained; with it the gate also promotes a challenger no worse than the "
+            "champion (within the non-inferiority margin), without it only a significant gain.",
+        ),
+    ] = None,
 ) -> None:
-    """Train the churn and the save models, register each as challenger and run their promotion gates."""
+    """Train the churn and the save models, register each as challenger and run their promotion gates.
+
+    Each gate compares the challenger with the champion on the same test rows (a paired interval of the AUC
+    gain) and prints how the lists would change if it were promoted.
+    """
     from features.labels import LabelSpec
     from features.requests import why_no_decisions
     from models.names import CHURN_MODEL, SAVE_MODEL
@@ -61,8 +72,9 @@ def train(
     with console.status("Training the churn model…"):
         training = fit_and_evaluate(settings, split, frames)
     with console.status("Recording the run and applying the gate…"):
-        outcome = record_and_gate(settings, training)
+        outcome = record_and_gate(settings, training, reason=reason, workspace=workspace)
     render_training(training, outcome, console)
+    _render_list_changes(outcome)
     with console.status("Building the cancellation requests with what each was decided on…"):
         decisions = load_requests(settings, workspace, requests)
     if decisions.empty:
@@ -73,8 +85,17 @@ def train(
     with console.status("Training the save model and judging the policy…"):
         save = fit_save_model(settings, decisions, requests)
     with console.status("Recording the save model's run and applying its gate…"):
-        save_outcome = record_and_gate_save(settings, save)
+        save_outcome = record_and_gate_save(settings, save, reason=reason)
     render_save_training(save, save_outcome, console)
+    _render_list_changes(save_outcome)
+
+
+def _render_list_changes(outcome: Any) -> None:
+    """How the lists would change if the challenger were promoted (nothing without a champion to compare)."""
+    changes = outcome.decision.list_changes if outcome.decision is not None else None
+    if changes is None:
+        return
+    console.print(changes.summary())
 
 
 def evaluate(
@@ -110,13 +131,53 @@ def evaluate(
     except WorkspaceError as error:  # a save model that never passed its gate has no champion yet
         errors.print(f"[yellow]{error} The save and policy figures are left out.[/yellow]")
     if as_json:
-        print(json.dumps(figures, indent=2, sort_keys=True))  # noqa: T201 - the JSON is the output
+        from pipelines.display import print_json
+
+        print_json(figures)
     else:
         render_figures(figures, console)
         render_policy_values(figures, console)
 
 
+def promote(
+    data: DataOption = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why the challenger replaces the champion (audited).")] = "",
+    model: Annotated[str, typer.Option("--model", help="Which model: churn or save.")] = "churn",
+    version: Annotated[
+        int | None, typer.Option("--version", help="The version to promote. Default: the challenger.")
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who reviewed it (audited). Default: the login name.")] = None,
+) -> None:
+    """Make a reviewed challenger the champion: the next nightly publishes with it.
+
+    The move is written to the registry's audit log with who, when, why and which version it replaced.
+    """
+    import getpass
+
+    from models.names import CHURN_MODEL, SAVE_MODEL
+    from pipelines.services import open_tracker
+
+    names = {"churn": CHURN_MODEL, "save": SAVE_MODEL}
+    if model not in names:
+        errors.print(f"[red]--model must be churn or save, not {model!r}.[/red]")
+        raise typer.Exit(2)
+    if not reason.strip():
+        errors.print("[red]Say why with --reason: the promotion is audited.[/red]")
+        raise typer.Exit(2)
+    settings = command_settings(data)
+    tracker = open_tracker(settings)
+    try:
+        entry = tracker.promote(names[model], version, reason, by or getpass.getuser())
+    except (ValueError, LookupError) as error:
+        errors.print(f"[red]{error}.[/red]")
+        raise typer.Exit(2) from None
+    was = f"v{entry['previous']}" if entry["previous"] is not None else "no champion"
+    console.print(f"{entry['model']} v{entry['version']} is champion (was {was}), by {entry['by']}: {entry['reason']}")
+    if entry.get("gate_summary"):
+        console.print(f"The gate had said: {entry['gate_summary']}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    for command in (train, evaluate):
+    for command in (train, evaluate, promote):
         app.command()(command)

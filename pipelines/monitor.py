@@ -4,7 +4,10 @@
 the pure functions of ``models.monitoring`` and ``models.desk_outcomes``;
 ``record_report`` logs its figures and the page to MLflow (experiment
 ``savedesk-monitoring``). The page itself is ``pipelines.monitor_page``'s
-(``write_report``), its plots ``pipelines.monitor_plots``'.
+(``write_report``), its plots ``pipelines.monitor_plots``'. The save model's
+promises on the same requests come from ``pipelines.monitor_promise``. An
+optional table the extract lacks (``save_attempts``) leaves out what needs it,
+said in ``MonitorReport.skipped``; the rest is reported.
 """
 
 from __future__ import annotations
@@ -22,11 +25,9 @@ from features.requests import logged_offers
 from features.snapshots import snapshot
 from features.view import Tables
 from models.desk_outcomes import desk_outcomes
+from models.drift import SCORE, drift_by_month, drift_table
 from models.monitoring import (
-    SCORE,
     MonitorReport,
-    drift_by_month,
-    drift_table,
     figures,
     list_performance,
     matured_months,
@@ -35,6 +36,8 @@ from models.monitoring import (
     warnings,
 )
 from models.names import CHURN_MODEL
+from models.promise import promise_table
+from pipelines.monitor_promise import promised_requests
 from pipelines.settings import Settings
 from pipelines.training import label_spec
 from pipelines.workspace import WorkspaceError, open_workspace
@@ -42,6 +45,18 @@ from serving.publication.catalog import LIST_FILES, PublishedCatalog
 
 OUTCOME_DAYS = 365
 """The desk outcomes count the matured requests of this many days (those whose durable window has closed)."""
+PROMISE_KEYS = ("offer", "rep_id", "territory")
+"""What the saves are judged against the model's promise by."""
+NO_ATTEMPTS = (
+    "desk outcomes and promises: the extract has no save_attempts table, so no offer, rep or outcome of a call"
+    " is known; drift and realized performance are reported without them"
+)
+ATTEMPT_COLUMNS: dict[str, Any] = {
+    "attempt_id": object, "request_id": object, "account_id": object, "attempt_date": "datetime64[ns]",
+    "rep_id": object, "rep_channel": object, "offer": object, "rollback_pct": float,
+    "credit_amount": float, "new_monthly_rate": float, "accepted": bool,
+}  # fmt: skip
+"""The ``save_attempts`` columns the desk outcomes read: an extract without the table gives none of its rows."""
 
 
 def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport:
@@ -72,6 +87,9 @@ def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport
     parts = [f[["as_of", "churn", SCORE]] for f in frames.values()]
     scored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "churn", SCORE])
     decisions, attempts, window = desk_history(tables, day, settings.save.durable_days)
+    skipped = [] if "save_attempts" in tables else [NO_ATTEMPTS]
+    promised, why = promised_requests(settings, workspace, decisions, window)
+    guard = settings.monitor.min_requests
     lists = published_lists(settings.catalog, tables, day, spec)
     models = {"name": champion.name, "version": champion.version, "run_id": champion.run_id,
               "split": split.describe() if split else {}}  # fmt: skip
@@ -90,6 +108,9 @@ def build_report(settings: Settings, as_of: date | None = None) -> MonitorReport
         outcome_window=window,
         thresholds=settings.monitor,
         lists=lists,
+        promise={key: promise_table(promised, key, min_requests=guard) for key in PROMISE_KEYS},
+        promise_sources={str(k): int(n) for k, n in promised["promise_source"].value_counts().items()},
+        skipped=skipped + why,
     )
 
 
@@ -104,7 +125,8 @@ def desk_history(
 
     Returns:
         (one row per request with its first inside-sales offer, rep, durable-save label, territory and segment;
-        every attempt on those requests made by ``as_of``; the first and last request date counted).
+        every attempt on those requests made by ``as_of``; the first and last request date counted). Without a
+        ``save_attempts`` table both frames are empty.
     """
     last = as_of - timedelta(days=durable_days)
     first = last - timedelta(days=OUTCOME_DAYS - 1)
@@ -120,6 +142,9 @@ def desk_history(
     decisions = requests.merge(logged_offers(tables), on="request_id", how="inner").merge(
         labels[["request_id", "durable_save"]], on="request_id", how="inner"
     )
+    if "save_attempts" not in tables:  # an optional table: no offer was logged, so no request is counted
+        attempts = pd.DataFrame({c: pd.Series(dtype=kind) for c, kind in ATTEMPT_COLUMNS.items()})
+        return decisions, attempts, (first, last)
     attempts = (
         tables["save_attempts"]
         .filter(pl.col("request_id").is_in(decisions["request_id"].to_list()) & (pl.col("attempt_date") <= as_of))
@@ -150,6 +175,7 @@ def published_lists(catalog: PublishedCatalog, tables: Tables, as_of: date, spec
 
 def record_report(settings: Settings, report: MonitorReport, page: Path) -> str:
     """Log the report's figures and its page to MLflow (experiment ``savedesk-monitoring``); return the run id."""
+    from models.tracking import run_label
     from pipelines.services import open_tracker
 
     warned = warnings(report, settings.monitor)
@@ -158,5 +184,5 @@ def record_report(settings: Settings, report: MonitorReport, page: Path) -> str:
               "outcomes.requests_to": report.outcome_window[1].isoformat(),
               **{f"monitor.{k}": v for k, v in settings.monitor.model_dump().items()}}  # fmt: skip
     return open_tracker(settings).log_monitoring_run(
-        figures(report, warned), [page], params=params, run_name=f"monitor-{report.as_of.isoformat()}"
+        figures(report, warned), [page], params=params, run_name=run_label("monitor", report.as_of)
     )

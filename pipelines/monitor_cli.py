@@ -12,6 +12,9 @@ from rich.console import Console
 
 console = Console(soft_wrap=True)  # paths and warning sentences stay whole, to copy
 errors = Console(stderr=True, soft_wrap=True)
+ALERTED = ("drift ", "offer below promise ")
+"""The causes of ``models.monitoring.MonitorWarning`` sent as alerts: drift on a warned feature and an offer saving
+below its promise (the others are read on the report)."""
 
 
 def monitor(
@@ -29,7 +32,8 @@ def monitor(
     experiment savedesk-monitoring. Warnings are printed and exit code stays 0:
     a warning is news for the retention manager, not a failure of the command.
     """
-    from models.monitoring import warnings
+    from models.monitoring import warning_records
+    from pipelines.alerts import alert, mlflow_link
     from pipelines.monitor import build_report, record_report
     from pipelines.monitor_page import write_report
     from pipelines.settings import load_settings
@@ -53,11 +57,17 @@ def monitor(
         run_id = record_report(settings, report, page)
     console.print(f"[bold]Monitoring report[/bold] as of {report.as_of} → {page}")
     console.print(f"MLflow run {run_id} (experiment savedesk-monitoring) at {settings.mlflow_tracking_uri}")
-    warned = warnings(report, settings.monitor)
+    for skipped in report.skipped:
+        console.print(f"Left out: {skipped}")
+    warned = warning_records(report, settings.monitor)
+    link = mlflow_link(settings.mlflow_tracking_uri, run_id)
+    for warning in warned:  # a person hears of these today: each cause once a day, on the configured channels
+        if warning.cause.startswith(ALERTED):
+            alert(settings, warning.cause, warning.text, link)
     if not warned:
         console.print("[green]No threshold crossed.[/green]")
-    for sentence in warned:
-        console.print(f"[yellow]Warning: {sentence}[/yellow]")
+    for warning in warned:
+        console.print(f"[yellow]Warning: {warning.text}[/yellow]")
 
 
 def register(app: typer.Typer) -> None:

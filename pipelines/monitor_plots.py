@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
-from models.monitoring import AFTER_TRAINING, SCORE, MonitorReport
+from models.drift import SCORE, moves_by_design
+from models.monitoring import AFTER_TRAINING, MonitorReport
 
 
 def _png(draw: Callable[[Axes], None], size: tuple[float, float] = (8, 4)) -> str:
@@ -30,19 +32,22 @@ def _png(draw: Callable[[Axes], None], size: tuple[float, float] = (8, 4)) -> st
 def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
     """The report's plots as base64 PNGs, by name."""
     out: dict[str, str] = {}
-    top = report.drift.head(15).iloc[::-1]
+    designed = report.drift["column"].map(moves_by_design).astype(bool)
+    top = report.drift[~designed].head(15).iloc[::-1]  # features that move by design have their own table
 
     def drift(ax: Axes) -> None:
         colors = ["tab:red" if v > psi_warning else "tab:blue" for v in top["psi"]]
         ax.barh(top["column"], top["psi"], color=colors)
         ax.axvline(psi_warning, color="grey", linestyle=":", label=f"warning above {psi_warning:.2f}")
-        ax.set(xlabel="PSI against the training data", title=f"Drift as of {report.as_of}: the 15 largest")
+        ax.set(xlabel="PSI against the training data",
+               title=f"Drift as of {report.as_of}: the 15 largest (features moving by design apart)")  # fmt: skip
         ax.legend(loc="lower right")
 
     out["drift"] = _png(drift, (8, 5))
     monthly = report.drift_by_month
     if len(monthly):
-        watched = {SCORE, *monthly.loc[monthly["group"] == "price", "column"], *report.drift.head(3)["column"]}
+        watched = {SCORE, *monthly.loc[monthly["group"] == "price", "column"], *top.iloc[::-1].head(3)["column"]}
+        watched = {c for c in watched if not moves_by_design(c)}
 
         def over_time(ax: Axes) -> None:
             for column, part in monthly[monthly["column"].isin(watched)].groupby("column"):
@@ -74,13 +79,23 @@ def plots(report: MonitorReport, psi_warning: float) -> dict[str, str]:
         out["performance"] = _png(realized)
     outcomes = report.outcomes
 
+    promised = report.promise.get("offer")
+
     def by_offer(ax: Axes) -> None:
         table = outcomes.by_offer
-        ax.bar(table["offer"], table["save_rate"])
-        ax.set(ylabel="durable save rate", title="Save rate by first offer")
+        ax.bar(table["offer"], table["save_rate"], label="durable save rate")
+        if promised is not None and len(promised):
+            shown = promised.set_index("offer").reindex(table["offer"])
+            low, high = shown["low"] / shown["requests"], shown["high"] / shown["requests"]
+            ax.errorbar(table["offer"], shown["promised_rate"], fmt="o", color="black", label="promised, chance range",
+                        yerr=[shown["promised_rate"] - low, high - shown["promised_rate"]], capsize=3)  # fmt: skip
+            ax.legend(loc="upper right")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set(ylabel="durable save rate", title="Save rate by first offer, against the model's promise")
         ax.tick_params(axis="x", rotation=45)
 
-    out["by_offer"] = _png(by_offer)
+    if len(outcomes.by_offer):
+        out["by_offer"] = _png(by_offer)
 
     min_rollbacks = report.thresholds.min_rollbacks
     compared = outcomes.concessions[outcomes.concessions["rollbacks"] >= min_rollbacks]

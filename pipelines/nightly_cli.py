@@ -13,24 +13,43 @@ from pipelines.cli_options import DataOption, command_settings, console, errors,
 def nightly(
     data: DataOption = None,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Business date's as-of. Default: the last day of the data.")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Business date's as-of, for a backfill (not judged for freshness). Default: the last day "
+            "of the data, once the extract is fresh.",
+        ),
+    ] = None,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            help="Today's business date the extract's age is judged against (YYYY-MM-DD). Default: "
+            "nightly.today, else the clock in nightly.time_zone (a simulated extract: its own last day).",
+        ),
     ] = None,
 ) -> None:
-    """Run the nightly flow: score, plan, talking points, call lists, publish (under Prefect)."""
+    """Run the nightly flow: score, plan, talking points, call lists, publish (under Prefect).
+
+    An extract older than nightly.max_extract_age_days stops the run with exit code 2 and a sentence naming the
+    dates, unless nightly.stale_extract is publish_with_notice (the lists then carry a notice the rep page shows).
+    """
     from pipelines.display import render_nightly
+    from pipelines.freshness import StaleExtract
     from pipelines.settings import prefect_environment
     from pipelines.workspace import WorkspaceError
 
     settings = command_settings(data)
     parse_date(as_of, "--as-of")
+    parse_date(today, "--today")
     os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     from pipelines.flows import configured
     from pipelines.flows import nightly as nightly_flow
 
     try:
-        summary = configured(nightly_flow, settings)(str(settings.data), as_of)
-    except (WorkspaceError, LookupError) as error:
+        summary = configured(nightly_flow, settings)(str(settings.data), as_of, today)
+    except (WorkspaceError, LookupError, StaleExtract) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     render_nightly(summary, settings, console)

@@ -160,14 +160,22 @@ def flat_figures(training: SaveTraining) -> dict[str, float]:
     return out
 
 
-def record_and_gate_save(settings: Settings, training: SaveTraining, name: str = SAVE_MODEL) -> GateOutcome:
-    """Log the save model's run, register it as challenger, compare with the champion and apply the gate."""
+def record_and_gate_save(
+    settings: Settings, training: SaveTraining, name: str = SAVE_MODEL, *, reason: str | None = None
+) -> GateOutcome:
+    """Log the save model's run, register it as challenger, compare with the champion and apply the gate.
+
+    Against a champion, the gate sees the paired interval of the AUC gain on the test requests and which
+    requests each offer would lead with instead (``pipelines.promotion``); ``reason`` is why it was trained.
+    """
     from dataclasses import asdict
 
     from models.gate import decide
+    from pipelines.promotion import save_changes, save_interval
     from pipelines.services import open_tracker
 
     tracker = open_tracker(settings)
+    rules = settings.save.gate
     figures = flat_figures(training)
     version = tracker.log_training_run(
         training.model,
@@ -179,24 +187,30 @@ def record_and_gate_save(settings: Settings, training: SaveTraining, name: str =
         tables={"by_reason": training.by_reason, "recommendations": _offer_mix(training.plans)},
     )
     champion = tracker.champion_version(name)
-    champion_metrics = champion_segments = None
+    champion_metrics = champion_segments = interval = changes = None
     if champion is not None and champion.version != version.version:
         incumbent = tracker.load_save_model(champion.model_uri)
         judged = judge(settings, incumbent, training.split, training.train, training.test)
         champion_metrics = judged.metrics
         champion_segments = _segments(judged.by_reason)
+        test = training.test
+        interval = save_interval(test, incumbent.predict_proba(test), training.model.predict_proba(test), rules)
+        period = f"{training.split.test_start.isoformat()} to {training.split.test_end.isoformat()}"
+        changes = save_changes(judged.plans, training.plans, period)
     decision = decide(
         training.metrics,
         champion_metrics,
-        settings.save.gate,
+        rules,
         _segments(training.by_reason),
         champion_segments,
         champion_label=champion.label if champion else None,
+        interval=interval,
+        reason=reason,
+        list_changes=changes,
     )
     tracker.apply_gate(name, version.version, decision)
-    return GateOutcome(
-        version.version, version.model_uri, decision.promote, decision.summary(), champion.version if champion else None
-    )
+    held = champion.version if champion else None
+    return GateOutcome(version.version, version.model_uri, decision.promote, decision.summary(), held, decision)
 
 
 def _segments(by_reason: pd.DataFrame) -> dict[str, tuple[float, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,7 @@ def serve(
     import uvicorn
 
     from pipelines.services import desk_app
+    from serving.plan_models import footer
 
     settings = load_settings(data)
     host, port = host or settings.serving.host, port or settings.serving.port
@@ -38,6 +40,8 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     shown = f"[{host}]" if ":" in host else host
     console.print(f"savedesk serving {settings.data} on http://{shown}:{port}/  (API docs: /api/v1/docs)")
+    with suppress(OSError, ValueError):  # an unreadable publication is the API's to report, per request
+        console.print(footer(app.state.desk.planner.models_in_use()))
     console.print(
         "Add a user (prints their token once): savedesk users add NAME --role rep --territory TERRITORY "
         f"--rep-id REP --data {settings.data}   (or --role manager)"

@@ -6,8 +6,11 @@ catalog of folders, the outcomes store its URL. This module turns the settings i
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from fastapi import FastAPI
 
+from models.champions import Champions, version_numbers
 from models.tracking import Tracker
 from pipelines.settings import Settings
 from serving.api import create_app
@@ -35,5 +38,28 @@ def desk_config(settings: Settings) -> DeskConfig:
 
 
 def desk_app(settings: Settings, *, warm: str = "book") -> FastAPI:
-    """The API and the rep page over a workspace, planning with its registry's champions (``serving.api``)."""
-    return create_app(desk_config(settings), open_tracker(settings).load_champions(), warm=warm)
+    """The API and the rep page over a workspace (``serving.api``), planning with the models its lists name.
+
+    The live plan starts with the versions the latest publication names and loads, by number, those each new
+    publication names (``Tracker.load_versions``): a promotion reaches the desk with the next night's lists.
+
+    Raises:
+        LookupError: A model has no champion and nothing published names one (run ``savedesk train``).
+    """
+    tracker = open_tracker(settings)
+    return create_app(desk_config(settings), first_models(settings, tracker), warm=warm,
+                      load_versions=tracker.load_versions)  # fmt: skip
+
+
+def first_models(settings: Settings, tracker: Tracker) -> Champions:
+    """The versions the latest publication names, else the registry's champions (nothing published, or not loadable).
+
+    When the named versions cannot be loaded, the live plan says so once it reads the publication.
+    """
+    catalog = settings.catalog
+    day = catalog.latest()
+    with suppress(LookupError, OSError, ValueError):  # the live plan says why once it reads the publication
+        named = version_numbers(catalog.manifest(day).get("models")) if day is not None else None
+        if named is not None:
+            return tracker.load_versions(named)
+    return tracker.load_champions()

@@ -15,8 +15,9 @@ PostgreSQL, object storage) by setting its URL.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_settings import (
@@ -113,7 +114,19 @@ class NightlySettings(BaseModel):
     """Proactive calls a rep makes a day."""
     proactive_candidates: float = 3.0
     """Accounts planned for proactive calls, as a multiple of the desk's daily capacity."""
+    shadow_nights: int = 0
+    """Nights the nightly also scores a challenger the gate did not promote, writing its lists to ``DIR/shadow``
+    (never the published folder) for review before ``savedesk promote``; 0: no shadow runs."""
     time_zone: str = "America/Chicago"
+    max_extract_age_days: int = 1
+    """Days an extract's last day may lie before today's business date (in ``time_zone``): a nightly run at 02:00
+    normally reads an extract ending yesterday (1 day); one more missed night makes it stale."""
+    stale_extract: Literal["stop", "publish_with_notice"] = "stop"
+    """A stale extract stops the nightly with a sentence naming the dates, or publishes its lists with a notice the
+    rep page shows."""
+    today: date | None = None
+    """Today's business date, for a replay or a test; empty: the clock in ``time_zone`` (a simulated extract, which
+    has no clock, is judged as of its own last day)."""
     nightly_cron: str = "0 2 * * *"
     training_cron: str = "0 4 * * 0"
     intraday_cron: str = "0 9-17 * * 1-5"
@@ -145,15 +158,23 @@ class MonitorSettings(BaseModel):
     """Realized AUC of a matured month's list below which the churn model is reported as degraded."""
     max_ece: float = 0.05
     """Realized calibration error of a matured month above which the churn model is reported as miscalibrated."""
-    min_save_rate: float = 0.25
-    """Save rate of an offer below which it is reported (reps and territories are judged against their mix of calls)."""
     concession_gap_pct: float = 3.0
     """Mean rollback points by which one segment may exceed another for the same reason before it is reported."""
     min_requests: int = 30
-    """Matured requests an offer, rep or territory needs before its save rate is judged (fewer are noise), and a
+    """Matured requests an offer, rep or territory needs before its saves are judged against the save model's promise
+    or its mix of calls (fewer are noise), and a
     reason × segment needs for a desk save rate of its own in the reps' mix comparison."""
     min_rollbacks: int = 20
     """Rollbacks a segment needs for a reason before its mean rollback % is compared with other segments'."""
+
+
+class AlertSettings(BaseModel):
+    """Where operational alerts go (``pipelines.alerts``): Apprise URLs, none by default (no alerts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    urls: list[str] = []
+    """Apprise URLs (``mailtos://...``, ``slack://...``, ``json://host:port/path``); each alert goes to every one."""
 
 
 class Settings(BaseSettings):
@@ -191,6 +212,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     monitor: MonitorSettings = MonitorSettings()
     validation: RejectLimits = RejectLimits()
+    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -270,9 +292,19 @@ class Settings(BaseSettings):
         return Path(self.prefect.home) if self.prefect.home else self.data / "prefect"
 
     @property
+    def shadow_dir(self) -> Path:
+        """Folder of the challengers' shadow lists, one folder per business date (never read by the desk)."""
+        return self.data / "shadow"
+
+    @property
     def reports_dir(self) -> Path:
         """Folder of monitoring reports, one HTML page per as-of date."""
         return self.data / "reports"
+
+    @property
+    def alerts_ledger(self) -> Path:
+        """JSON-lines ledger of the alerts sent (one per cause per day)."""
+        return self.data / "alerts" / "sent.jsonl"
 
     @property
     def outcomes_database_url(self) -> str:

@@ -7,7 +7,6 @@ A thin shell: it loads the mapping (``sources.mapping_file``), maps the CSV
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,7 +54,9 @@ def evaluate(
         errors.print(f"[red]{mapping}: {error}[/red]")
         raise typer.Exit(1) from None
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        from pipelines.display import print_json
+
+        print_json(report)
     else:
         _render(report, mapping)
 

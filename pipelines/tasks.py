@@ -2,11 +2,13 @@
 
 The logic lives in ``pipelines.nightly``, ``pipelines.training``, ``pipelines.save_training``, ``serving`` and
 ``models``, tested without Prefect; a task only names a step, so Prefect can record, retry and map it. Only tasks
-that touch storage retry, and only on I/O errors (``only_io``): a bug fails at once.
+that touch storage retry, with backoff, and only on transient faults (``pipelines.faults``: a database busy, a file
+lock, a server that does not answer); a data fault or a bug fails at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,15 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect.tasks import exponential_backoff
 
 from features.labels import LabelSpec
 from features.requests import why_no_decisions
-from models.champions import Champions
+from models.champions import Champions, version_numbers
 from models.monitoring import drift_warnings, shifted
+from models.names import CHURN_MODEL, SAVE_MODEL
 from models.talking_points import POINT_COLUMNS, talking_points
 from pipelines import nightly
+from pipelines.alerts import STALE_EXTRACT, alert, gate_refused, run_link
+from pipelines.faults import retry_transient
+from pipelines.freshness import check_extract
 from pipelines.left_out import LeftOut, merged
 from pipelines.nightly import Scored
 from pipelines.save_training import fit_save_model, load_requests, record_and_gate_save, request_split
@@ -36,21 +41,11 @@ from serving.publication.catalog import read_published
 from serving.publication.publish import publish
 from serving.roster import Roster
 
-IO_ERRORS = (OSError, TimeoutError, ConnectionError)
-
-
-def only_io(task_: Any, task_run: TaskRun, state: State) -> bool:
-    """Retry a failed task only when it failed on I/O (a full disk, a dropped connection), never on a bug."""
-    try:
-        state.result()
-    except IO_ERRORS:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is final
-        return False
-    return False
-
-
-io_task = task(retries=2, retry_delay_seconds=2, retry_condition_fn=only_io)
+io_task = task(
+    retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+)  # fmt: skip
+"""A task that touches storage: three retries after about 2, 4 and 8 s, on transient faults only."""
 
 
 # --- reading ---------------------------------------------------------------------------------------------------------
@@ -70,10 +65,31 @@ def business_day_task(workspace: Workspace, as_of: str | None) -> date:
     return day
 
 
+@task
+def freshness_task(settings: Settings, workspace: Workspace) -> dict[str, Any] | None:
+    """Judge the extract's age against today's business date (``pipelines.freshness``); stop on a stale one.
+
+    Returns the check for the manifest when the lists are published from a stale extract (alerted), else None.
+    """
+    check = check_extract(settings, workspace.end)
+    if not check.stale:
+        return None
+    get_run_logger().warning("%s", check.sentence())
+    alert(settings, STALE_EXTRACT, f"The nightly run on {settings.data} publishes with a notice. {check.sentence()}",
+          run_link())  # fmt: skip
+    return check.as_dict()
+
+
 @io_task
-def load_champions_task(settings: Settings) -> Champions:
-    """The champion churn and save models and what they are."""
-    return open_tracker(settings).load_champions()
+def load_champions_task(settings: Settings, stamp: Mapping[str, Any] | None = None) -> Champions:
+    """The champion churn and save models and what they are; with ``stamp`` (a manifest's ``models``), those versions.
+
+    An intraday run plans with the versions its day was published with, so a promotion between the nightly and an
+    intraday run never mixes two models in one day's lists.
+    """
+    versions = version_numbers(stamp)
+    tracker = open_tracker(settings)
+    return tracker.load_champions() if versions is None else tracker.load_versions(versions)
 
 
 @io_task
@@ -184,6 +200,32 @@ def drift_task(champions: Champions, context: pd.DataFrame, scores: np.ndarray, 
     return {"psi": drift, "shifted": shifted(drift, threshold), "warnings": warned}
 
 
+@task
+def shadow_task(
+    settings: Settings,
+    day: date,
+    context: pd.DataFrame,
+    requests: pd.DataFrame,
+    roster: Roster,
+    published: CallLists,
+    champion_versions: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Plan the night again with a challenger into ``DIR/shadow`` (``pipelines.shadow``), after publishing.
+
+    The published lists are out already and never change: a shadow that fails is logged and reported in the
+    summary, not a failed night.
+    """
+    from pipelines.shadow import shadow_night
+
+    try:
+        return shadow_night(settings, open_tracker(settings), day, context, requests, roster, published,
+                            champion_versions)  # fmt: skip
+    except Exception as error:  # noqa: BLE001 - the desk's lists stand whatever the challenger does
+        sentence = f"The challenger's shadow lists for {day} were not written ({type(error).__name__}: {error})."
+        get_run_logger().warning("%s", sentence)
+        return {"error": sentence}
+
+
 @io_task
 def fingerprint_task(settings: Settings) -> str:
     """A sha256 over the clean tables' bytes, for the manifest."""
@@ -206,7 +248,9 @@ def train_churn_task(settings: Settings, workspace: Workspace, as_of: str | None
     """Snapshots → churn model → record → gate."""
     split = time_split(settings, workspace, date.fromisoformat(as_of) if as_of else None)
     training = fit_and_evaluate(settings, split, load_snapshots(settings, workspace, split))
-    outcome = record_and_gate(settings, training)
+    outcome = record_and_gate(settings, training, workspace=workspace)
+    if not outcome.promoted:
+        gate_refused(settings, CHURN_MODEL, outcome.version, outcome.summary, run_link())
     return {"version": outcome.version, "promoted": outcome.promoted, "auc": training.evaluation.metrics["auc"]}
 
 
@@ -222,6 +266,8 @@ def train_save_task(settings: Settings, workspace: Workspace) -> dict[str, Any]:
         return {"version": None, "promoted": False, "auc": None, "policy_value_ratio": None, "skipped": why}
     training = fit_save_model(settings, decisions, split)
     outcome = record_and_gate_save(settings, training)
+    if not outcome.promoted:
+        gate_refused(settings, SAVE_MODEL, outcome.version, outcome.summary, run_link())
     value = training.policy.flat()["policy.value_ratio"] if training.policy is not None else None
     return {"version": outcome.version, "promoted": outcome.promoted, "auc": training.metrics["auc"],
             "policy_value_ratio": value}  # fmt: skip

@@ -1,14 +1,20 @@
 """Training the churn model: snapshots → fit → evaluate → record → gate.
 
+The gate compares the new model with the champion on the same test month: the
+paired interval of the AUC gain, and how the lists would change on the latest
+book (``pipelines.promotion``).
+
 The functions here are the steps the ``train`` command and the Prefect training
 flow run; each calls package functions and passes data along, nothing more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -18,10 +24,17 @@ from features.snapshots import snapshot
 from models.churn import ChurnModel, train_churn_model
 from models.dataset import TimeSplit, held_out
 from models.drift import profile
-from models.evaluation import ChurnEvaluation, evaluate_churn_model, oracle_scores
+from models.evaluation import ChurnEvaluation, evaluate_churn_model, evaluate_scores, oracle_scores
+from models.gate import GateDecision, decide
+from models.list_changes import ListChanges
 from models.names import CHURN_MODEL
 from pipelines.settings import Settings
 from pipelines.workspace import Workspace
+
+if TYPE_CHECKING:
+    from models.gate import GateRules
+    from models.params import EmpcParams
+    from models.tracking import RegisteredVersion, Tracker
 
 
 @dataclass
@@ -114,14 +127,30 @@ class GateOutcome:
     promoted: bool
     summary: str
     champion_version: int | None
+    decision: GateDecision | None = None
+    """The decision: its checks, the paired interval and the list changes."""
 
 
-def record_and_gate(settings: Settings, training: ChurnTraining, name: str = CHURN_MODEL) -> GateOutcome:
-    """Log the run, register the model as challenger, compare with the champion and apply the gate."""
+def record_and_gate(
+    settings: Settings,
+    training: ChurnTraining,
+    name: str = CHURN_MODEL,
+    *,
+    reason: str | None = None,
+    workspace: Workspace | None = None,
+) -> GateOutcome:
+    """Log the run, register the model as challenger, compare with the champion and apply the gate.
+
+    Args:
+        settings: The gate's rules, EMPC and the desk's capacity.
+        training: The trained model and its test month.
+        name: The registered model's name.
+        reason: Why this model was trained (with it, a non-inferior model may be promoted).
+        workspace: The workspace, for the list changes on its latest book (left out without it).
+    """
     import tempfile
 
-    from models.evaluation import evaluate_scores
-    from models.gate import decide
+    from pipelines.promotion import latest_churn_changes
     from pipelines.services import open_tracker
 
     tracker = open_tracker(settings)
@@ -137,24 +166,72 @@ def record_and_gate(settings: Settings, training: ChurnTraining, name: str = CHU
             plots=plot_files(training, Path(folder)),
             tables={"by_segment": evaluation.by_segment, "by_territory": evaluation.by_territory},
         )
+    changes = None
+    if workspace is not None:
+        desk = settings.nightly.proactive_per_rep
+
+        def changes(champion: ChurnModel, challenger: ChurnModel) -> ListChanges:
+            return latest_churn_changes(workspace.tables, workspace.end, champion, challenger, desk)
+
+    decision, champion = gate_churn(
+        tracker, version.version, training.model, training.test, settings.churn.gate, settings.churn.empc,
+        name=name, reason=reason, changes=changes,
+    )  # fmt: skip
+    return GateOutcome(
+        version.version,
+        version.model_uri,
+        decision.promote,
+        decision.summary(),
+        champion.version if champion else None,
+        decision,
+    )
+
+
+def gate_churn(
+    tracker: Tracker,
+    version: int,
+    model: ChurnModel,
+    test: pd.DataFrame,
+    rules: GateRules,
+    empc: EmpcParams,
+    *,
+    name: str = CHURN_MODEL,
+    reason: str | None = None,
+    changes: Callable[[ChurnModel, ChurnModel], ListChanges] | None = None,
+) -> tuple[GateDecision, RegisteredVersion | None]:
+    """Judge registered ``version`` against the champion on ``test`` and apply the gate (recorded and audited).
+
+    The champion is loaded from the registry (as served, not as remembered) and scored on the same rows; the
+    paired interval of the AUC gain is drawn over the test month's accounts (``pipelines.promotion``), and
+    ``changes(champion, challenger)`` says how the lists would change.
+
+    Returns:
+        The decision, and the champion it was compared with (None when there was none).
+    """
+    from pipelines.promotion import churn_interval
+
+    mine = evaluate_scores(test, model.predict_proba(test), empc)
     champion = tracker.champion_version(name)
-    champion_metrics = champion_segments = None
-    if champion is not None and champion.version != version.version:
+    champion_metrics = champion_segments = interval = listed = None
+    if champion is not None and champion.version != version:
         incumbent = tracker.load_churn_model(champion.model_uri)
-        judged = evaluate_scores(training.test, incumbent.predict_proba(training.test), settings.churn.empc)
+        judged = evaluate_scores(test, incumbent.predict_proba(test), empc)
         champion_metrics, champion_segments = judged.metrics, judged.segment_aucs()
+        interval = churn_interval(incumbent, model, test, rules)
+        listed = changes(incumbent, model) if changes is not None else None
     decision = decide(
-        evaluation.metrics,
+        mine.metrics,
         champion_metrics,
-        settings.churn.gate,
-        evaluation.segment_aucs(),
+        rules,
+        mine.segment_aucs(),
         champion_segments,
         champion_label=champion.label if champion else None,
+        interval=interval,
+        reason=reason,
+        list_changes=listed,
     )
-    tracker.apply_gate(name, version.version, decision)
-    return GateOutcome(
-        version.version, version.model_uri, decision.promote, decision.summary(), champion.version if champion else None
-    )
+    tracker.apply_gate(name, version, decision)
+    return decision, champion
 
 
 def _params(settings: Settings) -> dict[str, object]:

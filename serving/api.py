@@ -6,8 +6,11 @@ store and serves:
 - ``GET /api/v1/lists/{date}``: the published inbound, proactive and flip rows
   with their talking points, only of the territories the caller may read;
 - ``GET /api/v1/accounts/{account_id}/plan``: the live save plan (``serving.live_plan``);
-- ``POST /api/v1/outcomes``: record a call's outcome once per ``Idempotency-Key``;
-- ``GET /api/v1/models``: the model versions in use; ``GET /api/v1/health`` (no token);
+- ``POST /api/v1/outcomes``: record a call's outcome once per ``Idempotency-Key`` (held for a manager's approval
+  beyond the rep's authority or the price floor, 422 naming the rule past a hard one);
+- ``POST /api/v1/outcomes/{id}/approval``: a manager approves or rejects a held outcome (``serving.approvals``);
+- ``GET /api/v1/models``: the model versions the live plans use, those the published lists name, and whether they
+  agree (``serving.plan_models``); ``GET /api/v1/health`` (no token);
 - the rep web page (``serving.web``) at ``/``, ``/list`` and ``/accounts/{id}``.
 
 Every API call carries ``Authorization: Bearer <token>`` (401 without a valid
@@ -37,7 +40,7 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -48,6 +51,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.champions import Champions
+from serving.approval_pages import router as approval_pages
+from serving.approvals import ApprovalDecided, ApprovalIn, decide
 from serving.auth import RateLimiter, User
 from serving.config import API, DeskConfig
 from serving.desk import Desk, TokenCache, check_filters, desk_of, unseen
@@ -57,6 +62,7 @@ from serving.live_plan import LivePlanner, Unplannable
 from serving.middleware import AccessLog, BodyLimit, ErrorShield, route_of
 from serving.outcomes import OutcomeIn
 from serving.plan_body import Plan
+from serving.plan_models import ModelsInUse, VersionLoader
 from serving.store import OutcomesStore
 from serving.web import STATIC_DIR, SignIn, page_error, to_sign_in
 from serving.web import router as pages
@@ -70,6 +76,10 @@ class OutcomeRecorded(BaseModel):
     outcome_id: int
     created: bool
     """False when this idempotency key had recorded the same outcome before (a replay)."""
+    approval: str = "not_needed"
+    """``pending``: beyond the rep's authority or the price floor, not a save until a manager approves it."""
+    held_for: list[str] = []
+    """The rules that held it for approval (``rep_authority``, ``price_floor``)."""
 
 
 class Health(BaseModel):
@@ -124,10 +134,10 @@ async def health(desk: TheDesk) -> Health:
                   plans_ready=desk.planner.cached)  # fmt: skip
 
 
-@router.get("/models", tags=["desk"], responses=_REFUSALS)
-def models(user: Caller, desk: TheDesk) -> dict[str, dict[str, Any]]:
-    """The champion models the live plans use (name, version, alias)."""
-    return desk.planner.champions.versions
+@router.get("/models", response_model=ModelsInUse, tags=["desk"], responses=_REFUSALS)
+def models(user: Caller, desk: TheDesk) -> ModelsInUse:
+    """The model versions the live plans use, those the published lists were made with, and whether they agree."""
+    return desk.planner.models_in_use()
 
 
 @router.get("/lists/{day}", response_model=Lists, tags=["lists"],
@@ -187,7 +197,23 @@ def record_outcome(
     """Record a call's outcome; a retry with the same ``Idempotency-Key`` records nothing new (200)."""
     recorded = desk.record(user, outcome, idempotency_key)
     response.status_code = 201 if recorded.created else 200
-    return OutcomeRecorded(outcome_id=recorded.outcome_id, created=recorded.created)
+    return OutcomeRecorded(outcome_id=recorded.outcome_id, created=recorded.created, approval=recorded.approval,
+                           held_for=list(recorded.held_for))  # fmt: skip
+
+
+@router.post("/outcomes/{outcome_id}/approval", response_model=ApprovalDecided, tags=["outcomes"],
+             responses={**_REFUSALS, 403: {"description": "A rep: only a manager approves"},
+                        404: {"description": "Unknown outcome, or not the caller's territory"},
+                        409: {"description": "Not awaiting approval (decided before, or never held)"},
+                        413: {"description": "Body too large"},
+                        500: {"description": "The outcomes store failed: nothing was decided"}})  # fmt: skip
+def approve_outcome(
+    outcome_id: Annotated[int, Path(ge=1, le=2**31 - 1)], body: ApprovalIn, user: Caller, desk: TheDesk
+) -> ApprovalDecided:
+    """Approve or reject an outcome held for a manager's approval (a manager or admin only); audited."""
+    decided = decide(desk, user, outcome_id, body.decision == "approve", body.note)
+    return ApprovalDecided(outcome_id=decided.outcome_id, approval=decided.approval, decided_by=decided.decided_by,
+                           decided_at=decided.decided_at)  # fmt: skip
 
 
 # --- the app ---------------------------------------------------------------------------------------------------------
@@ -246,17 +272,22 @@ def _warm(desk: Desk, stop: threading.Event, book: bool) -> None:
         logger.warning("Could not plan ahead: %s", getattr(error, "detail", error))
 
 
-def create_app(config: DeskConfig, champions: Champions, *, warm: str = "book") -> FastAPI:
-    """The API and the rep page over one workspace's desk, planning with ``champions``.
+def create_app(
+    config: DeskConfig, champions: Champions, *, warm: str = "book", load_versions: VersionLoader | None = None
+) -> FastAPI:
+    """The API and the rep page over one workspace's desk, planning with ``champions`` until a publication names others.
 
     Args:
         config: Where the lists and outcomes are, the offers, guardrails and limits.
-        champions: The models the live plan uses (``models.tracking.Tracker.load_champions``).
+        champions: The models the live plan starts with (the versions the latest publication names).
+        load_versions: Loads the versions a new publication names (``models.tracking.Tracker.load_versions``);
+            None: plan with ``champions`` whatever is published (``/api/v1/models`` says when they disagree).
         warm: What to plan ahead when the server starts: ``"book"`` (listed accounts, then every account),
             ``"listed"`` or ``"none"``.
     """
     store = OutcomesStore.open(config.outcomes_url, time_zone=config.time_zone)
-    planner, limiter = LivePlanner(config, champions), RateLimiter(config.requests_per_minute)
+    planner = LivePlanner(config, champions, load_versions=load_versions)
+    limiter = RateLimiter(config.requests_per_minute)
     desk = Desk(config, store, planner, limiter, TokenCache(store))
     stop = threading.Event()
 
@@ -289,6 +320,7 @@ def create_app(config: DeskConfig, champions: Champions, *, warm: str = "book") 
     app.add_exception_handler(SQLAlchemyError, store_failed)
     app.include_router(router)
     app.include_router(pages)
+    app.include_router(approval_pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(ErrorShield)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)

@@ -44,6 +44,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from models.deal import DEAL_COLUMNS
 from serving.roster import UNASSIGNED_PREFIX, Roster, unassigned_rep
 from sources.contract import PII_COLUMNS
 
@@ -99,8 +100,10 @@ OPTIONAL_COLUMNS = [
     "fallback_expected_net_value",
     "fallback_reason_codes",
     "fallback_note",
+    *DEAL_COLUMNS,
 ]
-"""Columns kept when the input has them; every other input column is left out."""
+"""Columns kept when the input has them (the recommendation's deal among them, ``models.deal.DEAL_COLUMNS``); every
+other input column is left out."""
 
 _RepsOf = Callable[[str], tuple[str, ...]]
 """A territory → reps lookup (``Roster.inside`` or ``Roster.specialists_in``)."""

@@ -19,14 +19,15 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from serving.agreement import agreement_of
 from serving.auth import RateLimiter, Role, User, hash_token
 from serving.config import DeskConfig
 from serving.formatting import number
 from serving.lists import Lists, Published, read_lists, readable_rows
 from serving.live_plan import LivePlanner
 from serving.night import Night
-from serving.outcome_checks import disagreements, request_owners
-from serving.outcomes import OutcomeIn, OutcomeRefused
+from serving.outcome_checks import HARD_RULES, account_row, disagreements, request_owners, rule_check
+from serving.outcomes import OutcomeIn, OutcomeRefused, desk_today
 from serving.store import IdempotencyConflict, OutcomesStore, Recorded
 
 AUTH_SECONDS = 2.0
@@ -158,10 +159,13 @@ class Desk:
     def record(self, user: User, outcome: OutcomeIn, idempotency_key: str) -> Recorded:
         """Record an outcome of an account the caller may write, once it agrees with the workspace.
 
+        An accepted offer beyond the rep's authority or below the price floor is stored pending a manager's
+        approval (``Recorded.approval``); the updated agreement of an accepted offer is kept with it.
+
         Raises:
             HTTPException: 404 unknown account or another territory; 422 an outcome that disagrees with its
-                account (``serving.outcome_checks``), a call date after today at the desk or a bad key;
-                409 the key was used for a different outcome.
+                account (``serving.outcome_checks``), breaks a hard rule (the detail names it: ``rule``), a call
+                date after today at the desk or a bad key; 409 the key was used for a different outcome.
         """
         territory = self.territory(outcome.account_id, user)
         if not user.can_write(territory):
@@ -173,8 +177,18 @@ class Desk:
         found = disagreements(outcome, owner, number(revenue), self.config)
         if found:
             raise HTTPException(422, [_invalid_field("body", name, message) for name, message in found])
+        account = account_row(context, outcome.account_id)
+        rules = rule_check(outcome, account, self.config)  # within the guardrails: held, or refused by a hard rule
+        if rules.broken:
+            raise HTTPException(422, [_invalid_field("body", f, m) | {"rule": r, "rule_words": HARD_RULES[r]}
+                                      for r, f, m in rules.broken])  # fmt: skip
+        day = outcome.call_date or desk_today(self.config.time_zone)
+        agreement = None if rules.terms is None else agreement_of(outcome, rules.terms, account,
+                                                                  self.config.guardrails, day)  # fmt: skip
         try:
-            return self.store.record_outcome(outcome, user, territory, idempotency_key)
+            return self.store.record_outcome(
+                outcome, user, territory, idempotency_key, held_for=rules.held_for, agreement=agreement
+            )
         except IdempotencyConflict as error:
             raise HTTPException(409, str(error)) from error
         except OutcomeRefused as error:

@@ -12,16 +12,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from models.deal import APPROVALS, DEAL_COLUMNS
 from serving.auth import User
 from serving.publication.catalog import LIST_FILES, TALKING_POINTS_FILE
 
 ROW_FIELDS = (
     "list", "list_key", "rep_id", "rank", "due_date", "batch", "request_id", "account_id", "territory", "segment",
     "reason", "request_date", "churn_probability", "offer", "p_save", "expected_net_value", "saveable_value",
-    "rollback_pct", "fallback_offer", "reason_codes", "guardrail_note",
+    "rollback_pct", "fallback_offer", "reason_codes", "guardrail_note", *DEAL_COLUMNS,
 )  # fmt: skip
 """The columns of a listed row the API sends (an allow-list: nothing else of the published frames leaves)."""
 
@@ -34,6 +36,8 @@ class ListedPoint(BaseModel):
     feature: str | None = None
     direction: str = ""
     sentence: str
+    audience: str | None = None
+    """``customer`` (may be said) or ``rep`` (for the rep only); None where the publication predates it."""
 
 
 class ListedRow(BaseModel):
@@ -62,7 +66,34 @@ class ListedRow(BaseModel):
     fallback_offer: str | None = None
     reason_codes: str | None = None
     guardrail_note: str | None = None
+    current_monthly_rate: float | None = None
+    current_lines: float | None = None
+    service_stream: str | None = None
+    current_container: str | None = None
+    current_yards: float | None = None
+    current_pickups: float | None = None
+    current_service: str | None = None
+    proposed_monthly_rate: float | None = None
+    proposed_container: str | None = None
+    proposed_yards: float | None = None
+    proposed_pickups: float | None = None
+    proposed_service: str | None = None
+    proposed_change: str | None = None
+    proposed_term_months: float | None = None
+    monthly_change: float | None = None
+    authority_pct: float | None = None
+    authority_monthly: float | None = None
+    floor_monthly_rate: float | None = None
+    approval: str | None = None
+    agreement_end: date | None = None
+    agreement_month_to_month: bool | None = None
+    compliance_notes: builtins.list[str] | None = None
     talking_points: builtins.list[ListedPoint] = []
+
+    @property
+    def approval_words(self) -> str:
+        """Whether the deal needs a manager or a flip, in a rep's words (empty when the row has no deal)."""
+        return "" if self.approval is None else APPROVALS.get(self.approval, self.approval)
 
 
 class Lists(BaseModel):
@@ -117,7 +148,9 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
     """A record with missing values as None and timestamps as days."""
     out: dict[str, Any] = {}
     for key, value in record.items():
-        if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
+        if isinstance(value, np.ndarray):  # a list column (compliance notes) as Parquet reads it back
+            out[key] = value.tolist()
+        elif value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
             out[key] = None
         elif isinstance(value, pd.Timestamp):
             out[key] = value.date()

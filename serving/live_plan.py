@@ -11,8 +11,11 @@ the proactive plan (the save model's mixture over the reasons it would give).
 **What it reads.** The latest published business date (``DIR/published/<date>``),
 its open requests (the inbound and flip rows, intraday additions included) and
 the night's account context kept by the nightly run (``PublishedCatalog.context``).
-Both are read once per published version and indexed by ``account_id``; the
-models are loaded once, when the planner is made.
+Both are read once per published version and indexed by ``account_id``.
+
+**Which models.** The versions the publication's manifest names (``serving.plan_models``), loaded by number when
+a new publication names others and swapped in with it: a night and its models change together, so a live plan
+equals its published row even after a promotion, and a promotion reaches the desk with the next publication.
 
 **Why a cache.** The inputs of a plan change only when a new version is
 published, so each account's plan is computed once per version and kept
@@ -40,15 +43,18 @@ from serving.config import DeskConfig
 from serving.formatting import text
 from serving.night import Night, read_night
 from serving.plan_body import (
+    DEAL_FIELDS,
     OFFER_COLUMNS,
     Plan,
     Request,
     choice_of,
     day_of,
+    deal_of,
     guardrails_of,
     offer_of,
     point_of,
 )
+from serving.plan_models import ModelsInUse, PlanModels, VersionLoader
 
 CACHE_SIZE = 50_000
 """Plans kept per published version (a plan is a few kilobytes)."""
@@ -57,20 +63,30 @@ LOOK_EVERY = 1.0
 
 
 class LivePlanner:
-    """Plans accounts against the latest published version, with the champions loaded once.
+    """Plans accounts against the latest published version, with the model versions it names.
 
     Plans are kept as JSON (what the API sends), at most ``cache_size`` of them;
     ``warm`` plans a list of accounts ahead of the calls, many at a time.
     """
 
     def __init__(
-        self, config: DeskConfig, champions: Champions, cache_size: int = CACHE_SIZE, look_every: float = LOOK_EVERY
+        self,
+        config: DeskConfig,
+        champions: Champions,
+        cache_size: int = CACHE_SIZE,
+        look_every: float = LOOK_EVERY,
+        load_versions: VersionLoader | None = None,
     ) -> None:
-        """Plan with ``champions``; look for a new publication at most every ``look_every`` seconds."""
+        """Plan with ``champions`` until a publication names others, loaded with ``load_versions`` (None: never).
+
+        Looks for a new publication at most every ``look_every`` seconds.
+        """
         self.config = config
-        self.champions = champions
+        self.models = PlanModels(champions, load_versions)
         self.cache_size = cache_size
         self.look_every = look_every
+        self._champions = champions
+        self._before: tuple[Night, Champions] | None = None
         self._night: Night | None = None
         self._looked = -math.inf
         self._cache: OrderedDict[str, bytes] = OrderedDict()
@@ -92,15 +108,55 @@ class LivePlanner:
         if day is None:
             raise LookupError(f"Nothing published in {catalog.folder}: run savedesk nightly first.")
         version = catalog.version(day)
-        if current is not None and current.business_date == day and current.version == version:
+        same = current is not None and current.business_date == day and current.version == version
+        if current is not None and same and not self.models.retry_due(current.models):
             return current
-        with self._reload:
+        if current is not None and not self._reload.acquire(blocking=False):
+            return current  # another request is reading it (or loading its models): the pair in use serves meanwhile
+        if current is None:
+            self._reload.acquire()
+        try:
             current = self._night
-            if current is None or current.business_date != day or current.version != version:
-                current = read_night(self.config.catalog, day)
-                with self._lock:
-                    self._night, self._cache = current, OrderedDict()
+            fresh = current is None or current.business_date != day or current.version != version
+            if current is None or fresh or self.models.retry_due(current.models):
+                night = read_night(catalog, day) if current is None or fresh else current
+                self._switch(night, self.models.for_publication(night.models, self._champions, day))
+                current = night
+        finally:
+            self._reload.release()
         return current
+
+    def _switch(self, night: Night, champions: Champions) -> None:
+        """Serve ``night`` planned with ``champions``: both at once, with an empty cache when either changed."""
+        with self._lock:
+            if night is self._night and champions is self._champions:
+                return
+            self._before = (self._night, self._champions) if self._night is not None else None
+            self._night, self._champions, self._cache = night, champions, OrderedDict()
+
+    @property
+    def champions(self) -> Champions:
+        """The models the latest version read is planned with."""
+        return self._champions
+
+    def champions_of(self, night: Night) -> Champions:
+        """The models ``night`` is planned with (the pair before a switch too, for a plan begun just before it)."""
+        with self._lock:
+            before = self._before
+            if before is not None and before[0] is night and self._night is not night:
+                return before[1]
+            return self._champions
+
+    def models_in_use(self) -> ModelsInUse:
+        """Which model versions the plans use, which the publication names, and whether they agree."""
+        try:
+            self.night()
+        except LookupError:
+            return self.models.status(None, self._champions, None)
+        with self._lock:
+            night, champions = self._night, self._champions
+        assert night is not None  # noqa: S101 - read above
+        return self.models.status(night.business_date, champions, night.models)
 
     @property
     def cached(self) -> int:
@@ -156,8 +212,8 @@ class LivePlanner:
         return done
 
     def _plan_and_keep(self, night: Night, account_ids: list[str]) -> dict[str, bytes]:
-        plans = {p.account_id: p.model_dump_json().encode() for p in plan_accounts(self.config, self.champions,
-                                                                                   night, account_ids)}  # fmt: skip
+        planned = plan_accounts(self.config, self.champions_of(night), night, account_ids)
+        plans = {p.account_id: p.model_dump_json().encode() for p in planned}
         with self._lock:
             if self._night is night:
                 self._cache.update(plans)
@@ -209,13 +265,13 @@ def _plans(
     config: DeskConfig, champions: Champions, night: Night, decisions: pd.DataFrame, key: str
 ) -> dict[str, Plan]:
     """The plans of decisions of one kind (open requests keyed by ``request_id``, or accounts by ``account_id``)."""
-    planned = plan(decisions, key, champions.save, config.offers, config.guardrails)
+    planned = plan(decisions, key, champions.save, config.offers, config.guardrails, every_deal=True)
     chosen = planned.decisions.assign(list_key=planned.decisions[key])
     points = rep_visible(talking_points(champions.churn, champions.save, chosen, night.business_date, key="list_key"))
-    offers = _grouped(_records(planned.offers, [key, *OFFER_COLUMNS]), key)
+    offers = _grouped(_records(planned.offers, [key, *OFFER_COLUMNS, *DEAL_FIELDS]), key)
     said = _grouped(_records(points), "list_key")
     out = {}
-    for row in _records(chosen, [*PLAN_COLUMNS, key, "guardrail_note"]):
+    for row in _records(chosen, [*PLAN_COLUMNS, key, "guardrail_note", *DEAL_FIELDS]):
         mine = offers[row[key]]
         best = next(o for o in mine if o["choice"] == RECOMMENDED)
         second = next((o for o in mine if o["choice"] == FALLBACK), None)
@@ -235,6 +291,7 @@ def _plans(
             fallback=choice_of(second) if second is not None else None,
             guardrail_note=text(row["guardrail_note"]),
             guardrails=guardrails_of(mine),
+            deal=deal_of(row),
             offers=[offer_of(o) for o in mine],
             talking_points=[point_of(p) for p in said.get(row[key], [])],
             models=champions.versions,

@@ -1,17 +1,21 @@
 """One published night as the live plan reads it: the accounts' context and the open requests, by account.
 
 The nightly run keeps the night's account context beside its publication (``PublishedCatalog.context``); the open
-requests are the inbound and flip rows of the version published now, intraday additions included.
+requests are the inbound and flip rows of the version published now, intraday additions included; the models are
+the versions its manifest names (``models``), the ones the live plan must plan with to equal the published rows.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from serving.publication.catalog import LIST_FILES, REQUEST_LISTS, PublishedCatalog
+from serving.publication.catalog import LIST_FILES, MANIFEST, REQUEST_LISTS, PublishedCatalog
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,8 @@ class Night:
     """The night's account context, indexed by ``account_id``."""
     requests: pd.DataFrame
     """Open requests (``request_id``, ``reason``, ``request_date``), the latest per account, by ``account_id``."""
+    models: dict[str, Any] | None = None
+    """The model versions the manifest names (``{"churn": {"name", "version", "alias"}, ...}``); None: it names none."""
 
     def territory(self, account_id: str) -> str | None:
         """The account's territory, or None for an account not in service that night."""
@@ -47,4 +53,13 @@ def read_night(catalog: PublishedCatalog, day: date) -> Night:
     else:
         requests = pd.DataFrame(columns=["request_id", "account_id", "reason", "request_date"])
     requests = requests.drop_duplicates("account_id", keep="last").set_index("account_id")
-    return Night(day, folder.name, context, requests)
+    return Night(day, folder.name, context, requests, published_models(folder))
+
+
+def published_models(folder: Path) -> dict[str, Any] | None:
+    """The ``models`` a version folder's manifest names (None when it names none or cannot be read)."""
+    try:
+        models = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("models")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return models if isinstance(models, dict) else None

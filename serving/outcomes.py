@@ -19,6 +19,7 @@ import datetime
 import hashlib
 import json
 import unicodedata
+from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,24 @@ _NO_TEXT = frozenset({"Cc", "Cs"})
 """Unicode categories no stored text may hold: control characters and lone surrogates (neither can be stored)."""
 _NO_ID = _NO_TEXT | {"Cf", "Zl", "Zp"}
 """An id also holds no invisible formatting (bidi overrides, zero-width) and no line breaks."""
+
+
+class Approval(StrEnum):
+    """Where an outcome stands with the guardrails: a save counts only once it stands.
+
+    An accepted outcome beyond the rep's authority or below the price floor is
+    held for a manager (``PENDING``) until one approves or rejects it; an
+    outcome within the rules, or recorded by a manager, needs no one else.
+    """
+
+    NOT_NEEDED = "not_needed"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+STANDING = (Approval.NOT_NEEDED.value, Approval.APPROVED.value)
+"""The approvals of outcomes that count (training, the desk's figures); pending and rejected ones do not."""
 
 
 class OutcomeRefused(ValueError):
@@ -76,6 +95,8 @@ def printable_key(key: str) -> bool:
 
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_identifier)]
+Note = Annotated[str, Field(max_length=2000), AfterValidator(_note)]
+"""Free text for the desk (an outcome's notes, a manager's note on a decision): tabs and line breaks, no controls."""
 
 
 class OutcomeIn(BaseModel):
@@ -106,7 +127,7 @@ class OutcomeIn(BaseModel):
     new_monthly_rate: Annotated[float, Field(ge=0.0, le=1_000_000.0)] | None = None
     new_term_months: Annotated[int, Field(ge=0, le=120)] | None = None
     flipped: bool = False
-    notes: Annotated[str, Field(max_length=2000), AfterValidator(_note)] = ""
+    notes: Note = ""
     call_date: datetime.date | None = None
 
     @model_validator(mode="after")

@@ -8,6 +8,11 @@ save specialist → still ``open`` (the specialist's own outcome, recorded later
 resolves it). When a request has several outcomes, the latest word wins, and it
 also wins over the extract's resolution when it is not older.
 
+Only outcomes that stand feed training (``serving.outcomes.STANDING``): one
+awaiting a manager's approval (beyond the rep's authority or the price floor)
+or rejected by one is skipped and counted, so no held concession is ever
+learned as a save; once approved it is placed like any other.
+
 A proactive outcome (no ``request_id``) stays in the outcomes store only:
 ``save_attempts`` rows answer a request (its ``request_id`` is required), and
 inventing a request would put a cancellation into the data that the customer
@@ -38,7 +43,7 @@ from pydantic import ValidationError
 
 from features.price import price_features
 from features.view import Tables, as_of_view, from_frames
-from serving.outcomes import EARLIEST_CALL_DATE, OUTCOME_FIELDS, OutcomeIn, latest_call_date
+from serving.outcomes import EARLIEST_CALL_DATE, OUTCOME_FIELDS, STANDING, Approval, OutcomeIn, latest_call_date
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +131,7 @@ def merge_outcomes(tables: Tables, outcomes: pd.DataFrame, extract_end: date) ->
         The tables (others untouched) and what was merged and skipped.
     """
     skipped: Counter[str] = Counter()
-    kept = _placeable(tables, _sound(outcomes, skipped), extract_end, skipped)
+    kept = _placeable(tables, _sound(_standing(outcomes, skipped), skipped), extract_end, skipped)
     missing_rate = kept.loc[kept["new_monthly_rate"].isna(), "account_id"].unique().tolist()
     revenue = _monthly_revenue(tables, extract_end, missing_rate) if missing_rate else {}
     no_rate = kept["new_monthly_rate"].isna() & ~kept["account_id"].isin(list(revenue))
@@ -140,6 +145,20 @@ def merge_outcomes(tables: Tables, outcomes: pd.DataFrame, extract_end: date) ->
     merged["cancellation_requests"] = _resolved(tables["cancellation_requests"], desk["cancellation_requests"])
     report = FeedReport(len(desk["save_attempts"]), len(desk["cancellation_requests"]), _nonzero(skipped))
     return merged, _reported(report)
+
+
+def _standing(outcomes: pd.DataFrame, skipped: Counter[str]) -> pd.DataFrame:
+    """The outcomes that stand (within the rules, or approved); pending and rejected ones are skipped and counted.
+
+    A frame without ``approval`` (rows from before approvals existed) stands whole.
+    """
+    if "approval" not in outcomes.columns:
+        return outcomes
+    approval = outcomes["approval"].astype(str)
+    skipped["awaiting a manager's approval"] += int((approval == Approval.PENDING).sum())
+    skipped["rejected by a manager"] += int((approval == Approval.REJECTED).sum())
+    skipped["unknown approval"] += int((~approval.isin([*STANDING, Approval.PENDING, Approval.REJECTED])).sum())
+    return outcomes[approval.isin(STANDING)]
 
 
 def _sound(outcomes: pd.DataFrame, skipped: Counter[str]) -> pd.DataFrame:

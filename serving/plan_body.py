@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from models.deal import APPROVALS, DEAL_COLUMNS
 from models.guardrails import GUARDRAIL_WORDS
 from models.policy import RECOMMENDATION_WORDS
 from serving.formatting import text
@@ -39,6 +40,8 @@ class Offer(BaseModel):
     """1 = the recommendation, 2 = the fallback, ...; 0 = not allowed."""
     choice: str
     reason_codes: list[str]
+    terms: Terms | None = None
+    """What the offer proposes (``Deal`` has the account's side: the plan's ``deal``)."""
 
 
 class Choice(BaseModel):
@@ -67,6 +70,8 @@ class TalkingPoint(BaseModel):
     feature: str | None
     contribution: float | None
     direction: str
+    audience: str = ""
+    """``customer``: say it on the call; ``rep``: for the rep only (``models.point_wording.AUDIENCES``)."""
     sentence: str
 
 
@@ -76,6 +81,53 @@ class Request(BaseModel):
     request_id: str
     reason: str
     request_date: date | None
+
+
+class Service(BaseModel):
+    """A service as the deal shows it: the biggest line's container, size and pickups a week, in words too."""
+
+    container: str | None
+    yards: float | None
+    pickups_per_week: float | None
+    words: str | None
+    """E.g. ``front-load 6 yd, 3×/week``; None when a part is unknown."""
+
+
+class Terms(BaseModel):
+    """What an offer proposes (``models.deal``): rate, service, term, the monthly change and what it needs."""
+
+    proposed_monthly_rate: float | None
+    """None for a flip: the specialist sets the terms."""
+    proposed_service: Service
+    proposed_change: str | None
+    """The change of service in words (e.g. ``trash: front-load 6 yd 3×/week → 2×/week``); None when none."""
+    proposed_term_months: float | None
+    """The new agreement's term; None when the offer signs no new term."""
+    monthly_change: float | None
+    """Proposed minus current monthly rate, in dollars (negative: the customer pays less)."""
+    floor_monthly_rate: float | None
+    """The lowest monthly rate a concession may reach: the proposal's cost to serve plus the minimum margin."""
+    approval: str
+    """``""`` (within the rep's authority), ``manager`` or ``flip``."""
+    approval_words: str
+
+
+class Deal(Terms):
+    """An offer's terms with the account's side, as the rep puts them to the customer; unknowns are None."""
+
+    offer: str
+    current_monthly_rate: float | None
+    current_lines: float | None
+    stream: str | None
+    """The stream of the biggest line (the one a right-size changes)."""
+    current_service: Service
+    authority_pct: float
+    authority_monthly: float | None
+    """The most the rep may take off the monthly rate without a manager, in dollars."""
+    agreement_end: date | None
+    agreement_month_to_month: bool | None
+    compliance_notes: list[str] | None
+    """The mandates of the account's jurisdiction, in words (empty: none; None: the jurisdiction is unknown)."""
 
 
 class Plan(BaseModel):
@@ -92,6 +144,8 @@ class Plan(BaseModel):
     guardrail_note: str
     """The guardrail that kept a more valuable offer than the recommendation off the table, in a rep's words."""
     guardrails: list[Guardrail]
+    deal: Deal | None = None
+    """The recommendation's deal (None only for a plan computed without one)."""
     offers: list[Offer]
     talking_points: list[TalkingPoint]
     models: dict[str, dict[str, Any]]
@@ -145,7 +199,77 @@ def offer_of(offer: dict[str, Any]) -> Offer:
         rank=int(offer["rank"]),
         choice=text(offer["choice"]),
         reason_codes=[c for c in text(offer["reason_codes"]).split(",") if c],
+        terms=terms_of(offer) if "authority_pct" in offer else None,
     )
+
+
+def terms_of(row: dict[str, Any]) -> Terms:
+    """An offer's deal columns (``models.deal.DEAL_COLUMNS``) as what it proposes."""
+    approval = text(row.get("approval"))
+    return Terms(
+        proposed_monthly_rate=_number(row.get("proposed_monthly_rate")),
+        proposed_service=_service(row, "proposed"),
+        proposed_change=text(row.get("proposed_change")) or None,
+        proposed_term_months=_number(row.get("proposed_term_months")),
+        monthly_change=_number(row.get("monthly_change")),
+        floor_monthly_rate=_number(row.get("floor_monthly_rate")),
+        approval=approval,
+        approval_words=APPROVALS.get(approval, approval),
+    )
+
+
+def deal_of(row: dict[str, Any]) -> Deal:
+    """A planned decision's deal columns (``models.deal.DEAL_COLUMNS``) and its ``offer`` as the API sends them."""
+    return Deal(
+        **terms_of(row).model_dump(),
+        offer=str(row["offer"]),
+        current_monthly_rate=_number(row.get("current_monthly_rate")),
+        current_lines=_number(row.get("current_lines")),
+        stream=text(row.get("service_stream")) or None,
+        current_service=_service(row, "current"),
+        authority_pct=float(row["authority_pct"]),
+        authority_monthly=_number(row.get("authority_monthly")),
+        agreement_end=day_of(row.get("agreement_end")),
+        agreement_month_to_month=_flag(row.get("agreement_month_to_month")),
+        compliance_notes=_notes(row.get("compliance_notes")),
+    )
+
+
+def deal_for(plan: Plan, offer: str | None) -> Deal | None:
+    """The deal of one of the plan's offers: the plan's own deal with that offer's terms (None: no such offer).
+
+    Without ``offer``, or for the recommendation, the plan's deal.
+    """
+    if plan.deal is None or offer in (None, "", plan.deal.offer):
+        return plan.deal
+    found = next((o for o in plan.offers if o.offer == offer and o.terms is not None), None)
+    if found is None or found.terms is None:
+        return None
+    return plan.deal.model_copy(update={**dict(found.terms), "offer": offer})
+
+
+def _service(row: dict[str, Any], when: str) -> Service:
+    return Service(
+        container=text(row.get(f"{when}_container")) or None,
+        yards=_number(row.get(f"{when}_yards")),
+        pickups_per_week=_number(row.get(f"{when}_pickups")),
+        words=text(row.get(f"{when}_service")) or None,
+    )
+
+
+def _flag(value: Any) -> bool | None:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else bool(value)
+
+
+def _notes(value: Any) -> list[str] | None:
+    """Compliance notes as a list: from a list, or from an array as Parquet reads one back (None stays None)."""
+    if value is None or isinstance(value, float):
+        return None
+    return [str(note) for note in value]
+
+
+DEAL_FIELDS = ("offer", *DEAL_COLUMNS)
+"""The columns of a planned decision (or offer) a deal reads."""
 
 
 def point_of(point: dict[str, Any]) -> TalkingPoint:
@@ -156,6 +280,7 @@ def point_of(point: dict[str, Any]) -> TalkingPoint:
         feature=text(point["feature"]) or None,
         contribution=_number(point["contribution"]),
         direction=text(point["direction"]),
+        audience=text(point.get("audience")),
         sentence=text(point["sentence"]),
     )
 

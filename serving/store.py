@@ -35,9 +35,10 @@ from sqlalchemy.exc import IntegrityError
 
 from serving.auth import Role, User, hash_token, new_token
 from serving.migrations import alembic_config
-from serving.outcomes import OUTCOME_FIELDS, OutcomeIn, printable_key
+from serving.outcomes import OUTCOME_FIELDS, Approval, OutcomeIn, printable_key
+from serving.store_decisions import Decided, audit, decide, held_on_record
 from serving.store_engine import WRITE, engine_for
-from serving.store_schema import outcomes, users
+from serving.store_schema import outcome_decisions, outcomes, users
 
 DEFAULT_TIME_ZONE = "America/Chicago"
 """The desk's time zone when the caller does not say (``settings.nightly.time_zone`` has the same default)."""
@@ -47,8 +48,13 @@ STORE_WAIT_SECONDS = 30.0
 
 MAX_KEY_LENGTH = 128
 
-OUTCOME_COLUMNS = ("outcome_id", "idempotency_key", *OUTCOME_FIELDS, "user_name", "rep_id", "territory", "recorded_at")
-"""The columns of ``OutcomesStore.outcomes``: the recorded fields, who recorded them, where and when."""
+OUTCOME_COLUMNS = ("outcome_id", "idempotency_key", *OUTCOME_FIELDS, "user_name", "rep_id", "territory", "recorded_at",
+                   "approval", "held_for")  # fmt: skip
+"""The columns of ``OutcomesStore.outcomes``: the recorded fields, who recorded them, where, when, and whether they
+stand (``serving.outcomes.Approval``; ``held_for``: the rules that held it for a manager, comma-separated)."""
+
+DECISION_COLUMNS = tuple(c.name for c in outcome_decisions.columns)
+"""The columns of ``OutcomesStore.decisions``: the audit of every approval decision."""
 
 _MIGRATING = threading.Lock()
 """Alembic keeps its migration context in module globals: one thread of a process migrates at a time."""
@@ -64,6 +70,10 @@ class Recorded:
 
     outcome_id: int
     created: bool
+    approval: str = Approval.NOT_NEEDED.value
+    """Where it stands now (``serving.outcomes.Approval``)."""
+    held_for: tuple[str, ...] = ()
+    """The rules that held it for a manager's approval."""
 
 
 class OutcomesStore:
@@ -160,14 +170,29 @@ class OutcomesStore:
 
     # Outcomes
 
-    def record_outcome(self, outcome: OutcomeIn, user: User, territory: str, idempotency_key: str) -> Recorded:
+    def record_outcome(
+        self,
+        outcome: OutcomeIn,
+        user: User,
+        territory: str,
+        idempotency_key: str,
+        *,
+        held_for: tuple[str, ...] = (),
+        agreement: dict[str, Any] | None = None,
+    ) -> Recorded:
         """Record one call's outcome in one transaction, once per idempotency key.
+
+        An outcome ``held_for`` rules is pending a manager's approval, unless a
+        manager or admin recorded it (approved on record); either is audited
+        in the same transaction.
 
         Args:
             outcome: What the rep recorded; an empty call date becomes today at the desk.
             user: Who recorded it (the API has checked they may write ``territory``).
             territory: The account's territory.
             idempotency_key: The client's key for this outcome; its retries send the same one.
+            held_for: The guardrails the outcome is beyond (``serving.outcome_checks.held_for``); empty: none.
+            agreement: The updated service agreement of an accepted offer, kept with the outcome.
 
         Returns:
             The outcome's id and whether this call created it.
@@ -180,6 +205,7 @@ class OutcomesStore:
         if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH or not printable_key(idempotency_key):
             raise ValueError(f"An idempotency key must have 1 to {MAX_KEY_LENGTH} printable characters.")
         digest = outcome.fingerprint(user.name)
+        approval = held_on_record(held_for, user)
         row = {
             **outcome.dated(self.time_zone).model_dump(),
             "idempotency_key": idempotency_key,
@@ -188,29 +214,72 @@ class OutcomesStore:
             "territory": territory,
             "payload_sha256": digest,
             "recorded_at": _now(),
+            "approval": approval,
+            "held_for": ",".join(held_for),
+            "agreement": agreement,
         }
         try:
             with self._writer.begin() as connection:
                 earlier = _by_key(connection, idempotency_key)
                 if earlier is None:
                     inserted = connection.execute(outcomes.insert().values(row).returning(outcomes.c.outcome_id))
-                    return Recorded(int(inserted.scalar_one()), created=True)
+                    outcome_id = int(inserted.scalar_one())
+                    if held_for:
+                        action = "held" if approval == Approval.PENDING else "approved on record"
+                        audit(connection, outcome_id, user, action, (None, approval), row["held_for"], "",
+                              row["recorded_at"])  # fmt: skip
+                    return Recorded(outcome_id, True, approval, held_for)
         except IntegrityError:
             # A concurrent request with the same key committed first: read its row in a fresh transaction.
             with self._engine.connect() as connection:
                 earlier = _by_key(connection, idempotency_key)
             if earlier is None:
                 raise
-        outcome_id, earlier_digest = earlier
+        outcome_id, earlier_digest, standing, rules = earlier
         if earlier_digest != digest:
             raise IdempotencyConflict(
                 f"Idempotency key {idempotency_key!r} was already used for a different outcome:"
                 " send a new key for a new outcome."
             )
-        return Recorded(outcome_id, created=False)
+        return Recorded(outcome_id, False, standing, tuple(r for r in rules.split(",") if r))
 
-    def outcomes(self, account_id: str | None = None) -> pd.DataFrame:
-        """Every recorded outcome (or one account's), one row each, oldest first.
+    # Approvals
+
+    def decide(self, outcome_id: int, user: User, approve: bool, note: str = "") -> Decided:
+        """Approve or reject a pending outcome, audited in the same transaction.
+
+        The caller has checked ``user`` may decide (a manager or admin of the outcome's territory).
+
+        Raises:
+            LookupError: No outcome ``outcome_id``.
+            serving.store_decisions.NotPending: It is not awaiting approval (already decided, or never held).
+        """
+        with self._writer.begin() as connection:
+            return decide(connection, outcome_id, user, approve, note, _now())
+
+    def outcome(self, outcome_id: int) -> dict[str, Any] | None:
+        """One outcome's row, its ``agreement`` included; None when there is none."""
+        with self._engine.connect() as connection:
+            row = connection.execute(outcomes.select().where(outcomes.c.outcome_id == outcome_id)).mappings().first()
+        return None if row is None else {**row, "recorded_at": _utc(row["recorded_at"])}
+
+    def decisions(self, outcome_id: int | None = None) -> pd.DataFrame:
+        """The audit of approval decisions (or one outcome's), oldest first: ``DECISION_COLUMNS``."""
+        query = outcome_decisions.select().order_by(outcome_decisions.c.decision_id)
+        if outcome_id is not None:
+            query = query.where(outcome_decisions.c.outcome_id == outcome_id)
+        with self._engine.connect() as connection:
+            frame = pd.DataFrame(connection.execute(query).mappings().all(), columns=list(DECISION_COLUMNS))
+        moments = pd.Series([_utc(t) for t in frame["decided_at"]], index=frame.index, dtype=object)
+        return frame.assign(decided_at=pd.to_datetime(moments, utc=True))
+
+    def pending(self, territories: Iterable[str] | None = None) -> pd.DataFrame:
+        """The outcomes awaiting a manager's approval (of ``territories``; None: every one), oldest first."""
+        found = self.outcomes(approval=Approval.PENDING.value)
+        return found if territories is None else found[found["territory"].isin(list(territories))]
+
+    def outcomes(self, account_id: str | None = None, approval: str | None = None) -> pd.DataFrame:
+        """Every recorded outcome (or one account's, or those of one ``approval``), one row each, oldest first.
 
         Returns:
             ``OUTCOME_COLUMNS``; ``call_date`` as a day (datetime64; missing where the stored day is outside what
@@ -219,6 +288,8 @@ class OutcomesStore:
         query = sa.select(*(outcomes.c[c] for c in OUTCOME_COLUMNS)).order_by(outcomes.c.outcome_id)
         if account_id is not None:
             query = query.where(outcomes.c.account_id == account_id)
+        if approval is not None:
+            query = query.where(outcomes.c.approval == approval)
         with self._engine.connect() as connection:
             frame = pd.DataFrame(connection.execute(query).mappings().all(), columns=list(OUTCOME_COLUMNS))
         recorded = [_utc(t) for t in frame["recorded_at"]]
@@ -241,11 +312,13 @@ def _days(values: pd.Series) -> pd.Series:
     return pd.to_datetime(kept, errors="coerce").astype("datetime64[ns]")
 
 
-def _by_key(connection: Connection, key: str) -> tuple[int, str] | None:
+def _by_key(connection: Connection, key: str) -> tuple[int, str, str, str] | None:
     row = connection.execute(
-        sa.select(outcomes.c.outcome_id, outcomes.c.payload_sha256).where(outcomes.c.idempotency_key == key)
+        sa.select(outcomes.c.outcome_id, outcomes.c.payload_sha256, outcomes.c.approval, outcomes.c.held_for).where(
+            outcomes.c.idempotency_key == key
+        )
     ).first()
-    return None if row is None else (int(row[0]), str(row[1]))
+    return None if row is None else (int(row[0]), str(row[1]), str(row[2]), str(row[3]))
 
 
 def _user(row: Any) -> User:

@@ -54,6 +54,31 @@ outcomes = sa.Table(
     sa.Column("territory", sa.String(64), nullable=False),
     sa.Column("payload_sha256", sa.String(64), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("approval", sa.String(16), nullable=False, server_default="not_needed"),
+    sa.Column("held_for", sa.String(128), nullable=False, server_default=""),
+    sa.Column("agreement", sa.JSON, nullable=True),
     sa.UniqueConstraint("idempotency_key", name="outcomes_idempotency_key_key"),
 )
+"""``approval``: ``serving.outcomes.Approval``; ``held_for``: the rules that held it, comma-separated;
+``agreement``: the updated service agreement of an accepted offer (``serving.agreement``), kept with its outcome."""
 sa.Index("ix_outcomes_account_id", outcomes.c.account_id)
+sa.Index("ix_outcomes_approval", outcomes.c.approval)
+
+outcome_decisions = sa.Table(
+    "outcome_decisions",
+    metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("outcome_id", sa.Integer, sa.ForeignKey("outcomes.outcome_id"), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("approval_before", sa.String(16), nullable=True),
+    sa.Column("approval_after", sa.String(16), nullable=False),
+    sa.Column("rules", sa.String(128), nullable=False),
+    sa.Column("decided_by", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+)
+"""The audit of every approval decision: who, when, what (``action`` on the rules that held it), before and after.
+
+Append-only: the store inserts a row when an outcome is held or approved on record and when a manager decides."""
+sa.Index("ix_outcome_decisions_outcome_id", outcome_decisions.c.outcome_id)

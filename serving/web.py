@@ -27,14 +27,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.point_wording import GUARDRAIL, KIND_LABELS
 from models.policy import RECOMMENDATION_WORDS
+from serving.approvals import held_words
 from serving.auth import Role, User
 from serving.config import API
 from serving.desk import Desk, check_filters, desk_of, unseen
 from serving.formatting import dollars, percent, words
+from serving.freshness import page_notice
 from serving.lists import ListedPoint, readable_rows
 from serving.live_plan import Unplannable
 from serving.outcomes import OutcomeIn
-from serving.plan_body import TalkingPoint
+from serving.plan_body import TalkingPoint, deal_for
+from serving.plan_models import footer
 from serving.session import COOKIE, CSRF_FIELD, check_form_token, check_origin, forget, keep, page_form_token
 from sources.vocabulary import OFFERS, ROLLBACK_PCTS
 
@@ -45,10 +48,17 @@ STATIC_DIR = HERE / "static"
 def live_points(points: Iterable[ListedPoint | TalkingPoint]) -> list[dict[str, str]]:
     """A listed row's or a plan's talking points as the live pages show them (``_talking_points.html``).
 
-    Every point but the guardrail's (the note is shown with the offer), labelled by kind, its direction as its class.
+    Every point but the guardrail's (the note is shown with the offer), labelled by kind, its direction as its class;
+    its kind and audience go along (the opening is quoted, a rep-only point is marked).
     """
     return [
-        {"label": KIND_LABELS.get(p.kind, ""), "css": p.direction, "sentence": p.sentence}
+        {
+            "label": KIND_LABELS.get(p.kind, ""),
+            "css": p.direction,
+            "sentence": p.sentence,
+            "kind": p.kind,
+            "audience": p.audience or "",
+        }
         for p in points
         if p.kind != GUARDRAIL
     ]
@@ -64,6 +74,12 @@ def day(value: Any) -> str:
     return "unreadable" if value is None or pd.isna(value) else str(pd.Timestamp(value).date())
 
 
+def monthly(value: Any) -> str:
+    """A monthly amount as ``$812 a month``; a missing one says so (never $0)."""
+    found = dollars(value)
+    return f"{found} a month" if found else "not in the data"
+
+
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["pct"] = percent
 templates.env.filters["dollars"] = dollars
@@ -71,6 +87,8 @@ templates.env.filters["words"] = words
 templates.env.filters["live_points"] = live_points
 templates.env.filters["url_part"] = url_part
 templates.env.filters["day"] = day
+templates.env.filters["standing"] = held_words
+templates.env.filters["monthly"] = monthly
 router = APIRouter(include_in_schema=False)
 TheDesk = Annotated[Desk, Depends(desk_of)]
 
@@ -97,8 +115,10 @@ PageUser = Annotated[User, Depends(page_user)]
 def render(
     request: Request, name: str, context: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """A page, its forms carrying the session's form token."""
+    """A page, its forms carrying the session's form token (and, signed in, the model versions in its footer)."""
     context = {"csrf_field": CSRF_FIELD, "csrf_token": page_form_token(request), **context}
+    if context.get("user") is not None:
+        context["models_line"] = footer(request.app.state.desk.planner.models_in_use())
     return templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
 
 
@@ -175,16 +195,22 @@ def list_page(
         for name, title in (("inbound", "Inbound queue"), ("flips", "Flips"), ("proactive", "Proactive outreach"))
     ]
     context = {"user": user, "day": today, "sections": sections, "territories": territories, "reps": reps,
-               "territory": territory or "", "rep": rep or "", "manager": user.role != Role.REP}  # fmt: skip
+               "territory": territory or "", "rep": rep or "", "manager": user.role != Role.REP,
+               "notice": page_notice(desk.config.catalog, today)}  # fmt: skip
     return render(request, "list.html", context)
 
 
 @router.get("/accounts/{account_id:path}", response_class=HTMLResponse)
 def account_page(
-    request: Request, account_id: str, user: PageUser, desk: TheDesk, recorded: int | None = None
+    request: Request,
+    account_id: str,
+    user: PageUser,
+    desk: TheDesk,
+    recorded: int | None = None,
+    offer: str | None = None,
 ) -> Response:
-    """The live plan of an account and the form to record the call."""
-    return _account(request, account_id, user, desk, recorded=recorded)
+    """The live plan of an account and the form to record the call; the deal shown is ``offer``'s when given."""
+    return _account(request, account_id, user, desk, recorded=recorded, offer=offer)
 
 
 @router.post("/accounts/{account_id:path}/outcome")
@@ -239,6 +265,7 @@ def _account(
     desk: Desk,
     *,
     recorded: int | None = None,
+    offer: str | None = None,
     errors: list[str] | None = None,
     form: dict[str, str] | None = None,
     status: int = 200,
@@ -253,12 +280,14 @@ def _account(
     history = desk.store.outcomes(account_id)
     outcomes = history.sort_values("outcome_id", ascending=False).to_dict("records")
     just = next((o for o in outcomes if recorded is not None and o["outcome_id"] == recorded), None)
-    best = plan.recommendation.offer
+    deal = deal_for(plan, offer) or plan.deal
+    best = deal.offer if deal is not None else plan.recommendation.offer  # the form follows the deal shown
     suggested = form or {
         "offer": "rollback" if best.startswith("rollback_") else best,
         "rollback_pct": best.removeprefix("rollback_") if best.startswith("rollback_") else "0",
     }
     context = {
+        "deal": deal,
         "user": user, "plan": plan, "outcomes": outcomes, "just": just, "errors": errors or [], "form": suggested,
         "idempotency_key": secrets.token_urlsafe(24), "offers": OFFERS, "rollback_pcts": (0, *ROLLBACK_PCTS),
         "reason_words": RECOMMENDATION_WORDS,

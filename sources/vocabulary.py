@@ -70,8 +70,44 @@ REQUEST_RESOLUTIONS = ("saved", "cancelled", "open")
 
 REP_CHANNELS = ("inside_sales", "outside_specialist")
 
-Offer = Literal["contract_education", "service_recovery", "right_size", "rollback", "renewal_rate_lock", "flip"]
-"""The kinds of offer a rep can make (the save attempt's ``offer``): the one spelling of the offer list."""
+Offer = Literal[
+    "contract_education",
+    "service_recovery",
+    "right_size",
+    "rollback",
+    "renewal_rate_lock",
+    "flip",
+    "convert",
+    "add_stream",
+    "right_size_renewal",
+    "compactor_lease",
+]
+"""The kinds of offer a rep can make (the save attempt's ``offer``): the one spelling of the offer list.
+
+``convert`` secures a sold business's new owner, or a moving business's new
+address, as an account; ``add_stream`` adds a recycling or organics line the
+account lacks (first one its jurisdiction mandates); ``right_size_renewal`` is a
+right-size signed with a new term; ``compactor_lease`` leases a compactor to a
+large commercial or industrial account so its biggest line is lifted less often.
+"""
+
+OFFER_PURPOSES: dict[str, str] = {
+    "contract_education": "save",
+    "service_recovery": "save",
+    "right_size": "save",
+    "rollback": "save",
+    "flip": "save",
+    "renewal_rate_lock": "secure",
+    "add_stream": "secure",
+    "right_size_renewal": "secure",
+    "compactor_lease": "secure",
+    "convert": "convert",
+}
+"""What each kind of offer does for the desk: *save* the account as it is, *secure* it (a new term or a
+consultative change of service), or *convert* a leaving business into the account of its new owner or address."""
+
+CONVERTIBLE_REASONS = ("sold", "moved_out_of_area")
+"""The uncontrollable reasons a ``convert`` answers: the business has a new owner, or a new address."""
 
 OFFERS: tuple[Offer, ...] = get_args(Offer)
 

@@ -11,6 +11,7 @@ Layout of a published date (``<date>`` is ISO, e.g. ``2026-10-31``)::
     DIR/published/<date>/manifest.json           business date, as-of, models, input fingerprint, row counts,
                                                  sha256 of every other file, created_at (UTC)
     DIR/features/nightly/as_of=<date>.parquet    the night's account context (intraday runs and the live plan)
+    DIR/published/.freshness.json                a stale extract's check while it lasts (``serving.freshness``)
 
 ``<date>`` is a link to the complete version folder published last (``serving.publication.atomic``).
 """
@@ -34,6 +35,7 @@ REQUEST_LISTS = ("inbound", "flips")
 """The lists holding open cancellation requests (keys of ``LIST_FILES``)."""
 TALKING_POINTS_FILE = "talking_points.parquet"
 MANIFEST = "manifest.json"
+FRESHNESS_FILE = ".freshness.json"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ class PublishedCatalog:
         """
         manifest: dict[str, Any] = json.loads((self.link(day) / MANIFEST).read_text())
         return manifest
+
+    @property
+    def freshness(self) -> Path:
+        """Where the nightly keeps a stale extract's check (today, the extract's last day) until a fresh one."""
+        return self.folder / FRESHNESS_FILE
 
     def context(self, day: date) -> Path:
         """Where the nightly run keeps the night's account context, for the intraday runs and the live plan."""

@@ -145,7 +145,7 @@ def _write_content(
     for record in _records(items):
         by_rep.setdefault(str(record["rep_id"]), []).append(record)
     stems = sorted(_rep_files(frames, lists.reps).items())
-    csvs = rep_csvs(items, [rep for rep, _ in stems])
+    csvs = rep_csvs(items, [rep for rep, _ in stems], shown)
     for rep, stem in stems:
         build.put(f"reps/{stem}.csv", csvs[rep])
         build.put(f"reps/{stem}.html", rep_page(rep, business_date, by_rep.get(rep, []), shown))
@@ -169,16 +169,13 @@ def _rep_files(frames: dict[str, pd.DataFrame], reps: tuple[str, ...]) -> dict[s
 
 
 def _rep_items(frames: dict[str, pd.DataFrame], shown: ShownPoints) -> pd.DataFrame:
-    """Every listed row, by rep then list (inbound, flips, proactive) then rank, with its talking points as text."""
+    """Every listed row, by rep then list (inbound, flips, proactive) then rank."""
     parts = [f for f in frames.values() if len(f)]
     if not parts:
         return pd.DataFrame(columns=[*CSV_COLUMNS, "batch"])
     items = pd.concat(parts, ignore_index=True)
     items["_order"] = items["list"].map(_LIST_ORDER)
-    items = items.sort_values(["rep_id", "_order", "rank"], kind="stable", ignore_index=True).drop(columns="_order")
-    keys = items["list_key"].astype(str).tolist()
-    items["talking_points"] = [" | ".join(p["sentence"] for p in shown.get(k, [])) for k in keys]
-    return items
+    return items.sort_values(["rep_id", "_order", "rank"], kind="stable", ignore_index=True).drop(columns="_order")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

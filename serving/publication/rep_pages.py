@@ -16,10 +16,11 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from models.deal import APPROVALS
 from models.point_wording import KIND_LABELS
 from models.policy import RECOMMENDATION_WORDS
 from serving.call_lists import FLIP, INBOUND, PROACTIVE
-from serving.formatting import dollars, percent, text, words
+from serving.formatting import dollars, number, percent, text, words
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 PAGE = "published_list.html"
@@ -32,7 +33,7 @@ SECTIONS = (
 """Each list on the page, in order: list, title, short name, what its key is, what its value is."""
 
 ShownPoints = dict[str, list[dict[str, str]]]
-"""list_key → the talking points a rep's files show, each as ``sentence``, ``label`` and ``css``."""
+"""list_key → the talking points a rep's files show: ``sentence``, ``kind``, ``label``, ``css``, ``audience``."""
 
 
 def shown_points(points: pd.DataFrame, top: int | None) -> ShownPoints:
@@ -53,12 +54,14 @@ def shown_points(points: pd.DataFrame, top: int | None) -> ShownPoints:
         return [text(x) for x in page[name].tolist()] if name in page else [""] * len(page)
 
     out: ShownPoints = {}
-    for key, sentence, direction, kind in zip(
-        column("list_key"), column("sentence"), column("direction"), column("kind"), strict=True
+    for key, sentence, direction, kind, audience in zip(
+        column("list_key"), column("sentence"), column("direction"), column("kind"), column("audience"), strict=True
     ):
         label = KIND_LABELS.get(kind) or words(direction)
         css = "good" if direction in ("lowers_risk", "raises_save") else "bad" if direction else ""
-        out.setdefault(key, []).append({"sentence": sentence, "label": label, "css": css})
+        out.setdefault(key, []).append(
+            {"sentence": sentence, "kind": kind, "label": label, "css": css, "audience": audience}
+        )
     return out
 
 
@@ -94,6 +97,34 @@ def rep_page(rep: str, day: date, items: list[dict[str, Any]], shown: ShownPoint
     return page.encode("utf-8")
 
 
+def deal_line(row: dict[str, Any]) -> dict[str, str]:
+    """A listed row's deal in one line, the approval it needs, and its jurisdiction's compliance notes.
+
+    As ``deal``, ``approval`` and ``compliance`` (the notes only for a change of service); each empty when the
+    row lacks it.
+    """
+    current, proposed, change = (
+        row.get(c) for c in ("current_monthly_rate", "proposed_monthly_rate", "monthly_change")
+    )
+    deal = ""
+    if dollars(current) and dollars(proposed):
+        moved = round(number(change) or 0.0, 2)
+        sign = "+" if moved > 0 else ""
+        deal = f"{dollars(current)} → {dollars(proposed)} a month ({sign}{dollars(change)})" if moved else (
+            f"{dollars(current)} a month, rate unchanged"
+        )  # fmt: skip
+        term = number(row.get("proposed_term_months"))
+        deal += f", {term:g}-month term" if term else ""
+    notes = row.get("compliance_notes")
+    changes = bool(text(row.get("proposed_change")))
+    approval = text(row.get("approval"))
+    return {
+        "deal": deal,
+        "approval": APPROVALS.get(approval, approval) if approval else "",
+        "compliance": " ".join(str(n) for n in notes) if changes and notes is not None and len(notes) else "",
+    }
+
+
 @cache
 def _page() -> jinja2.Template:
     """The page's template, loaded on first use."""
@@ -120,6 +151,7 @@ def _html_row(row: dict[str, Any], name: str, shown: ShownPoints) -> dict[str, A
         "guardrail": text(row.get("guardrail_note")),
         "p_save": percent(row.get("p_save")),
         "value": dollars(value),
+        **deal_line(row),
         "points": [  # the guardrail's note is shown with the offer already
             p for p in shown.get(text(row.get("list_key")), []) if p["sentence"] != text(row.get("guardrail_note"))
         ],

@@ -9,6 +9,7 @@ and every request's truth for every catalog offer is kept for evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +18,7 @@ from sources import vocabulary as v
 from sources.simulator.book import CONTAINER, Accounts, Lines
 from sources.simulator.calendar import Calendar
 from sources.simulator.config import SimulationConfig
+from sources.simulator.consultative import COMPACTION, add_stream, lease_compactor, service_profile
 from sources.simulator.events import Logbook
 from sources.simulator.history import History
 from sources.simulator.offers import (
@@ -35,6 +37,8 @@ from sources.simulator.offers import (
 CONTRACT_OFFER = np.array([v.OFFERS.index(o.split("_")[0] if o.startswith("rollback") else o)
                            for o in v.CATALOG_OFFERS])  # fmt: skip
 RENEWAL_TERM_MONTHS = 36
+TERM_OFFERS = np.array([OFFER["renewal_rate_lock"], OFFER["right_size_renewal"], OFFER["convert"]])
+"""The offers signed for a new term."""
 RATE_LOCK_DAYS = 730
 
 
@@ -81,6 +85,7 @@ class SaveDesk:
     def context(self, who: np.ndarray, reason: np.ndarray, m: int, day: np.ndarray) -> RequestContext:
         """What the save response of these requests depends on."""
         h, a = self.hauler.history, self.hauler.accounts
+        weekly_yards, has_lease, missing_stream = service_profile(self.hauler, who, a.segment[who], a.territory[who])
         return RequestContext(
             reason=reason,
             segment=a.segment[who],
@@ -90,6 +95,9 @@ class SaveDesk:
             utilization=a.utilization[who],
             missed_90d=h.last("missed", m, 3)[who],
             complaints_90d=h.last("complaints", m, 3)[who],
+            weekly_yards=weekly_yards,
+            has_lease=has_lease,
+            missing_stream=missing_stream,
             noise=self.hauler.rng.normal(0.0, 0.3, size=len(who)),
         )
 
@@ -172,7 +180,7 @@ class SaveDesk:
         pct = ROLLBACK_PCT[offer]
         new_rate = np.where(offer == OFFER["renewal_rate_lock"], revenue * 0.98, revenue * (1 - pct / 100))
         credit = np.where(offer == OFFER["service_recovery"], np.round(0.5 * revenue, 2), 0.0)
-        term = np.where(offer == OFFER["renewal_rate_lock"], RENEWAL_TERM_MONTHS, -1)
+        term = np.where(np.isin(offer, TERM_OFFERS), RENEWAL_TERM_MONTHS, -1)
         self.hauler.log["save_attempts"].add(
             request=number[keep], account=who[keep], day=day[keep], rep=rep_id[keep], rep_channel=channel,
             offer=CONTRACT_OFFER[offer][keep], rollback_pct=pct[keep], credit=credit[keep],
@@ -201,11 +209,35 @@ class SaveDesk:
                 hauler.lock_until[accounts] = days + RATE_LOCK_DAYS
             elif catalog_offer == OFFER["service_recovery"]:
                 hauler.recovered_until[accounts] = days + 180
-            elif catalog_offer == OFFER["right_size"]:
-                self.right_size(live, when)
+            elif catalog_offer in (OFFER["right_size"], OFFER["right_size_renewal"]):
+                self.replace_biggest(live, when, self.smaller)
+            elif catalog_offer == OFFER["compactor_lease"]:
+                self.replace_biggest(live, when, self.compactor)
+            elif catalog_offer == OFFER["add_stream"]:
+                a = hauler.accounts
+                hauler.lines = lines.append(add_stream(hauler, accounts, a.segment[accounts], a.territory[accounts],
+                                                       days))  # fmt: skip
+            if catalog_offer in (OFFER["right_size_renewal"], OFFER["convert"]):
+                # A new term: the right-size signed for one, or the new owner's (new address's) agreement.
+                hauler.accounts.contract_end[accounts] = days + int(RENEWAL_TERM_MONTHS * 30.44)
 
-    def right_size(self, live: np.ndarray, when: np.ndarray) -> None:
-        """Replace each account's biggest line by a smaller one: fewer pickups or a smaller container."""
+    @staticmethod
+    def smaller(new: Lines, index: np.ndarray) -> None:
+        """A right-size of copies of the biggest lines: fewer pickups, or a smaller container."""
+        old_capacity = new.yards * new.pickups
+        fewer = (new.pickups > 1.0) & (new.container != CONTAINER["cart"])
+        new.pickups = np.where(fewer, new.pickups - 1.0, new.pickups)
+        new.yards = np.where(fewer, new.yards, np.where(new.container == CONTAINER["cart"], 0.35, new.yards * 0.67))
+        ratio = (new.yards * new.pickups) / old_capacity
+        new.cost = np.round(new.cost * ratio**0.9, 2)
+        new.rate = np.round(new.rate * ratio**0.85, 2)
+
+    def compactor(self, new: Lines, index: np.ndarray) -> None:
+        """A compactor on copies of the biggest lines (``consultative.lease_compactor``)."""
+        lease_compactor(new, index)
+
+    def replace_biggest(self, live: np.ndarray, when: np.ndarray, change: Callable[[Lines, np.ndarray], None]) -> None:
+        """Replace each account's biggest line by a changed copy (``change`` edits the copies in place)."""
         hauler, lines = self.hauler, self.hauler.lines
         capacity = lines.yards[live] * lines.pickups[live]
         order = np.lexsort((-capacity, lines.account[live]))
@@ -213,12 +245,12 @@ class SaveDesk:
         first[1:] = lines.account[live][order][1:] != lines.account[live][order][:-1]
         old = live[order][first]
         new = Lines(**{k: getattr(lines, k)[old].copy() for k in vars(lines)})
-        fewer = (new.pickups > 1.0) & (new.container != CONTAINER["cart"])
-        new.pickups = np.where(fewer, new.pickups - 1.0, new.pickups)
-        new.yards = np.where(fewer, new.yards, np.where(new.container == CONTAINER["cart"], 0.35, new.yards * 0.67))
-        ratio = (new.yards * new.pickups) / (lines.yards[old] * lines.pickups[old])
-        new.cost = np.round(new.cost * ratio**0.9, 2)
-        new.rate = np.round(new.rate * ratio**0.85, 2)
+        territory = hauler.accounts.territory[lines.account[old]]
+        index = np.array([t.cost_index for t in hauler.config.territories])[territory]
+        change(new, index)
+        # The containers' fill follows the capacity lifted (a compactor packs twice as much into each lift).
+        capacity_after = new.yards * new.pickups * np.where(new.is_lease & ~lines.is_lease[old], COMPACTION, 1.0)
+        ratio = capacity_after / (lines.yards[old] * lines.pickups[old])
         new.start_rate = new.rate.copy()
         day = when[lines.account[old]]
         new.start = day + 1

@@ -31,6 +31,8 @@ from pipelines.monitor_page import render
 from pipelines.settings import MonitorSettings
 
 THRESHOLDS = MonitorSettings()
+OLD_BAR = 0.25
+"""The single save-rate bar the monitoring had before offers were judged by their promise."""
 GUARDS = {"min_requests": THRESHOLDS.min_requests, "min_rollbacks": THRESHOLDS.min_rollbacks}
 ATTEMPTS = pd.DataFrame({
     "attempt_id": pd.Series(dtype=str), "request_id": pd.Series(dtype=str),
@@ -92,9 +94,9 @@ def report() -> MonitorReport:
 
 def test_a_rep_at_the_desks_rates_on_hard_calls_is_not_warned_though_below_the_bar(report: MonitorReport) -> None:
     hard = report.outcomes.rep_mix.set_index("rep_id").loc["hard"]
-    assert hard["save_rate"] == pytest.approx(0.10) and hard["save_rate"] < THRESHOLDS.min_save_rate
+    assert hard["save_rate"] == pytest.approx(0.10) and hard["save_rate"] < OLD_BAR
     # The single bar would have warned: even the upper end of 6 saves in 60 is below 25 %.
-    assert wilson_upper(pd.Series([0.10]), pd.Series([60])).iloc[0] < THRESHOLDS.min_save_rate
+    assert wilson_upper(pd.Series([0.10]), pd.Series([60])).iloc[0] < OLD_BAR
     assert hard["expected"] == pytest.approx(50 * 0.02 + 10 * 0.5) and hard["ratio"] == pytest.approx(1.0)
     assert hard["verdict"] == AS_EXPECTED
     assert not any("hard" in s for s in warnings(report, THRESHOLDS))
@@ -102,7 +104,7 @@ def test_a_rep_at_the_desks_rates_on_hard_calls_is_not_warned_though_below_the_b
 
 def test_a_rep_clearly_below_on_easy_calls_is_warned_in_one_sentence(report: MonitorReport) -> None:
     easy = report.outcomes.rep_mix.set_index("rep_id").loc["easy_low"]
-    assert easy["save_rate"] > THRESHOLDS.min_save_rate  # the single bar would have let 30 % pass
+    assert easy["save_rate"] > OLD_BAR  # the single bar would have let 30 % pass
     assert easy["verdict"] == BELOW and easy["saved"] < easy["low"] and easy["ratio"] == pytest.approx(0.6)
     said = [s for s in warnings(report, THRESHOLDS) if s.startswith("rep easy_low ")]
     assert len(said) == 1

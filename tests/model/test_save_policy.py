@@ -69,13 +69,44 @@ def test_a_larger_rollback_never_lowers_the_save_probability_of_a_price_call(des
     assert (p[:, -1] > p[:, 0]).mean() > 0.5  # the constraint is not met by a flat line
 
 
-def test_an_uncontrollable_reason_never_gets_a_concession(desk: Desk) -> None:
-    chosen = desk.plans[desk.plans["choice"] != ""]
+def test_an_uncontrollable_reason_gets_a_concession_only_when_its_value_beats_every_other_offer(desk: Desk) -> None:
+    plans = desk.plans
+    concession = (plans["rollback_pct"] > 0) | plans["offer"].isin(RULES.concession_offers)
+    other = plans[~concession & plans["applicable"]].groupby("request_id")["expected_net_value"].max()
+    chosen = plans[plans["choice"] != ""]
     leaving = chosen[chosen["reason"].isin(v.UNCONTROLLABLE_REASONS)]
     assert len(leaving) > 50
-    assert set(leaving["offer"]) <= set(RULES.close_out_offers)
-    assert (leaving["rollback_pct"] == 0).all()
-    assert leaving["reason_codes"].str.contains("close_out").all()
+    conceded = leaving[concession[leaving.index]]
+    assert (conceded["expected_net_value"] > other.reindex(conceded["request_id"]).to_numpy()).all()
+    best = leaving[leaving["choice"] == RECOMMENDED]
+    said = best["reason_codes"].str.contains("uncontrollable_no_concession")
+    assert (said == ~concession[best.index]).all()
+    assert best.loc[~said, "reason_codes"].str.contains("uncontrollable_concession_pays").all()
+
+
+def test_a_sold_business_is_offered_convert_when_it_pays(desk: Desk) -> None:
+    plans = desk.plans
+    assert "convert" in desk.model.offers_seen  # the simulated desk made converts
+    sold = plans[(plans["reason"] == "sold")]
+    # Where a convert is worth more than any other offer, allowed or not, no guardrail stands in its way.
+    best = sold.sort_values("expected_net_value", kind="stable").groupby("request_id").tail(1)
+    pays = best[best["offer"] == "convert"]
+    assert len(pays) > 0
+    recommended = sold[sold["choice"] == RECOMMENDED].set_index("request_id")["offer"]
+    assert (recommended.reindex(pays["request_id"]) == "convert").all()
+    codes = sold.loc[(sold["choice"] == RECOMMENDED) & (sold["offer"] == "convert"), "reason_codes"]
+    assert codes.str.contains("convert_pays").all() and codes.str.contains("uncontrollable_no_concession").all()
+    # a convert is never made where the business is not sold or moving
+    other = plans[~plans["reason"].isin(v.CONVERTIBLE_REASONS) & (plans["offer"] == "convert")]
+    assert not other["allowed"].any() and not other["applicable"].any()
+
+
+def test_an_offer_the_save_model_never_saw_made_is_never_recommended(desk: Desk) -> None:
+    seen = desk.model.offers_seen - {"compactor_lease"}
+    plans = plan_offers(desk.test, CATALOG, RULES, desk.model.predict_proba, known_offers=seen)
+    compactor = plans[plans["offer"] == "compactor_lease"]
+    assert not compactor["allowed"].any() and (compactor["choice"] == "").all()
+    assert compactor["blocked_by"].str.contains("no_history").all()
 
 
 def test_no_guardrail_is_violated_by_any_recommendation_or_fallback(desk: Desk) -> None:

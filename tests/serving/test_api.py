@@ -159,11 +159,12 @@ def test_the_model_versions_in_use_are_the_registrys_champions(served: Served) -
     expected = {kind: tracker.champion_version(name) for kind, name in (("churn", "savedesk-churn"),
                                                                         ("save", "savedesk-save"))}  # fmt: skip
     answer = served.client.get("/api/v1/models", headers=served.headers("rep")).json()
-    assert {k: (v["name"], v["version"]) for k, v in answer.items()} == {
+    assert {k: (v["name"], v["version"]) for k, v in answer["in_use"].items()} == {
         k: (v.name, v.version) for k, v in expected.items() if v is not None
     }
+    assert answer["agree"] is True and answer["in_use"] == answer["published"]  # nothing promoted since the night
     plan = served.client.get(f"/api/v1/accounts/{served.account}/plan", headers=served.headers("rep")).json()
-    assert plan["models"] == answer
+    assert plan["models"] == answer["in_use"]
 
 
 def test_the_rate_limit_answers_429_with_retry_after(served: Served) -> None:

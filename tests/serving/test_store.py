@@ -65,7 +65,7 @@ def test_migrating_twice_is_a_no_op_and_matches_the_declared_tables(store_url: s
         again.dispose()
     engine = sa.create_engine(store_url)
     with engine.connect() as connection:
-        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0001"]
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0002"]
     engine.dispose()
     assert schema_differences(store_url) == []
 

@@ -17,6 +17,7 @@ from models.guardrails import (
     applicable_offer,
     apply_guardrails,
     compliance,
+    compliance_notes,
     price_floor,
     rep_authority,
     repeat_concession,
@@ -197,13 +198,73 @@ def test_repeat_penalty_is_months_of_the_concession() -> None:
 # uncontrollable reasons
 
 
+CONCESSIONS = {o for o in v.CATALOG_OFFERS if o.startswith("rollback_")} | set(RULES.concession_offers)
+
+
 @pytest.mark.parametrize("reason", v.UNCONTROLLABLE_REASONS)
-def test_an_uncontrollable_reason_gets_no_concession(reason: str) -> None:
-    rows = [candidate(o, reason=reason) for o in v.CATALOG_OFFERS]
+def test_an_uncontrollable_reason_gets_no_concession_when_another_offer_is_worth_as_much(reason: str) -> None:
+    rows = [candidate(o, reason=reason) for o in v.CATALOG_OFFERS]  # every offer worth the same
     verdict = uncontrollable_reason(frame(*rows), RULES)
     open_offers = {o for o, ok in zip(v.CATALOG_OFFERS, verdict.allowed, strict=True) if ok}
-    assert open_offers == {"contract_education", "flip"}
+    assert open_offers == set(v.CATALOG_OFFERS) - CONCESSIONS
     assert set(verdict.reason) == {"", "uncontrollable_reason"}
+
+
+@pytest.mark.parametrize("reason", v.UNCONTROLLABLE_REASONS)
+def test_an_uncontrollable_reason_gets_a_concession_only_when_its_value_beats_every_other_offer(reason: str) -> None:
+    worth = {"rollback_10": 900.0, "rollback_5": 650.0}
+    rows = [candidate(o, reason=reason, expected_net_value=worth.get(o, 600.0)) for o in v.CATALOG_OFFERS]
+    verdict = uncontrollable_reason(frame(*rows), RULES)
+    open_offers = {o for o, ok in zip(v.CATALOG_OFFERS, verdict.allowed, strict=True) if ok}
+    assert open_offers == (set(v.CATALOG_OFFERS) - CONCESSIONS) | {"rollback_10", "rollback_5"}
+    # a required gain larger than the lead closes them again; without values none can pay
+    assert not any(allowed(uncontrollable_reason, rows[3], rows[4], *rows[:1], rules=GuardrailRules(
+        uncontrollable_min_gain=400.0))[:2])  # fmt: skip
+    no_values = frame(*rows).drop(columns="expected_net_value")
+    assert not uncontrollable_reason(no_values, RULES).allowed[frame(*rows)["offer"].isin(CONCESSIONS)].any()
+
+
+@pytest.mark.parametrize("likely", v.UNCONTROLLABLE_REASONS)
+def test_an_account_likely_leaving_for_an_uncontrollable_reason_gets_no_concession(likely: str) -> None:
+    worth = {"rollback_5": 5_000.0}  # however much the mixture over reasons says it is worth
+    rows = [candidate(o, reason=None, likely_reason=likely, expected_net_value=worth.get(o, 10.0))
+            for o in v.CATALOG_OFFERS]  # fmt: skip
+    verdict = uncontrollable_reason(frame(*rows), RULES)
+    open_offers = {o for o, ok in zip(v.CATALOG_OFFERS, verdict.allowed, strict=True) if ok}
+    assert open_offers == set(v.CATALOG_OFFERS) - CONCESSIONS
+    controllable = [r | {"likely_reason": "price"} for r in rows]
+    assert all(allowed(uncontrollable_reason, *controllable))
+
+
+def test_an_offer_never_made_in_the_save_models_history_is_blocked() -> None:
+    rows = frame(candidate("convert", has_history=False), candidate("contract_education", has_history=True))
+    out = apply_guardrails(rows, RULES)
+    assert out["allowed"].tolist() == [False, True]
+    assert out["blocked_by"].tolist() == ["no_history", ""]
+    assert apply_guardrails(rows.drop(columns="has_history"), RULES)["allowed"].all()
+
+
+@pytest.mark.parametrize("offer", ["right_size", "right_size_renewal", "compactor_lease"])
+def test_a_service_change_in_a_mandated_jurisdiction_keeps_the_mandated_streams(offer: str) -> None:
+    ca = {"state": "CA", "city": "Los Angeles"}
+    rows = [candidate(offer, **ca), candidate(offer, **ca, has_organics_after=False),
+            candidate(offer, **ca, segment="residential", has_organics_after=False)]  # fmt: skip
+    assert allowed(compliance, *rows) == [True, False, True]
+
+
+def test_compliance_notes_name_the_law_and_a_missing_mandated_stream() -> None:
+    ca = {"state": "CA", "city": "San Jose", "segment": "commercial", "has_recycling": True, "has_organics": False}
+    (note,) = compliance_notes(ca)
+    assert "California" in note and "AB 341" in note and "recycling and organics" in note
+    assert "no organics service" in note and "no recycling" not in note
+    (kept,) = compliance_notes(ca | {"has_organics": True})
+    assert "offer to add" not in kept
+    assert compliance_notes({"state": "WA", "city": "Seattle", "segment": "commercial"})[0].startswith("Seattle")
+    assert compliance_notes({"state": "WA", "city": "Spokane", "segment": "commercial"}) == []
+    assert compliance_notes({"state": "CA", "city": "Fresno", "segment": "residential"}) == []
+    assert compliance_notes({"state": "TX", "city": "Houston", "segment": "commercial"}) == []
+    custom = (Mandate("TX", "Austin", "*", ("recycling",), "Austin", "URO"),)
+    assert compliance_notes({"state": "TX", "city": "Austin", "segment": "industrial"}, custom) != []
 
 
 @pytest.mark.parametrize("reason", [*v.CONTROLLABLE_REASONS, None])
@@ -340,9 +401,11 @@ def test_every_allowed_offer_keeps_every_business_rule(accounts: list[dict[str, 
     assert (ok["rollback_pct"] <= 10).all()
     conceded = ok[ok["concession_monthly"] > 0]
     assert (conceded["new_monthly_rate"] >= 1.1 * conceded["monthly_cost_to_serve"] - 1e-6).all()
-    leaving = ok[ok["reason"].isin(v.UNCONTROLLABLE_REASONS)]
-    assert set(leaving["offer"]) <= {"contract_education", "flip"}
-    sized = ok[ok["offer"] == "right_size"]
+    concession = (out["rollback_pct"] > 0) | out["offer"].isin(["service_recovery", "renewal_rate_lock"])
+    no_concession = out[~concession & out["applicable"]].groupby("account_id")["expected_net_value"].max()
+    leaving = ok[ok["reason"].isin(v.UNCONTROLLABLE_REASONS) & concession[ok.index]]
+    assert (leaving["expected_net_value"] > no_concession.reindex(leaving["account_id"]).to_numpy()).all()
+    sized = ok[ok["offer"].isin(["right_size", "right_size_renewal", "compactor_lease", "add_stream"])]
     assert sized["applicable"].all()
     california = sized[(sized["state"] == "CA") & (sized["segment"] == "commercial")]
     assert (california["has_recycling_after"] & california["has_organics_after"]).all()

@@ -72,7 +72,8 @@ def test_one_row_per_account_and_offer_in_catalog_order() -> None:
     accounts = pd.DataFrame([account(account_id="A1"), account(account_id="A2", monthly_revenue=90.0)])
     terms = offer_terms(accounts, CATALOG)
     assert CATALOG.offers == v.CATALOG_OFFERS
-    assert list(terms["account_id"]) == ["A1"] * 9 + ["A2"] * 9
+    k = len(v.CATALOG_OFFERS)
+    assert list(terms["account_id"]) == ["A1"] * k + ["A2"] * k
     assert list(terms["offer"]) == list(v.CATALOG_OFFERS) * 2
 
 
@@ -121,7 +122,8 @@ def test_an_account_under_water_keeps_no_margin_whatever_the_offer() -> None:
 def test_right_size_never_increases_capacity(accounts: pd.DataFrame, steps: int) -> None:
     catalog = replace(CATALOG, right_size=RightSizeRules(max_steps=steps))
     terms = offer_terms(accounts, catalog)
-    assert (terms["weekly_capacity_after"] <= terms["weekly_capacity_yards"] + 1e-9).all()
+    kept = terms[terms["offer"] != "add_stream"]  # the one offer that adds service
+    assert (kept["weekly_capacity_after"] <= kept["weekly_capacity_yards"] + 1e-9).all()
     sized = terms[(terms["offer"] == "right_size") & terms["applicable"]].set_index("account_id")
     assert (sized["weekly_capacity_after"] < sized["weekly_capacity_yards"]).all()
     before = terms[terms["offer"] == "contract_education"].set_index("account_id")["monthly_cost_to_serve"]
@@ -300,3 +302,106 @@ def test_cost_to_serve_is_the_simulators_truth() -> None:
     # Lines a right-size replaced carry a scaled cost rather than the formula's; every other line is exact.
     assert (error < 0.005).mean() > 0.98
     assert error.median() < 1e-3
+
+
+# the consultative offers and convert
+
+
+def test_a_stream_added_is_the_mandated_one_the_account_lacks_else_recycling() -> None:
+    california = terms_of(state="CA", city="Los Angeles", territory="LA Metro", has_recycling=True, has_organics=False)
+    assert california.loc["add_stream", "proposed_change"].startswith("add organics")
+    assert california.loc["add_stream", "has_organics_after"]
+    assert not california.drop(index="add_stream")["has_organics_after"].any()  # no other offer adds it
+    texas = terms_of(has_recycling=False, has_organics=False)
+    assert texas.loc["add_stream", "proposed_change"].startswith("add recycling")
+    assert texas.loc["add_stream", "has_recycling_after"] and not texas.loc["add_stream", "has_organics_after"]
+    both = terms_of(has_recycling=True, has_organics=True)
+    assert not both.loc["add_stream", "applicable"]
+    assert both.loc["add_stream", "not_applicable_reason"] == "already has recycling and every mandated stream"
+    unmandated = offer_terms(pd.DataFrame([account(state="CA", territory="LA Metro", has_organics=False)]), CATALOG, ())
+    assert not unmandated.set_index("offer").loc["add_stream", "applicable"]  # no mandate table: organics optional
+    unknown = offer_terms(pd.DataFrame([account()]).drop(columns=["has_recycling", "has_organics"]), CATALOG)
+    assert not unknown.set_index("offer").loc["add_stream", "applicable"]
+
+
+def test_an_added_stream_adds_margin_at_the_cost_of_a_delivery() -> None:
+    terms = terms_of(has_recycling=False)
+    added, education = terms.loc["add_stream"], terms.loc["contract_education"]
+    line_cost = 1.0 * (14.0 + 5.2 * 2.0 * 4.33)  # Austin, 2 yd once a week
+    assert added["monthly_cost_to_serve"] - education["monthly_cost_to_serve"] == pytest.approx(line_cost)
+    assert added["new_monthly_rate"] - 600.0 == pytest.approx(line_cost * 1.35)
+    assert added["margin_kept_monthly"] > education["margin_kept_monthly"]
+    assert added["one_off_cost"] == CATALOG.contact_cost + CATALOG.consultative.added_line_delivery_cost
+    assert added["concession_monthly"] < 0  # the customer pays more, for more service
+
+
+def test_a_compactor_is_offered_only_to_large_commercial_and_industrial_accounts_without_one() -> None:
+    big = terms_of(biggest_yards=8.0, biggest_pickups=3.0, weekly_capacity_yards=24.0, monthly_revenue=900.0)
+    compactor = big.loc["compactor_lease"]
+    assert compactor["applicable"] and "leased compactor, 1.5×/week" in compactor["proposed_change"]
+    assert compactor["new_monthly_rate"] < 900.0  # fewer lifts save the customer money, the lease included
+    assert compactor["weekly_capacity_after"] == pytest.approx(24.0 - 12.0)
+    cases = {
+        "offered to commercial and industrial accounts": {"segment": "residential"},
+        "already leases a compactor": {"has_lease": True},
+        "under 12 yd a week": {"weekly_capacity_yards": 6.0, "biggest_pickups": 1.0},
+        "no container a compactor replaces": {"biggest_container": "cart"},
+    }
+    for why, overrides in cases.items():
+        row = terms_of(**overrides).loc["compactor_lease"]
+        assert not row["applicable"] and row["not_applicable_reason"] == why, why
+        assert row["new_monthly_rate"] == row["monthly_revenue"]
+
+
+@pytest.mark.parametrize("reason", [*v.CANCELLATION_REASONS, None])
+def test_convert_applies_to_a_sold_or_moving_business_at_todays_rate_for_a_new_term(reason: str | None) -> None:
+    convert = terms_of(reason=reason).loc["convert"]
+    assert convert["applicable"] == (reason in v.CONVERTIBLE_REASONS)
+    assert convert["new_monthly_rate"] == 600.0 and convert["concession_monthly"] == 0.0
+    assert convert["one_off_cost"] == CATALOG.contact_cost + CATALOG.consultative.convert_setup_cost
+    assert convert["new_term_months"] == CATALOG.renewal_term_months
+
+
+def test_a_right_size_with_a_term_extension_is_a_right_size_signed_for_a_term() -> None:
+    terms = terms_of()
+    sized, renewed = terms.loc["right_size"], terms.loc["right_size_renewal"]
+    for column in ("new_monthly_rate", "monthly_cost_to_serve", "margin_kept", "applicable"):
+        assert renewed[column] == sized[column], column
+    assert renewed["proposed_change"] == sized["proposed_change"] + " on a new 36-month agreement"
+    assert np.isnan(sized["new_term_months"]) and renewed["new_term_months"] == 36
+
+
+def test_consultative_defaults_are_the_simulated_haulers() -> None:
+    from sources.simulator import consultative as sim
+    from sources.simulator.offers import COMPACTOR_MIN_WEEKLY_YARDS
+
+    rules = CATALOG.consultative
+    assert rules.added_line_yards == sim.ADDED_LINE_YARDS["front_load"]
+    assert rules.added_cart_yards == sim.ADDED_LINE_YARDS["cart"]
+    assert 1 + rules.added_line_markup_pct / 100 == pytest.approx(sim.ADDED_LINE_MARKUP)
+    assert rules.compaction_ratio == sim.COMPACTION
+    assert 1 + rules.compactor_lease_markup_pct / 100 == pytest.approx(sim.LEASE_MARKUP)
+    assert CATALOG.cost_to_serve.compactor == sim.LEASE_COST
+    assert rules.compactor_min_weekly_yards == COMPACTOR_MIN_WEEKLY_YARDS
+    assert set(v.OFFER_PURPOSES) == set(v.OFFERS)
+
+
+@pytest.mark.parametrize(("revenue", "pays"), [(600.0, True), (90.0, False)])
+def test_a_sold_business_is_offered_convert_when_it_pays(revenue: float, pays: bool) -> None:
+    from models.guardrails import GuardrailRules
+    from models.policy import RECOMMENDED, decide
+
+    request = pd.DataFrame([account(account_id="A1", request_id="R1", reason="sold", monthly_revenue=revenue,
+                                    city="Austin", has_recycling=True)])  # fmt: skip
+    terms = offer_terms(request, CATALOG)
+    # The truth's centre for a sale: a new owner is kept on a convert far more often than by any other offer.
+    p_save = np.where(terms["offer"] == "convert", 0.46, np.where(terms["offer"] == "flip", 0.14, 0.08))
+    plans = decide(terms, p_save, GuardrailRules())
+    chosen = plans[plans["choice"] == RECOMMENDED].iloc[0]
+    convert = plans.set_index("offer").loc["convert"]
+    assert convert["allowed"]
+    assert (chosen["offer"] == "convert") == pays == (convert["expected_net_value"] > 0)
+    if pays:
+        assert set(chosen["reason_codes"].split(",")) >= {"convert_pays", "uncontrollable_no_concession"}
+    else:  # a convert that costs more than it keeps: nor is anything given away instead
+        assert "uncontrollable_no_concession" in chosen["reason_codes"].split(",")

@@ -145,13 +145,15 @@ def test_publish_writes_the_file_set_with_a_verifiable_manifest(tmp_path: Path) 
     assert list(inbound["list_key"]) == list(lists.inbound["list_key"])
     assert "NOT-LISTED" not in set(pd.read_parquet(target / "talking_points.parquet")["list_key"])
     assert pq.read_schema(target / "inbound.parquet").metadata is None
-    # Each rep's CSV has one row per listed item of theirs, with the shown talking points as text.
+    # Each rep's CSV has one row per listed item of theirs, with the shown talking points in a column per kind.
     r011 = pd.read_csv(target / "reps" / "R011.csv")
     mine = [f[f["rep_id"] == "R011"] for f in lists.frames().values()]
     assert len(r011) == sum(len(f) for f in mine)
     assert list(r011["list"].drop_duplicates()) == [x for x in ("inbound", "proactive") if x in set(r011["list"])]
-    shown = r011["talking_points"].dropna().str.cat(sep=" | ")
-    assert "missed_pickups_90d" in shown and "owner_age" not in shown and "tenure_years" not in shown
+    risks, offers = (r011[f"{kind}_points"].dropna().str.cat(sep=" | ") for kind in ("risk_driver", "offer_driver"))
+    assert "missed_pickups_90d" in risks and "owner_age" not in risks and "service_recovery_fit" not in risks
+    assert "service_recovery_fit" in offers and "missed_pickups_90d" not in offers
+    assert "talking_points" not in r011 and r011["protective_points"].isna().all()  # tenure_years is not shown
     # Tampering is caught.
     (target / "reps" / "R011.csv").write_text("edited\n")
     assert verify(target) == ["reps/R011.csv: checksum differs"]
@@ -314,13 +316,13 @@ def test_rep_files_show_talking_points_in_page_order_without_repeating_the_guard
     key = str(lists.inbound.loc[plain, "list_key"].iloc[0])
     rep = str(lists.inbound.set_index("list_key").loc[key, "rep_id"])
     row = pd.read_csv(target / "reps" / f"{rep}.csv").set_index("list_key").loc[key]
-    assert row["talking_points"].split(" | ") == [
-        f"missed_pickups_90d for {key}",
-        f"rate_increase_pct_90d for {key}",
-        f"tenure_years for {key}",
-        f"service_recovery_fit for {key}",
-        "rollback capped at 10 %: your authority",
-    ]
+    by_kind = {kind: row[f"{kind}_points"].split(" | ") for kind in ("risk_driver", "protective", "offer_driver")}
+    assert by_kind == {
+        "risk_driver": [f"missed_pickups_90d for {key}", f"rate_increase_pct_90d for {key}"],
+        "protective": [f"tenure_years for {key}"],
+        "offer_driver": [f"service_recovery_fit for {key}"],
+    }
+    assert row["guardrail_points"] == "rollback capped at 10 %: your authority"
     html = (target / "reps" / f"{rep}.html").read_text()
     assert html.count("rollback capped at 10 %: your authority") == len(lists.inbound[lists.inbound["rep_id"] == rep])
     assert ">Holds<" in html and ">Risk<" in html and ">Offer<" in html
@@ -330,7 +332,8 @@ def test_rep_files_show_talking_points_in_page_order_without_repeating_the_guard
     ]  # fmt: skip
     limited = publish(tmp_path / "top2", DAY, lists, page, EXTRA, top_points=2)
     row = pd.read_csv(limited / "reps" / f"{rep}.csv").set_index("list_key").loc[key]
-    assert row["talking_points"].count(" | ") == 1
+    assert row[["risk_driver_points", "protective_points", "offer_driver_points", "guardrail_points"]].notna().sum() == 1
+    assert row["risk_driver_points"].count(" | ") == 1
 
 
 def test_publishing_loads_no_model_library() -> None:
