@@ -1,4 +1,4 @@
-"""Billing, contact, cancellation-history and territory features."""
+"""Contact, cancellation-history and territory features (billing features are in ``features.billing``)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,6 @@ from features.view import Tables
 
 def _since(column: str, as_of: date, days: int) -> pl.Expr:
     return pl.col(column) > as_of - timedelta(days=days)
-
-
-def billing_features(view: Tables, as_of: date) -> pl.LazyFrame:
-    """Late invoices in 90 and 365 days and how far past due the oldest unpaid one is."""
-    invoices = view["invoices"]
-    paid, due = pl.col("paid_date"), pl.col("due_date")
-    late = (paid > due) | (paid.is_null() & (due < as_of))
-    overdue = days_between(as_of, due.filter(paid.is_null() & (due < as_of)).min())
-    return invoices.group_by("account_id").agg(
-        (late & _since("invoice_date", as_of, 90)).sum().cast(pl.Int64).alias("late_invoices_90d"),
-        (late & _since("invoice_date", as_of, 365)).sum().cast(pl.Int64).alias("late_invoices_365d"),
-        overdue.fill_null(0).alias("days_past_due"),
-    )
 
 
 def contact_features(view: Tables, as_of: date) -> pl.LazyFrame:

@@ -8,21 +8,21 @@ the book; sharded and unsharded builds give the same frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date
 
 import polars as pl
 
 from features.account import account_features
 from features.activity import (
-    billing_features,
     contact_features,
     request_features,
     save_features,
     territory_features,
 )
+from features.billing import billing_features
 from features.price import price_features, territory_medians, versus_territory
-from features.registry import BY_NAME, FEATURES
+from features.registry import BY_NAME, features_from
 from features.service import service_event_features, service_line_features
 from features.view import Tables, as_of_view
 from sources.keys import stable_bucket
@@ -49,9 +49,22 @@ def shard_of(account_ids: pl.Series, shards: int) -> pl.Series:
     return pl.Series("shard", stable_bucket(account_ids.to_list(), shards), dtype=pl.Int64)
 
 
-def feature_names(tables: set[str]) -> list[str]:
-    """The registered features a build computes from the tables present, in registry order."""
-    return [f.name for f in FEATURES if f.table in tables]
+NEEDS_TABLES: dict[str, tuple[str, ...]] = {"rate_changes": ("service_lines",)}
+"""Tables whose features need another table too: a rate change applies to a line, so without the lines no
+price feature can be built."""
+
+
+def usable(tables: Collection[str]) -> set[str]:
+    """The tables present whose features can be built (every table they need is present too)."""
+    return {name for name in tables if all(need in tables for need in NEEDS_TABLES.get(name, ()))}
+
+
+def feature_names(tables: set[str] | dict[str, set[str]]) -> list[str]:
+    """The registered features a build computes from the tables present (each with its columns), in order."""
+    kept = usable(tables)
+    if isinstance(tables, set):
+        return features_from(kept)
+    return features_from({name: columns for name, columns in tables.items() if name in kept})
 
 
 def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame:
@@ -81,13 +94,15 @@ def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame
         if not frame["account_id"].is_sorted():
             frame = frame.sort("account_id")
     # Territory context is a small table: look it up for the territory column and add its columns alongside.
-    territory = territory_features(view, as_of)
-    if "rate_changes" in view:
-        territory = territory.join(territory_medians(frame.lazy()), on="territory", how="full", coalesce=True)
-    frame = frame.hstack(_aligned(frame.select("territory").lazy(), territory, "territory"))
-    if "rate_changes" in view:
+    territory = territory_features(view, as_of) if "cancellation_requests" in view else None
+    if "rate_changes" in usable(view):
+        medians = territory_medians(frame.lazy())
+        territory = medians if territory is None else territory.join(medians, on="territory", how="full", coalesce=True)
+    if territory is not None:
+        frame = frame.hstack(_aligned(frame.select("territory").lazy(), territory, "territory"))
+    if "rate_changes" in usable(view):
         frame = versus_territory(frame)
-    names = feature_names(set(tables))
+    names = feature_names({name: set(frame.collect_schema().names()) for name, frame in tables.items()})
     _check_against_registry(frame.columns, names)
     return frame.select("account_id", *names)
 
@@ -117,7 +132,7 @@ def _per_account(view: Tables, as_of: date) -> pl.DataFrame:
         frame = frame.sort("account_id")
     spine = frame.select("account_id").lazy()
     for table, builder in BUILDERS.items():
-        if table in view:
+        if table in usable(view):
             frame = frame.hstack(_aligned(spine, builder(view, as_of), "account_id", _typed))
     return frame
 

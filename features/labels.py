@@ -1,7 +1,15 @@
 """Labels: what happened after the as-of date (the only place that looks forward).
 
-- **Churn**: the account asked to cancel, or closed, in ``(as_of + lead,
-  as_of + lead + horizon]``.
+- **Churn**, by ``LabelSpec.definition``:
+
+  - ``request_or_close`` (the default): the account asked to cancel, or
+    closed, in ``(as_of + lead, as_of + lead + horizon]``;
+  - ``no_billing``: the account, billed in the ``no_billing_days`` up to
+    ``as_of``, is billed nothing in the ``no_billing_days`` ending on the
+    window's last day: its billing stopped inside the window, whether it called,
+    closed, or left without a word (a customer who never calls the desk). An
+    account already unbilled for ``no_billing_days`` on ``as_of`` is gone, not
+    at risk, and has no label.
 - **Durable save**: for a cancellation request, the account is still active and
   still billed ``durable_days`` after the request, whatever the call's recorded
   outcome (a cancel followed by a re-sign is a save; a save lost within the
@@ -14,14 +22,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal, get_args
 
 import polars as pl
 
 from features.view import Tables, as_of_view
 
+ChurnDefinition = Literal["request_or_close", "no_billing"]
+CHURN_DEFINITIONS: tuple[str, ...] = get_args(ChurnDefinition)
+"""What churn means (``churn.definition`` in the settings)."""
+
 
 class LabelWindowError(ValueError):
     """The label window of an as-of date runs past the end of the data."""
+
+
+class LabelSourceError(ValueError):
+    """The churn definition needs a table the extract does not have; the message names the setting to change."""
 
 
 @dataclass(frozen=True)
@@ -33,11 +50,16 @@ class LabelSpec:
         lead_days: Gap between the as-of date and the window's start (time the
             desk needs to act).
         durable_days: Days a saved account must stay active and billed.
+        definition: What churn means: a request or a close (``request_or_close``), or billing that stops
+            (``no_billing``).
+        no_billing_days: Under ``no_billing``, the days without an invoice that mean the customer has gone.
     """
 
     horizon_days: int = 90
     lead_days: int = 0
     durable_days: int = 90
+    definition: ChurnDefinition = "request_or_close"
+    no_billing_days: int = 60
 
     def window(self, as_of: date) -> tuple[date, date]:
         """The churn window ``(start, end]`` of an as-of date."""
@@ -74,13 +96,38 @@ def churn_labels(tables: Tables, as_of: date, extract_end: date, spec: LabelSpec
             f"as-of {as_of}: its label window ({start}, {end}] runs past the end of the data ({extract_end});"
             f" the latest labelled as-of date is {spec.last_labelled_as_of(extract_end)}."
         )
-    in_window = pl.col("day").is_between(start, end, closed="right")
-    requests = tables["cancellation_requests"].select("account_id", pl.col("request_date").alias("day"))
-    closures = tables["accounts"].select("account_id", pl.col("close_date").alias("day"))
-    events = pl.concat([requests, closures]).filter(in_window).select("account_id").unique()
     active = as_of_view(tables, as_of)["accounts"].filter(pl.col("close_date").is_null()).select("account_id")
+    if spec.definition == "no_billing":
+        active, events = _billing_stops(tables, as_of, end, spec.no_billing_days, active)
+    else:
+        in_window = pl.col("day").is_between(start, end, closed="right")
+        closures = tables["accounts"].select("account_id", pl.col("close_date").alias("day"))
+        if "cancellation_requests" in tables:
+            requests = tables["cancellation_requests"].select("account_id", pl.col("request_date").alias("day"))
+            closures = pl.concat([requests, closures])
+        events = closures.filter(in_window).select("account_id").unique()
     labelled = active.join(events.with_columns(pl.lit(True).alias("churn")), on="account_id", how="left")
     return labelled.with_columns(pl.col("churn").fill_null(False)).sort("account_id").collect()
+
+
+def _billing_stops(
+    tables: Tables, as_of: date, end: date, days: int, active: pl.LazyFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The accounts billed in the ``days`` up to ``as_of``, and those of them unbilled in the ``days`` to ``end``."""
+    if "invoices" not in tables:
+        raise LabelSourceError(
+            "churn.definition is no_billing but the extract has no invoices table: export invoices.parquet"
+            " (or .csv) into the raw folder, or set churn.definition = request_or_close."
+        )
+    invoiced = tables["invoices"].select("account_id", "invoice_date")
+
+    def billed(first: date, last: date) -> pl.LazyFrame:
+        days_billed = invoiced.filter(pl.col("invoice_date").is_between(first, last, closed="right"))
+        return days_billed.select("account_id").unique()
+
+    billed_before = active.join(billed(as_of - timedelta(days=days), as_of), on="account_id", how="semi")
+    stopped = billed_before.join(billed(end - timedelta(days=days), end), on="account_id", how="anti")
+    return billed_before, stopped
 
 
 def durable_save_labels(tables: Tables, extract_end: date, spec: LabelSpec = DEFAULT_LABELS) -> pl.DataFrame:
@@ -94,6 +141,15 @@ def durable_save_labels(tables: Tables, extract_end: date, spec: LabelSpec = DEF
         ``request_id``, ``account_id``, ``request_date`` and ``durable_save`` (bool).
     """
     days = spec.durable_days
+    if "cancellation_requests" not in tables:  # no request, nothing to label
+        return pl.DataFrame(
+            schema={
+                "request_id": pl.String,
+                "account_id": pl.String,
+                "request_date": pl.Date,
+                "durable_save": pl.Boolean,
+            }
+        )
     requests = (
         tables["cancellation_requests"]
         .select("request_id", "account_id", "request_date")

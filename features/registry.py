@@ -85,6 +85,8 @@ class Feature:
     """The sentence when it holds the customer (true and protective for values in ``holds_range``); empty: none."""
     holds_range: tuple[float, float] = EVERY_VALUE
     """The values (inclusive) for which ``holds`` is true and protective."""
+    needs: tuple[str, ...] = ()
+    """Optional columns of its table it is computed from: without them it is left out (never zeros)."""
     fact_age: str = ""
     """How old its fact may be (see the module's docstring); empty: ``"window"`` with a window, ``"value"`` for
     a ``days`` feature counting back, ``"ahead"`` for one counting forward, else ``"now"``."""
@@ -266,15 +268,34 @@ FEATURES: tuple[Feature, ...] = (
     # service quality
     *_quality_features(),
     # billing
+    _f("days_since_invoice", "days", "invoices", "billing",
+       "Days since the most recent invoice (billing stops some weeks before a customer who leaves is gone).",
+       "last billed on {date}", concept="billing recency", audience=REP),
+    _f("unbilled_months_365d", "count", "invoices", "billing",
+       "Months of the last 12 without an invoice, after the account's first month and the extract's first"
+       " billed month.", "{value:.0f} months without a bill in the last year", window_days=365,
+       concept="billing recency", audience=REP),
+    _f("invoice_amount_last", "number", "invoices", "billing", "Amount of the most recent invoice, in dollars.",
+       "last bill ${value:,.0f}", concept="bill size"),
+    _f("bill_change_pct_365d", "ratio", "invoices", "billing",
+       "Mean invoice of the last 90 days against the mean of the 275 days before them.",
+       "bills up {value:.0%} on earlier in the year", window_days=365, actionable=True, concept="bill size",
+       template_negative="bills down {value:.0%} on earlier in the year",
+       holds="no higher bills than earlier in the year", holds_range=(-math.inf, 0.0)),
+    _f("bill_reductions_365d", "count", "invoices", "billing",
+       "Invoices of the last 365 days at least 10 % below the one before (credits, adjustments, rollbacks).",
+       "{value:.0f} reduced bills in the last year", window_days=365, concept="credits and adjustments",
+       audience=REP),
     _f("late_invoices_90d", "count", "invoices", "billing", "Invoices paid after their due date (or still unpaid"
        " past it), issued in the last 90 days.", "{value:.0f} late payments in the last 90 days", window_days=90,
-       sensitive=True, concept="late payments", audience=REP),
+       sensitive=True, concept="late payments", audience=REP, needs=("due_date", "paid_date")),
     _f("late_invoices_365d", "count", "invoices", "billing", "Late invoices issued in the last 365 days.",
        "{value:.0f} late payments in the last year", window_days=365, sensitive=True, concept="late payments",
-       audience=REP),
+       audience=REP, needs=("due_date", "paid_date")),
     _f("days_past_due", "days", "invoices", "billing",
        "Days the oldest unpaid invoice is past due (0 if none; empty if never invoiced).",
-       "{value:.0f} days past due", sensitive=True, concept="late payments", audience=REP),
+       "{value:.0f} days past due", sensitive=True, concept="late payments", audience=REP,
+       needs=("due_date", "paid_date")),
     _f("billing_disputes_365d", "count", "contacts", "billing", "Billing disputes raised in the last 365 days.",
        "{value:.0f} billing disputes in the last year", window_days=365, actionable=True,
        concept="billing disputes", holds="no billing disputes in the last year", holds_range=NO_COUNT),
@@ -331,6 +352,8 @@ def categorical_columns() -> list[str]:
     return [f.name for f in FEATURES if f.categorical]
 
 
-def features_from(tables: set[str]) -> list[str]:
-    """The features computable from a set of available tables."""
-    return [f.name for f in FEATURES if f.table in tables]
+def features_from(tables: set[str] | dict[str, set[str]]) -> list[str]:
+    """The features computable from the available tables (given alone, or each with its columns)."""
+    if isinstance(tables, set):
+        return [f.name for f in FEATURES if f.table in tables]
+    return [f.name for f in FEATURES if f.table in tables and set(f.needs) <= tables[f.table]]

@@ -108,9 +108,39 @@ def account_context(tables: Tables, as_of: date, features: pl.DataFrame | None =
     built = features if features is not None else build_features(tables, as_of)
     frame = built.to_pandas(use_pyarrow_extension_array=False)
     city = view["accounts"].select("account_id", "city").collect().to_pandas()
+    frame = frame.merge(city, on="account_id", how="left").merge(_stand_ins(view, frame), on="account_id", how="left")
+    if "service_lines" not in view:  # no line on record: nothing a right-size or an added stream could change
+        return frame.assign(**{column: None for column in BIGGEST_LINE_COLUMNS}, as_of=pd.Timestamp(as_of))
     lines = view["service_lines"].collect().to_pandas(date_as_object=False)
-    frame = frame.merge(city, on="account_id", how="left").merge(biggest_lines(lines), on="account_id", how="left")
+    frame = frame.merge(biggest_lines(lines), on="account_id", how="left")
     return frame.assign(as_of=pd.Timestamp(as_of))
+
+
+SIZE_COLUMNS = ("monthly_revenue", "lines", "weekly_capacity_yards")
+"""What an offer's economics read of an account (``models.offers.offer_terms``): present even when the tables
+that give them as features (rate_changes, service_lines) are absent."""
+
+
+def _stand_ins(view: Tables, features: pd.DataFrame) -> pd.DataFrame:
+    """The size columns the features lack: revenue as the latest invoice (if any), lines and capacity empty.
+
+    Never zero: an unknown size is not a small one.
+    """
+    stand_ins = pd.DataFrame({"account_id": features["account_id"]})
+    for column in SIZE_COLUMNS:
+        if column not in features.columns:
+            stand_ins[column] = np.nan
+    if "monthly_revenue" in features.columns or "invoices" not in view:
+        return stand_ins
+    latest = (
+        view["invoices"]
+        .group_by("account_id")
+        .agg(pl.col("amount").sort_by("invoice_date").last().alias("billed"))
+        .collect()
+        .to_pandas()
+    )
+    stand_ins = stand_ins.merge(latest, on="account_id", how="left")
+    return stand_ins.assign(monthly_revenue=stand_ins.pop("billed").astype(float))
 
 
 def request_decisions(
@@ -136,6 +166,15 @@ def request_decisions(
         columns; one row per request with an inside-sales attempt whose account
         was in service at the month end before the request; sorted by request.
     """
+    if "cancellation_requests" not in tables:
+        empty = {column: pd.Series([], dtype=object) for column in ("request_id", "account_id", "reason", "rep_id")}
+        return pd.DataFrame({
+            **empty,
+            "request_date": pd.Series([], dtype="datetime64[ns]"),
+            "decided_as_of": pd.Series([], dtype="datetime64[ns]"),
+            "offer": pd.Series([], dtype=object),
+            "durable_save": pd.Series([], dtype="boolean"),
+        })[[*REQUEST_COLUMNS, *LOGGED_COLUMNS]]  # fmt: skip
     requests = (
         tables["cancellation_requests"]
         .filter(pl.col("request_date").is_between(start, end))
@@ -180,6 +219,12 @@ def why_no_decisions(
         A sentence: what the save model needs and which part of the extract lacks it.
     """
     window = f"between {start} and {end}"
+    if "cancellation_requests" not in tables:
+        return (
+            "The save model was not trained: the extract has no cancellation_requests table (or it has no rows),"
+            " so no request and no rep's offer is on record. The churn model does not need them; the lists"
+            " are ranked by churn risk alone."
+        )
     requests = tables["cancellation_requests"].filter(pl.col("request_date").is_between(start, end))
     asked = requests.select(pl.len()).collect().item()
     if asked == 0:

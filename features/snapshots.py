@@ -35,4 +35,6 @@ def snapshot(
     """
     labels = churn_labels(tables, as_of, extract_end, spec)
     features = build_features(tables, as_of, shards=shards)
-    return features.join(labels, on="account_id", how="left").with_columns(pl.lit(as_of).alias("as_of"))
+    # An account the definition leaves unlabelled (billing already stopped under ``no_billing``) is not a row.
+    labelled = features.join(labels, on="account_id", how="left").filter(pl.col("churn").is_not_null())
+    return labelled.with_columns(pl.lit(as_of).alias("as_of"))

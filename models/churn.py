@@ -11,7 +11,11 @@ more rows with that count).
 probability: the column list, the categories seen in training, the booster and
 the calibrator. Training and serving both go through ``ChurnModel.prepare``, so
 inputs are cast identically everywhere (strings become the training's
-categories; a category never seen in training becomes missing).
+categories; a category never seen in training becomes missing). A category
+column with many levels may instead reach LightGBM as its level's rank
+(``ChurnParams.categorical_encoding``: by frequency or smoothed churn rate in the
+training rows), split as a number; the rank is the position in the model's
+categories, so the same ``prepare`` and ``matrix`` serve it.
 """
 
 from __future__ import annotations
@@ -41,10 +45,12 @@ class ChurnModel:
     calibrator: IsotonicRegression | LogisticRegression | None = None
     best_iteration: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    ordinal: tuple[str, ...] = ()
+    """Category columns given to LightGBM as their level's position in ``categories`` (a number), not as categories."""
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's input: its columns, categoricals cast to the training's categories, the rest float."""
-        return prepare_frame(frame, self.columns, self.categories)
+        return prepare_frame(frame, self.columns, self.categories, getattr(self, "ordinal", ()))
 
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame | np.ndarray:
         """What LightGBM reads: ``prepare``'s frame, or for a few rows the same values as one float matrix.
@@ -148,15 +154,24 @@ def _plain_number(dtype: Any) -> bool:
     return isinstance(dtype, np.dtype) and dtype.kind in "fiub"
 
 
-def prepare_frame(frame: pd.DataFrame, columns: list[str], categories: dict[str, list[str]]) -> pd.DataFrame:
-    """A LightGBM model's input: ``columns``, those in ``categories`` cast to them, the rest float."""
+def prepare_frame(
+    frame: pd.DataFrame, columns: list[str], categories: dict[str, list[str]], ordinal: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """A LightGBM model's input: ``columns``, those in ``categories`` cast to them, the rest float.
+
+    A column in ``ordinal`` becomes its position in its categories as a float (missing or unseen: NaN), the
+    numbers ``matrix`` gives every category column.
+    """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise KeyError(f"the feature frame lacks the model's columns: {missing}")
     out: dict[str, Any] = {}
     for column in columns:
         values = frame[column]
-        if column in categories:
+        if column in ordinal:
+            codes = category_codes(values, categories[column])
+            out[column] = np.where(codes < 0, np.nan, codes.astype("float64"))
+        elif column in categories:
             out[column] = as_categories(values, categories[column])
         elif values.dtype == np.float64:
             out[column] = values
@@ -214,6 +229,37 @@ def _categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, list[s
     return {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
 
 
+def untrained_model(
+    train: pd.DataFrame, columns: list[str], categorical: list[str], params: ChurnParams, label: str = "churn"
+) -> ChurnModel:
+    """A model without its booster: columns, the categories of ``train`` and which of them are ranks.
+
+    A category column with more than ``params.high_cardinality`` levels is ranked when
+    ``params.categorical_encoding`` is "frequency" (most frequent first) or "target" (lowest smoothed churn
+    rate first: the level's churners plus ``cat_smooth`` rows at the overall rate, over its rows plus
+    ``cat_smooth``); ties keep the levels' alphabetical order.
+    """
+    categories = _categories(train, categorical)
+    ordinal: list[str] = []
+    if params.categorical_encoding in ("frequency", "target"):
+        y = train[label].astype(float)
+        for column, levels in categories.items():
+            if len(levels) <= params.high_cardinality:
+                continue
+            values = train[column].astype("string")
+            if params.categorical_encoding == "frequency":
+                key = -values.value_counts()
+            else:
+                grouped = y.groupby(values).agg(["sum", "count"])
+                key = (grouped["sum"] + params.cat_smooth * y.mean()) / (grouped["count"] + params.cat_smooth)
+            rank = {str(level): float(value) for level, value in key.items()}
+            categories[column] = sorted(levels, key=lambda level: (rank.get(level, 0.0), level))
+            ordinal.append(column)
+    model = ChurnModel(columns=list(columns), categories=categories, booster=None)  # type: ignore[arg-type]
+    model.ordinal = tuple(ordinal)
+    return model
+
+
 def choose_tree_count(
     train: pd.DataFrame,
     columns: list[str],
@@ -233,7 +279,7 @@ def choose_tree_count(
         (trees, the mean CV AUC at that count).
     """
     params = params or ChurnParams()
-    model = ChurnModel(columns=list(columns), categories=_categories(train, categorical), booster=None)  # type: ignore[arg-type]
+    model = untrained_model(train, columns, categorical, params, label)
     y = train[label].astype(int).to_numpy()
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=params.seed).split(np.zeros(len(y)), y))
     native = {k: v for k, v in params.lightgbm().items() if k != "n_estimators"}
@@ -274,7 +320,7 @@ def train_churn_model(
         The fitted model.
     """
     params = params or ChurnParams()
-    model = ChurnModel(columns=list(columns), categories=_categories(train, categorical), booster=None)  # type: ignore[arg-type]
+    model = untrained_model(train, columns, categorical, params, label)
     classifier = lgb.LGBMClassifier(**params.lightgbm())
     if valid is None:
         classifier.fit(model.prepare(train), train[label].astype(int))

@@ -25,6 +25,10 @@ from sources.keys import stable_bucket
 HOLDOUT_BUCKETS = 5
 
 
+class SplitError(ValueError):
+    """The history cannot hold the split the settings ask for; the message names the setting to change."""
+
+
 def month_end_before(day: date, months: int = 1) -> date:
     """The month end ``months`` whole months before ``day``'s month."""
     index = day.year * 12 + day.month - 1 - months
@@ -40,6 +44,8 @@ class TimeSplit:
     valid: date
     calibrate: date
     test: date
+    dropped_train_months: int = 0
+    """Training months the settings asked for that the history did not hold (``fitting``)."""
 
     @classmethod
     def ending(cls, test: date, train_months: int, label_days: int) -> TimeSplit:
@@ -57,6 +63,29 @@ class TimeSplit:
         valid = month_end_before(calibrate, 1)
         train = tuple(month_end_before(valid, k) for k in range(train_months, 0, -1))
         return cls(train=train, valid=valid, calibrate=calibrate, test=test)
+
+    @classmethod
+    def fitting(cls, test: date, train_months: int, label_days: int, first: date) -> TimeSplit:
+        """The split ending at ``test`` with as many of ``train_months`` as the history from ``first`` holds.
+
+        A short history trains on the months it has (``dropped_train_months`` says how many were left out);
+        one too short for a single training month is refused with what it would take.
+
+        Raises:
+            SplitError: Not even one training month lies on or after ``first``.
+        """
+        split = cls.ending(test, train_months, label_days)
+        kept = tuple(day for day in split.train if day >= first)
+        if not kept:
+            needed = split.test.year * 12 + split.test.month - (split.valid.year * 12 + split.valid.month) + 1
+            raise SplitError(
+                f"The history from {first} to the test month {test} is too short to train: the churn label's"
+                f" {label_days}-day window (churn.horizon_days plus churn.lead_days) leaves no month-end for training"
+                f" before the validation month {split.valid}; it takes at least {needed + 1} months of history"
+                " before the last label window. Give a longer extract, or set a shorter churn.horizon_days."
+            )
+        return cls(train=kept, valid=split.valid, calibrate=split.calibrate, test=split.test,
+                   dropped_train_months=len(split.train) - len(kept))  # fmt: skip
 
     @property
     def all_dates(self) -> tuple[date, ...]:

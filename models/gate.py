@@ -10,6 +10,17 @@ get worse than ``max_ece_increase`` and no segment's AUC may fall by more than
 its margin. The rules are data (``GateRules``, set in settings); ``decide`` is a
 pure function, and the registry records what it decided with its interval and
 the list changes it would bring (``models.list_changes``).
+
+The absolute thresholds are judged with intervals sized by the sample
+(``models.score_intervals``): a model is refused only when it is clearly below
+``min_auc`` (the AUC's upper bound under it) or clearly miscalibrated (the ECE's
+lower bound above ``max_ece``). A figure past its threshold whose interval
+still reaches it proves nothing either way on so few rows: the model passes,
+and the decision says so in a caveat ("promoted on 127 requests: ECE 0.144
+(noise-corrected interval 0.051 to 0.220) is not clearly above 0.080") that the
+registry's tags and audit log keep. The ECE's interval takes away the inflation
+noise gives an ECE (``models.score_intervals``), so on very few rows it may sit
+wholly below the measured figure.
 """
 
 from __future__ import annotations
@@ -18,8 +29,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the settings hold GateRules: reading them loads neither NumPy nor pandas
+    from collections.abc import Mapping
+
     from models.comparison import AucInterval
     from models.list_changes import ListChanges
+    from models.score_intervals import MetricInterval
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,10 @@ class GateDecision:
     """Why the challenger was trained, as declared (``savedesk train --reason``)."""
     list_changes: ListChanges | None = None
     """How the lists would change if the challenger were champion."""
+    intervals: Mapping[str, MetricInterval] | None = None
+    """The bootstrap intervals of the challenger's own AUC and ECE (``models.score_intervals``), when given."""
+    caveats: list[str] = field(default_factory=list)
+    """Thresholds the challenger's figure is past but its interval still reaches: passed, and said so."""
 
     @property
     def reasons(self) -> list[str]:
@@ -83,14 +101,21 @@ class GateDecision:
         head = "promote" if self.promote else "refuse"
         against = f" against {self.compared_with}" if self.compared_with else " (no champion yet)"
         gain = f" {self.interval.describe()};" if self.interval is not None else ""
-        return f"{head}{against}:{gain} " + "; ".join(c.describe() for c in self.checks)
+        caveats = "".join(f"; caveat: {c}" for c in self.caveats)
+        return f"{head}{against}:{gain} " + "; ".join(c.describe() for c in self.checks) + caveats
 
     def record(self) -> dict[str, Any]:
-        """What the registry keeps of the decision beyond its summary: the interval, the reason, the list changes."""
+        """What the registry keeps of the decision beyond its summary.
+
+        The intervals, the reason, the list changes and the caveats (None where there is none: the audit log
+        leaves it out).
+        """
         return {
             "interval": self.interval.as_dict() if self.interval is not None else None,
             "reason": self.reason,
             "list_changes": self.list_changes.as_dict() if self.list_changes is not None else None,
+            "intervals": {k: v.as_dict() for k, v in self.intervals.items()} if self.intervals is not None else None,
+            "caveats": list(self.caveats) or None,
         }
 
 
@@ -104,6 +129,8 @@ def decide(
     interval: AucInterval | None = None,
     reason: str | None = None,
     list_changes: ListChanges | None = None,
+    intervals: Mapping[str, MetricInterval] | None = None,
+    rows_word: str = "rows",
 ) -> GateDecision:
     """Decide whether a challenger replaces the champion.
 
@@ -118,14 +145,14 @@ def decide(
             metrics) the point AUCs are compared instead.
         reason: Why the challenger was trained; with it, a non-inferior challenger may be promoted.
         list_changes: How the lists would change (carried into the decision, not judged).
+        intervals: The bootstrap intervals of the challenger's ``auc`` and ``ece`` on its test rows; with them
+            the absolute thresholds refuse only what is clearly past them (without them, the point figures).
+        rows_word: What a test row is, in a caveat's words (``requests`` for the save model).
 
     Returns:
         The decision with every check.
     """
-    checks = [
-        Check("auc >= min_auc", challenger["auc"], rules.min_auc, challenger["auc"] >= rules.min_auc),
-        Check("ece <= max_ece", challenger["ece"], rules.max_ece, challenger["ece"] <= rules.max_ece),
-    ]
+    checks, caveats = _absolute_checks(challenger, rules, intervals or {})
     reason = (reason or "").strip() or None
     if champion is not None and interval is not None:
         checks.append(_gain_check(interval, rules, reason))
@@ -144,7 +171,46 @@ def decide(
             floor = champion_auc - rules.segment_auc_margin
             checks.append(Check(f"segment {segment} auc >= champion - margin", mine[0], floor, mine[0] >= floor))
     promote = all(c.passed for c in checks)
-    return GateDecision(promote, checks, champion_label, interval, reason, list_changes)
+    if caveats:
+        caveats = [f"{'promoted on' if promote else 'on'} {_rows(intervals, rows_word)}: {c}" for c in caveats]
+    return GateDecision(promote, checks, champion_label, interval, reason, list_changes, intervals, caveats)
+
+
+def _absolute_checks(
+    challenger: dict[str, float], rules: GateRules, intervals: Mapping[str, MetricInterval]
+) -> tuple[list[Check], list[str]]:
+    """``min_auc`` and ``max_ece``: on the interval's far bound when there is one, with a caveat when it decided.
+
+    A model is refused when its AUC's upper bound is below ``min_auc`` or its ECE's lower bound is above
+    ``max_ece``; a point figure past its threshold whose interval still reaches it passes with a caveat.
+    """
+    auc, ece = intervals.get("auc"), intervals.get("ece")
+    checks, caveats = [], []
+    if auc is None:
+        checks.append(Check("auc >= min_auc", challenger["auc"], rules.min_auc, challenger["auc"] >= rules.min_auc))
+    else:
+        checks.append(Check("auc upper bound >= min_auc", auc.high, rules.min_auc, auc.high >= rules.min_auc))
+        if auc.value < rules.min_auc <= auc.high:
+            caveats.append(
+                f"AUC {auc.value:.3f} (interval {auc.low:.3f} to {auc.high:.3f}) is not clearly below"
+                f" {rules.min_auc:.3f}"
+            )
+    if ece is None:
+        checks.append(Check("ece <= max_ece", challenger["ece"], rules.max_ece, challenger["ece"] <= rules.max_ece))
+    else:
+        checks.append(Check("ece lower bound <= max_ece", ece.low, rules.max_ece, ece.low <= rules.max_ece))
+        if ece.value > rules.max_ece >= ece.low:
+            caveats.append(
+                f"ECE {ece.value:.3f} (noise-corrected interval {ece.low:.3f} to {ece.high:.3f}) is not clearly above"
+                f" {rules.max_ece:.3f}"
+            )
+    return checks, caveats
+
+
+def _rows(intervals: Mapping[str, MetricInterval] | None, word: str) -> str:
+    """How many test rows the intervals were drawn on, in words (``127 requests``)."""
+    rows = next(iter((intervals or {}).values())).rows
+    return f"{rows:,} {word}"
 
 
 def _gain_check(interval: AucInterval, rules: GateRules, reason: str | None) -> Check:

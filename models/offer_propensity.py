@@ -8,6 +8,11 @@ the weight ``1 / P(its offer)`` (``ipw_weights``: clipped, normalised), so the
 weighted history looks like one where offers were assigned at random given what
 reps saw (inverse-propensity weighting). They also drive the doubly robust
 off-policy estimate of a policy's value.
+
+Where the desk randomized its offer (``models.exploration``), the propensity is
+known, not estimated: it was published with the row and logged with the
+attempt (``offer_propensity``). ``behaviour_propensity`` takes the logged one
+where it exists and the estimate elsewhere.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from models.exploration import PROPENSITY_COLUMN as LOGGED_PROPENSITY
 from sources import vocabulary as v
 
 PROPENSITY_CATEGORIES = ("reason", "segment", "rep_id")
@@ -69,3 +75,22 @@ def ipw_weights(propensity: np.ndarray, max_weight: float) -> np.ndarray:
     """Inverse-propensity weights, clipped at ``max_weight`` and scaled to average 1."""
     weights = np.minimum(1.0 / np.maximum(propensity, 1.0 / max_weight), max_weight)
     return weights / weights.mean()
+
+
+def behaviour_propensity(frame: pd.DataFrame, estimated: np.ndarray) -> np.ndarray:
+    """P(the offer made) of each logged request: the logged propensity where there is one, else ``estimated``.
+
+    Args:
+        frame: Logged requests; an ``offer_propensity`` column (optional) holds the propensity the desk published
+            for the offer it made, missing where the rep chose.
+        estimated: ``OfferPropensity.chosen`` of the same rows.
+
+    Returns:
+        One propensity per row.
+    """
+    estimated = np.asarray(estimated, dtype=float)
+    if LOGGED_PROPENSITY not in frame:
+        return estimated
+    logged = pd.to_numeric(frame[LOGGED_PROPENSITY], errors="coerce").to_numpy(dtype=float)
+    usable = np.isfinite(logged) & (logged > 0) & (logged <= 1)
+    return np.where(usable, logged, estimated)

@@ -34,6 +34,22 @@ SIMULATED_FLIP_MIX: tuple[tuple[str, float], ...] = (
     ("right_size", 0.10),
 )  # fmt: skip
 
+PRIOR_SAVE_RATES: tuple[tuple[str, float], ...] = (
+    ("contract_education", 0.10), ("service_recovery", 0.12), ("right_size", 0.25), ("rollback_5", 0.20),
+    ("rollback_10", 0.25), ("rollback_15", 0.29), ("rollback_20", 0.32), ("flip", 0.30), ("renewal_rate_lock", 0.22),
+    ("convert", 0.20), ("add_stream", 0.15), ("right_size_renewal", 0.22), ("compactor_lease", 0.18),
+)  # fmt: skip
+"""Durable save rate of an answered request by offer, assumed before any save model exists (see the source note)."""
+
+PRIOR_SAVE_RATES_SOURCE = (
+    "Planning assumptions, not measured on this book: a retention desk's rule of thumb for the share of answered"
+    " cancellation requests each offer keeps 90 days later (a bigger rollback keeps more; contract education"
+    " least; a service recovery saves only where service failed, and without a save model to say where, it is"
+    " valued little above contract education). One rate per offer, whatever the account: used only while no save"
+    " model is champion; replace them with the desk's own rates in savedesk.toml (save.offers.prior_save_rates)."
+)
+"""Where ``PRIOR_SAVE_RATES`` come from, as the manifest repeats it."""
+
 CONTEXT_COLUMNS = ("request_id", "reason", "segment", "state", "city", "territory",
                    "rollbacks_365d", "days_since_save", "last_rollback_pct")  # fmt: skip
 """Account columns copied onto each offer row when present: what the guardrails read."""
@@ -67,6 +83,9 @@ class OfferCatalog:
         right_size: How a right-size is proposed and what it does to rate and cost.
         consultative: How a stream, a compactor and a convert are sized and priced.
         cost_to_serve: The cost-to-serve model.
+        prior_save_rates: (offer, durable save rate) used instead of a save model while none is champion; an
+            offer without one is never recommended on a guess (``no_history``).
+        prior_save_rates_source: Where those rates come from, in words (the manifest repeats it).
     """
 
     contact_cost: float = 15.0
@@ -85,6 +104,8 @@ class OfferCatalog:
     right_size: RightSizeRules = field(default_factory=RightSizeRules)
     consultative: ConsultativeRules = field(default_factory=ConsultativeRules)
     cost_to_serve: CostToServe = field(default_factory=CostToServe)
+    prior_save_rates: tuple[tuple[str, float], ...] = PRIOR_SAVE_RATES
+    prior_save_rates_source: str = PRIOR_SAVE_RATES_SOURCE
 
     def __post_init__(self) -> None:
         """Refuse a catalog whose numbers cannot be right."""
@@ -100,6 +121,11 @@ class OfferCatalog:
             problems.append(f"flip_mix names offers the specialist cannot make: {sorted(unknown)}")
         if any(s < 0 for _, s in self.flip_mix) or sum(s for o, s in self.flip_mix if o != "right_size") <= 0:
             problems.append("flip_mix shares must be non-negative, with some share on an offer other than right_size")
+        if not all(0.0 <= rate <= 1.0 for _, rate in self.prior_save_rates):
+            problems.append("prior_save_rates must be between 0 and 1")
+        named = {o for o, _ in self.prior_save_rates} - set(self.offers) - set(v.CATALOG_OFFERS)
+        if named:
+            problems.append(f"prior_save_rates names offers the catalog does not have: {sorted(named)}")
         if problems:
             raise ValueError("Offer catalog: " + "; ".join(problems) + ".")
 
@@ -108,6 +134,11 @@ class OfferCatalog:
         """The offers in catalog order."""
         rollbacks = tuple(f"rollback_{p:g}" for p in self.rollback_pcts)
         return tuple(offer for kind in v.OFFERS for offer in (rollbacks if kind == "rollback" else (kind,)))
+
+    def prior_rates(self) -> dict[str, float]:
+        """The declared prior save rate of each catalog offer that has one."""
+        offers = set(self.offers)
+        return {offer: float(rate) for offer, rate in self.prior_save_rates if offer in offers}
 
     @property
     def annual_increase_pct(self) -> float:

@@ -23,6 +23,7 @@ class BoostingParams:
         subsample: Share of rows each tree is fitted on (a fresh draw every tree).
         colsample_bytree: Share of columns each tree may split on.
         reg_lambda: L2 penalty on leaf values.
+        reg_alpha: L1 penalty on leaf values (0: LightGBM's default, none).
         n_estimators: Most trees.
         early_stopping_rounds: Trees without improvement on the validation rows before boosting stops.
         seed: Seed of the row and column draws.
@@ -36,6 +37,7 @@ class BoostingParams:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     reg_lambda: float = 5.0
+    reg_alpha: float = 0.0
     n_estimators: int
     early_stopping_rounds: int = 100
     seed: int = 7
@@ -60,6 +62,7 @@ class BoostingParams:
             "subsample_freq": 1,
             "colsample_bytree": self.colsample_bytree,
             "reg_lambda": self.reg_lambda,
+            "reg_alpha": self.reg_alpha,
             "n_estimators": self.n_estimators,
             **(constraints or {}),
             "random_state": self.seed + seed_offset,
@@ -79,10 +82,52 @@ class ChurnParams(BoostingParams):
     """The most trees when early-stopping; the exact count when fitting without a validation set."""
     calibration: str = "platt"
     """"platt" (keeps the ranking exactly) or "isotonic" (more flexible, ties scores)."""
+    categorical_encoding: str = "native"
+    """How a category column with more than ``high_cardinality`` levels reaches LightGBM: "native" (LightGBM's
+    own category splits, regularised by ``cat_smooth``, ``min_data_per_group`` and ``max_cat_threshold``),
+    "frequency" (its levels ranked by how many training rows hold them) or "target" (ranked by their smoothed
+    churn rate in the training rows), the rank then split as a number."""
+    high_cardinality: int = 12
+    """Levels above which a category column is encoded as ``categorical_encoding`` says (at most: native)."""
+    cat_smooth: float = 10.0
+    """LightGBM's smoothing of a category's statistics (its default)."""
+    min_data_per_group: int = 100
+    """Fewest rows of a category group LightGBM splits on (its default)."""
+    max_cat_threshold: int = 32
+    """Most categories on one side of a category split (LightGBM's default)."""
 
     def lightgbm(self) -> dict[str, Any]:
         """Keyword arguments of ``lightgbm.LGBMClassifier``."""
-        return self.booster_keywords()
+        return self.booster_keywords(
+            {
+                "cat_smooth": self.cat_smooth,
+                "min_data_per_group": self.min_data_per_group,
+                "max_cat_threshold": self.max_cat_threshold,
+            }
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchParams:
+    """How the churn model chooses its own settings: a seeded, time-budgeted search inside the training rows.
+
+    Attributes:
+        budget_seconds: Wall-clock time the search may spend (0: no search, the declared settings stay).
+        max_trials: Most settings tried (0: as many as the budget allows). A search that reaches this
+            count before its budget gives the same settings on every machine.
+        folds: Cross-validation folds (by time on the event route: the latest ``folds`` training months
+            each judge a model fitted on the months before them).
+        seed: Seed of the sampler (Optuna's TPE) and of the folds.
+        early_stopping_rounds: Trees without improvement of the folds' mean AUC before a trial stops.
+        max_trees: Most trees a trial grows.
+    """
+
+    budget_seconds: float = 0.0
+    max_trials: int = 0
+    folds: int = 3
+    seed: int = 7
+    early_stopping_rounds: int = 50
+    max_trees: int = 2000
 
 
 @dataclass(frozen=True, kw_only=True)

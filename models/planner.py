@@ -8,6 +8,10 @@ A decision is an open cancellation request (keyed by ``request_id``) or an accou
 ``account_id``). An account without a stated reason is planned at the save model's mixture over the reasons it
 would give (``SaveModel.with_reason_shares``, computed once per account rather than once per offer).
 
+Without a save model (no save champion yet) every offer is valued at the catalog's declared prior save rate
+(``models.policy.prior_p_save``) and each decision says so: ``p_save_source`` is ``prior`` (else ``model``,
+``models.valuation``).
+
 Each decision carries the deal of its recommendation (``models.deal.deal_terms``): the rates, service and term
 before and after, the rep's authority and the price floor in dollars, and the jurisdiction's compliance notes, so
 the published row, the API's plan and the rep's CSV show the same terms.
@@ -20,10 +24,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from models.deal import DEAL_COLUMNS, deal_terms
+from models.exploration import Exploration
 from models.guardrails import GuardrailRules
 from models.offers import OfferCatalog
-from models.policy import RECOMMENDED, plan_offers, recommendations
+from models.policy import RECOMMENDED, plan_offers, prior_p_save, recommendations
 from models.save import SaveModel
+from models.valuation import MODEL, P_SAVE_SOURCE, PRIOR
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,12 @@ class Planned:
 def plan(
     decisions: pd.DataFrame,
     key: str,
-    save: SaveModel,
+    save: SaveModel | None,
     catalog: OfferCatalog,
     rules: GuardrailRules,
     *,
     every_deal: bool = False,
+    exploration: Exploration | None = None,
 ) -> Planned:
     """Price every catalog offer of each decision, apply the guardrails and choose the recommendation.
 
@@ -53,16 +60,22 @@ def plan(
         decisions: One row per decision, scored (``churn_probability``) with its account context; a request has
             ``request_id`` and ``reason``.
         key: ``"request_id"`` for open requests, ``"account_id"`` for accounts without one.
-        save: The save model.
+        save: The save model; None (no save champion yet): offers valued at the catalog's prior save rates.
         catalog: The offer catalog.
         rules: The guardrails.
         every_deal: Give every offer its deal (``models.deal.DEAL_COLUMNS`` on ``Planned.offers``), not only
             the recommendation: what a rep needs to put another offer (the fallback, or the one the customer
             asks about) to the customer. The live plan's few decisions, never a whole book.
+        exploration: Randomize open requests' recommendations among the near-best offers, seeded per request
+            (``models.exploration``); each decision then carries its ``offer_propensity``.
     """
-    if key == "account_id":
-        decisions = save.with_reason_shares(decisions)
-    offers = plan_offers(decisions, catalog, rules, save.predict_proba)
+    if save is None:
+        offers = plan_offers(decisions, catalog, rules, prior_p_save(catalog), known_offers=catalog.prior_rates(),
+                             exploration=exploration)  # fmt: skip
+    else:
+        if key == "account_id":
+            decisions = save.with_reason_shares(decisions)
+        offers = plan_offers(decisions, catalog, rules, save.predict_proba, exploration=exploration)
     if every_deal:
         context = decisions.iloc[pd.Index(decisions[key]).get_indexer(offers[key])].reset_index(drop=True)
         offers = offers.drop(columns=[c for c in DEAL_COLUMNS if c in offers]).join(deal_terms(offers, context, rules))
@@ -72,6 +85,7 @@ def plan(
     at = pd.Index(chosen[key]).get_indexer(table[key])
     table["margin_kept_p_save"] = kept[at]
     table["rollback_pct"] = chosen["rollback_pct"].to_numpy()[at]
+    table[P_SAVE_SOURCE] = MODEL if save is not None else PRIOR
     planned = _beside(decisions, table, key).reset_index(drop=True)
     mine = chosen.iloc[pd.Index(chosen[key]).get_indexer(planned[key])].reset_index(drop=True)
     deal = mine[list(DEAL_COLUMNS)] if every_deal else deal_terms(mine, planned, rules)

@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from models.exploration import PROPENSITY_COLUMN, Exploration, draw, draw_key, propensities
 from models.guardrails import LIKELY_REASON, GuardrailRules, apply_guardrails, is_concession, leaving_for_good
 from models.offers import OfferCatalog, expected_net_value, offer_terms
 
@@ -24,6 +25,8 @@ RECOMMENDED, FALLBACK = "recommended", "fallback"
 RECOMMENDATION_WORDS = {
     "best_expected_value": "the highest expected net value of the offers allowed",
     "next_best_expected_value": "the next highest expected net value of the offers allowed",
+    "near_best_expected_value": "worth nearly as much as the best offer allowed; the desk varies its offers among "
+    "these now and then, to keep learning which ones work",
     "no_concession_pays": "no concession is worth more than educating on the contract",
     "uncontrollable_no_concession": "the customer is leaving for a reason no concession changes: no concession",
     "uncontrollable_concession_pays": "the customer is leaving for a reason no concession changes, yet this "
@@ -74,6 +77,8 @@ def decide(
     terms: pd.DataFrame,
     p_save: np.ndarray | pd.Series,
     rules: GuardrailRules,
+    exploration: Exploration | None = None,
+    draw_keys: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Price every candidate, apply the guardrails and choose.
 
@@ -81,12 +86,17 @@ def decide(
         terms: ``candidates`` rows.
         p_save: P(durable save) of each row, in row order.
         rules: The guardrails.
+        exploration: Randomize the recommendation among the near-best allowed offers
+            (``models.exploration``); None: the best, always.
+        draw_keys: Each row's ``models.exploration.draw_key`` (needed with ``exploration``).
 
     Returns:
         The candidates with ``p_save``, ``expected_net_value``, the guardrail
         columns (``allowed``, ``blocked_by``, ``needs_manager``, ``capped_to``,
-        ``note``), ``rank`` (1 = best allowed, 0 = not allowed), ``choice``
-        (``recommended``, ``fallback`` or empty) and ``reason_codes``.
+        ``note``), ``rank`` (1 = best allowed, 0 = not allowed), ``offer_propensity``
+        (P(the row is recommended)), ``choice`` (``recommended``, ``fallback`` or
+        empty) and ``reason_codes``. The recommendation is the best allowed offer,
+        or under exploration the drawn one (the best is then its fallback).
     """
     p = np.asarray(p_save, dtype=float)
     plans = apply_guardrails(terms.assign(p_save=p, expected_net_value=expected_net_value(terms, p)), rules)
@@ -96,9 +106,22 @@ def decide(
     # Rank allowed offers by value; ties go to the earlier offer in catalog order (the cheaper habit).
     rank = _rank_within(group, value)
     rank[~allowed] = 0
+    propensity = propensities(exploration, group, value, rank)
     choice = np.select([rank == 1, rank == 2], [RECOMMENDED, FALLBACK], "")
-    codes = _reason_codes(plans, group, choice, rules)
-    return plans.assign(rank=rank, choice=choice, reason_codes=codes)
+    if exploration is not None and exploration.active:
+        if draw_keys is None:
+            raise ValueError("exploring offers needs each decision's draw key")
+        choice = _explored_choice(group, rank, draw(exploration.seed, group, rank, propensity, draw_keys))
+    codes = _reason_codes(plans, group, choice, rules, rank)
+    return plans.assign(rank=rank, choice=choice, reason_codes=codes, **{PROPENSITY_COLUMN: propensity})
+
+
+def _explored_choice(group: np.ndarray, rank: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """The drawn row recommended; the fallback the best, or the next best when the best was drawn."""
+    best_drawn = np.zeros(group.max() + 1 if len(group) else 0, dtype=bool)
+    best_drawn[group[drawn & (rank == 1)]] = True
+    fallback = np.where(best_drawn[group], rank == 2, (rank == 1) & ~drawn)
+    return np.select([drawn, fallback], [RECOMMENDED, FALLBACK], "")
 
 
 def decision_groups(plans: pd.DataFrame) -> np.ndarray:
@@ -157,7 +180,9 @@ def _bounded(blocked_by: str) -> tuple[str, ...]:
     return tuple(c for c in blocked_by.split(",") if f"bounded_by_{c}" in RECOMMENDATION_WORDS)
 
 
-def _reason_codes(plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray, rules: GuardrailRules) -> pd.Series:
+def _reason_codes(
+    plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray, rules: GuardrailRules, rank: np.ndarray
+) -> pd.Series:
     """Why each chosen row was chosen, comma-separated; empty on rows not chosen.
 
     A decision whose reason (stated, or likely for an account without a request) is uncontrollable says
@@ -170,19 +195,20 @@ def _reason_codes(plans: pd.DataFrame, group: np.ndarray, choice: np.ndarray, ru
     said, guessed = leaving_for_good(chosen)
     conceded = is_concession(chosen, rules)
     offer = chosen["offer"].to_numpy()
-    for row, picked, made, left, gave, g in zip(
+    for row, picked, made, left, gave, g, top in zip(
         rows.tolist(), choice[rows].tolist(), offer, (said | guessed).tolist(), conceded.tolist(),
-        group[rows].tolist(), strict=True,
+        group[rows].tolist(), (rank[rows] == 1).tolist(), strict=True,
     ):  # fmt: skip
         best = picked == RECOMMENDED
-        parts = ["best_expected_value" if best else "next_best_expected_value"]
+        first = "near_best_expected_value" if best and not top else "next_best_expected_value"
+        parts = ["best_expected_value" if top else first]
         if left:
             parts.append("uncontrollable_concession_pays" if gave else "uncontrollable_no_concession")
         if made == "flip":
             parts.append("flip_pays_for_visit")
-        elif made == "convert" and best:
+        elif made == "convert" and best and top:
             parts.append("convert_pays")
-        elif made == "contract_education" and best:
+        elif made == "contract_education" and best and top:
             parts.append("no_concession_pays")
         if best:
             parts += [f"bounded_by_{c}" for c in bounding.get(g, "").split(",") if c]
@@ -208,6 +234,8 @@ def recommendations(plans: pd.DataFrame) -> pd.DataFrame:
     fallback_of[group[second]] = second
     fallback = table[columns].reindex(fallback_of[group[best]]).add_prefix("fallback_").set_axis(out.index)
     out = pd.concat([out, fallback], axis=1)
+    if PROPENSITY_COLUMN in plans:
+        out[PROPENSITY_COLUMN] = plans[PROPENSITY_COLUMN].to_numpy(dtype=float)[best]
     # The guardrail that bounded the recommendation: the note of the most valuable blocked offer above it.
     value = plans["expected_net_value"].to_numpy(dtype=float)
     best_value = np.full(len(fallback_of), np.nan)
@@ -225,12 +253,27 @@ def recommendations(plans: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def prior_p_save(catalog: OfferCatalog) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Save probabilities from the catalog's declared prior rates (``OfferCatalog.prior_save_rates``), by offer.
+
+    What the policy values offers with while no save model is champion; an offer without a declared rate gets 0
+    and is kept off the table by ``known_offers`` (``OfferCatalog.prior_rates``).
+    """
+    rates = catalog.prior_rates()
+
+    def p_save(frame: pd.DataFrame) -> np.ndarray:
+        return frame["offer"].map(rates).fillna(0.0).to_numpy(dtype=float)
+
+    return p_save
+
+
 def plan_offers(
     context: pd.DataFrame,
     catalog: OfferCatalog,
     rules: GuardrailRules,
     p_save: Callable[[pd.DataFrame], np.ndarray],
     known_offers: Collection[str] | None = None,
+    exploration: Exploration | None = None,
 ) -> pd.DataFrame:
     """``candidates`` → save probabilities → ``decide``, for a frame of decisions.
 
@@ -243,6 +286,9 @@ def plan_offers(
         known_offers: The offers the save model saw made (``SaveModel.offers_seen``); any other is not
             recommended (``has_history`` false). Without it, those of ``p_save``'s save model when it is
             a ``SaveModel``'s method, else every offer.
+        exploration: Randomize open requests' recommendations among near-best offers, each draw seeded by
+            the request's id and ``request_date`` (``models.exploration``); accounts without a request get
+            their best offer.
     """
     terms = candidates(context, catalog, rules)
     known = known_offers
@@ -254,5 +300,12 @@ def plan_offers(
     if likely:
         k = len(terms) // max(len(context), 1)
         terms[LIKELY_REASON] = np.repeat(context[LIKELY_REASON].to_numpy(dtype=object), k)
-    plans = decide(terms, p_save(scoring_frame(context, terms)), rules)
+    explore = exploration if decision_key(context) == "request_id" else None
+    keys = None
+    if explore is not None and explore.active:
+        k = len(terms) // max(len(context), 1)
+        day = context["request_date"] if "request_date" in context else pd.Series(pd.NaT, index=context.index)
+        each = [draw_key(r, d) for r, d in zip(context["request_id"].tolist(), day.tolist(), strict=True)]
+        keys = np.repeat(np.asarray(each, dtype=object), k)
+    plans = decide(terms, p_save(scoring_frame(context, terms)), rules, explore, keys)
     return plans.drop(columns=LIKELY_REASON) if likely else plans

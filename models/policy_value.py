@@ -9,7 +9,9 @@ of its offers, Σ P(durable save | offer) × margin kept − one-off cost.
   and never concede (contract education for everyone).
 - From history alone, the doubly robust estimate: the model's value of the
   policy's offers, corrected on the requests where the rep happened to make the
-  same offer by what really happened, weighted by 1 / P(the rep made it).
+  same offer by what really happened, weighted by 1 / P(the rep made it): the
+  propensity the desk logged where it drew the offer (``offer_propensity``),
+  else the estimate.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.exploration import PROPENSITY_COLUMN
 from models.guardrails import GuardrailRules
+from models.offer_propensity import behaviour_propensity
 from models.policy import RECOMMENDED, decide
 
 BASELINES = {"rollback10": "rollback_10", "never_concede": "contract_education"}
@@ -142,8 +146,10 @@ def evaluate_policy(
     Args:
         plans: ``decide`` rows of the requests (one row per request × offer).
         truth: The simulator's ``save_response`` (``request_id``, ``offer``, ``durable_save_probability``).
-        requests: The requests with ``request_id``, the rep's ``offer`` and ``durable_save``.
-        logged_propensity: P(the rep made the logged offer), by ``request_id``.
+        requests: The requests with ``request_id``, the rep's ``offer`` and ``durable_save``; an optional
+            ``offer_propensity`` is the propensity logged where the desk drew the offer, and is used there.
+        logged_propensity: The estimated P(the rep made the logged offer), by ``request_id`` (used where no
+            propensity was logged).
         rules: The guardrails (the oracle keeps them too).
         annuity: Present value of a dollar a month over the value horizon (rollback spend).
         max_weight: Largest inverse-propensity weight of the doubly robust estimate.
@@ -156,7 +162,9 @@ def evaluate_policy(
     rep_offer = logged["offer"].astype(str).reindex(plans["request_id"]).to_numpy()
     reps = offers.to_numpy() == rep_offer
     recommended = (plans["choice"] == RECOMMENDED).to_numpy()
-    dr, stderr = doubly_robust_value(plans, logged["offer"], logged["durable_save"], logged_propensity, max_weight)
+    estimated = logged_propensity.reindex(logged.index).to_numpy(dtype=float)
+    behaviour = pd.Series(behaviour_propensity(logged, estimated), index=logged.index)
+    dr, stderr = doubly_robust_value(plans, logged["offer"], logged["durable_save"], behaviour, max_weight)
     # The oracle: the same guardrails, judged on true values (the repeat rule compares values).
     base = plans.drop(columns=[c for c in plans.columns if c in _DECIDED])
     oracle = (decide(base, p_true, rules)["choice"] == RECOMMENDED).to_numpy()
@@ -175,4 +183,4 @@ def evaluate_policy(
 
 
 _DECIDED = ("p_save", "expected_net_value", "allowed", "blocked_by", "needs_manager", "capped_to", "note", "rank",
-            "choice", "reason_codes")  # fmt: skip
+            "choice", "reason_codes", PROPENSITY_COLUMN)  # fmt: skip

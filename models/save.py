@@ -6,7 +6,9 @@ they are learns where rollbacks were made, not what they do. Two parts fix that:
 - ``OfferPropensity`` (``models.offer_propensity``): P(the rep chose each offer
   | the call). Its probabilities weight every logged request by
   ``1 / P(its offer)`` (inverse-propensity weighting), and drive the doubly
-  robust off-policy estimate of a policy's value.
+  robust off-policy estimate of a policy's value. A request whose offer the
+  desk drew at random (``models.exploration``) is weighted by its logged
+  propensity (``offer_propensity``) instead of the estimate.
 - The outcome model: LightGBM on the account's features, the ``reason``, the
   offer's kind and ``rollback_pct`` (its size), fitted with those weights,
   early-stopped and Platt-calibrated on held-out accounts. ``rollback_pct`` has
@@ -34,7 +36,7 @@ from models.offer_design import rollback_pct as rollback_pct
 
 # OfferPropensity and ReasonModel must stay importable from here: save models pickled before they moved
 # (cloudpickle, by reference) name them ``models.save.OfferPropensity`` and ``models.save.ReasonModel``.
-from models.offer_propensity import OfferPropensity, ipw_weights
+from models.offer_propensity import OfferPropensity, behaviour_propensity, ipw_weights
 from models.params import SaveParams
 from models.reason_model import ReasonModel
 from sources import vocabulary as v
@@ -217,7 +219,8 @@ def train_save_model(
     """Fit the offer propensity and the weighted outcome model; early-stop and calibrate on ``valid``.
 
     Args:
-        train: Logged requests: features, ``reason``, ``rep_id``, ``offer`` and ``durable_save``.
+        train: Logged requests: features, ``reason``, ``rep_id``, ``offer`` and ``durable_save``; an optional
+            ``offer_propensity`` (logged where the desk drew the offer) replaces the estimated propensity.
         valid: Other accounts' requests of the same period: early stopping and Platt calibration.
         feature_columns: The account features the outcome model reads.
         categorical: Which of them are categories.
@@ -230,9 +233,9 @@ def train_save_model(
     if params.weighting not in ("ipw", "none"):
         raise ValueError(f"save model weighting must be 'ipw' or 'none', not {params.weighting!r}")
     propensity = OfferPropensity.fit(train, params.propensity_c)
-    weights = (
-        ipw_weights(propensity.chosen(train), params.max_weight) if params.weighting == "ipw" else np.ones(len(train))
-    )
+    # Logged propensities (the desk randomized the offer) where they exist, estimated ones elsewhere.
+    behaviour = behaviour_propensity(train, propensity.chosen(train))
+    weights = ipw_weights(behaviour, params.max_weight) if params.weighting == "ipw" else np.ones(len(train))
     columns = [*feature_columns, *DESIGN_COLUMNS]
     design_train, design_valid = with_offer_design(train), with_offer_design(valid)
     categories = {c: sorted(str(x) for x in design_train[c].dropna().unique()) for c in [*categorical, "reason"]}

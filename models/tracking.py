@@ -30,7 +30,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 
-from models.champions import Champions
+from models.champions import NO_SAVE_MODEL, Champions
 from models.churn import ChurnModel
 from models.gate import GateDecision
 from models.mlflow_scope import pointed_at
@@ -238,19 +238,23 @@ class Tracker:
     def load_champions(self) -> Champions:
         """The champions of the churn and save models: the one loader of the nightly, intraday and live plans.
 
+        Without a save champion (none trained yet, or its gate refused it) ``save`` is None and the stamp's
+        ``save`` is ``models.champions.NO_SAVE_MODEL``: the plans value offers from the catalog's prior save rates.
+
         Raises:
-            LookupError: A model has no champion (run ``savedesk train``).
+            LookupError: The churn model has no champion (run ``savedesk train``).
         """
-        found = {"churn": self.champion_version(CHURN_MODEL), "save": self.champion_version(SAVE_MODEL)}
-        churn, save = found["churn"], found["save"]
-        if churn is None or save is None:
-            missing = [name for name, v in ((CHURN_MODEL, churn), (SAVE_MODEL, save)) if v is None]
-            raise LookupError(f"No champion of {missing} in {self.display_uri}: run savedesk train first.")
-        versions = {
-            kind: {"name": v.name, "version": v.version, "alias": CHAMPION}
-            for kind, v in (("churn", churn), ("save", save))
-        }
-        return Champions(self.load_churn_model(churn.model_uri), self.load_save_model(save.model_uri), versions)
+        churn, save = self.champion_version(CHURN_MODEL), self.champion_version(SAVE_MODEL)
+        if churn is None:
+            raise LookupError(
+                f"No {CHURN_MODEL} model is champion in {self.display_uri} yet, so there is nothing to score the"
+                " accounts with: run `savedesk train` on this workspace first."
+            )
+        versions = {"churn": {"name": churn.name, "version": churn.version, "alias": CHAMPION},
+                    "save": {"name": save.name, "version": save.version, "alias": CHAMPION} if save is not None
+                    else dict(NO_SAVE_MODEL)}  # fmt: skip
+        model = self.load_save_model(save.model_uri) if save is not None else None
+        return Champions(self.load_churn_model(churn.model_uri), model, versions)
 
     def load_versions(self, versions: Mapping[str, int]) -> Champions:
         """The churn and save models of exactly these version numbers (``{"churn": 3, "save": 2}``), not by alias.

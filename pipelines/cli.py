@@ -9,6 +9,9 @@ what they share (consoles, ``--data``, settings, the workspace) is in ``cli_opti
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
 
 from pipelines.data_cli import register as register_data
@@ -19,7 +22,25 @@ from pipelines.serve_cli import register as register_serve
 from pipelines.tabular_cli import tabular_app
 from pipelines.users_cli import register as register_users
 
-app = typer.Typer(
+
+class GuardedTyper(typer.Typer):
+    """The ``savedesk`` app: a failure is one sentence and a non-zero exit, never a traceback (``failures_cli``)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line; an error a command did not handle becomes a sentence and an exit code."""
+        from pipelines.failures_cli import install_log_filter, report_failure
+
+        argv = list(kwargs.get("args") or (args[0] if args else sys.argv[1:]))
+        install_log_filter(argv)
+        try:
+            return super().__call__(*args, **kwargs)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as error:  # noqa: BLE001 (the one place that turns any failure into a sentence)
+            sys.exit(report_failure(error, argv))
+
+
+app = GuardedTyper(
     name="savedesk",
     help="Churn prediction and save strategy for a waste hauler's retention desk.",
     no_args_is_help=True,

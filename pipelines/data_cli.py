@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,15 @@ def simulate(
         str | None, typer.Option(help="Last day of the extract (YYYY-MM-DD). Default: a fixed date.")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Workspace to write into. Default: --data.")] = None,
+    silent_leavers: Annotated[
+        float,
+        typer.Option(
+            help="Monthly chance that an account with nothing wrong leaves without calling (its invoices stop;"
+            " truth/silent_leavers.parquet says when). Default 0: nobody does.",
+            min=0.0,
+            max=0.5,
+        ),
+    ] = 0.0,
     data: DataOption = None,
 ) -> None:
     """Simulate a hauler with known ground truth into OUT/raw and OUT/truth."""
@@ -25,7 +35,8 @@ def simulate(
     from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
     settings = command_settings(out or data)
-    config = SimulationConfig(accounts=accounts, months=months, seed=seed)
+    silent = math.log(silent_leavers / (1 - silent_leavers)) if silent_leavers > 0 else None
+    config = SimulationConfig(accounts=accounts, months=months, seed=seed, silent_leave_logit=silent)
     end_date = parse_date(end, "--end")
     if end_date is not None:
         config = config.with_end(end_date)
@@ -43,15 +54,26 @@ def validate(
         typer.Option(help="Last day of the extract, when DIR/raw/extract.json does not say."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--mapping", help="The extract's mapping (YAML). Default: DIR/raw/mapping.yaml, if any."),
+    ] = None,
 ) -> None:
     """Check every raw table against the contract; quarantine bad rows in DIR/rejects."""
+    from sources.event_mapping_file import find_event_mapping
+    from sources.extract_mapping import MappingError
     from sources.folders import WorkspaceFolders
     from sources.validation import validate_workspace
 
     settings = command_settings(data)
     folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+    try:
+        event_mapping = find_event_mapping(settings.raw_dir, mapping)
+    except MappingError as error:
+        errors.print(str(error), style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     report = validate_workspace(
-        folders, extract_end=parse_date(extract_end, "--extract-end"), limits=settings.validation
+        folders, extract_end=parse_date(extract_end, "--extract-end"), limits=settings.validation, mapping=event_mapping
     )
     if as_json:
         from pipelines.display import print_json
@@ -107,7 +129,9 @@ def snapshots(
     settings = command_settings(data)
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     assert first is not None and last is not None  # noqa: S101 - required options
-    spec = LabelSpec(horizon_days=horizon_days, lead_days=lead_days)
+    churn = settings.churn  # what churn means follows the settings (churn.definition)
+    spec = LabelSpec(horizon_days=horizon_days, lead_days=lead_days, definition=churn.definition,
+                     no_billing_days=churn.no_billing_days)  # fmt: skip
     workspace = checked_workspace(settings)
     try:
         dates = snapshot_dates(workspace, first, last, spec)

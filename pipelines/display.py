@@ -102,6 +102,9 @@ def render_training(training: Any, outcome: Any, console: Console) -> None:
     headline = {k: v for k, v in metrics.items() if ".segment." not in k}
     render_figures(headline, console)
     console.print(training.evaluation.by_segment.round(4).to_string(index=False))
+    search = getattr(training, "search", None)
+    if search is not None:
+        console.print(search.summary())
     verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted[/yellow]"
     console.print(f"Registered {CHURN_MODEL} v{outcome.version} ({outcome.model_uri}): {verdict}")
     console.print(f"Gate: {outcome.summary}")

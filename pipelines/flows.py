@@ -18,7 +18,16 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pipelines.alerts import drift_sentences, flow_failed, monitoring_alerts, run_link
 from pipelines.freshness import on_day
 from pipelines.left_out import carried
-from pipelines.nightly import check_book, check_features, desk_rules, night_scores, proactive_limit, shard
+from pipelines.nightly import (
+    check_book,
+    check_features,
+    desk_rules,
+    night_scores,
+    offer_valuation,
+    proactive_limit,
+    shard,
+)
+from pipelines.outreach_ranking import outreach_manifest
 from pipelines.settings import Settings, load_settings
 from pipelines.tasks import (
     add_requests_task,
@@ -98,13 +107,17 @@ def nightly(data: str, as_of: str | None = None, today: str | None = None) -> di
     scored = [f.result() for f in futures]
     left = left_out_task([*reps_left, *(part for s in scored for part in s.left_out)])
     check_book(context, day, left)
-    lists, listed = lists_task(scored, roster, desk_rules(desk), day)
+    lists, listed = lists_task(scored, roster, desk_rules(desk, settings.outreach), day)
     point_futures = [talking_points_task.submit(champions, part, day) for part in shard(listed, desk.shards)]
     points = concat_task([f.result() for f in point_futures])
     drift = drift_task(champions, context, night_scores(scored, context), settings.monitor.psi_warning)
     monitoring_alerts(settings, drift_sentences(drift["psi"], settings.monitor.psi_warning), {}, run_link())
+    valued = offer_valuation(champions, settings.save.offers)
     extra = {"as_of": day.isoformat(), "models": champions.versions, "input_fingerprint": fingerprint_task(settings),
-             "left_out": [part.as_dict() for part in left], **({"freshness": stale} if stale else {})}  # fmt: skip
+             "left_out": [part.as_dict() for part in left], **({"freshness": stale} if stale else {}),
+             "offer_valuation": valued, "outreach": outreach_manifest(settings),
+             # What the extract lacked and what stood in (one territory "all", segment "unknown"): the lists say so.
+             "extract_shape": workspace.shape.to_dict() | {"sentence": workspace.shape.sentence()}}  # fmt: skip
     folder = publish_task(settings, day, lists, points, extra)
     shadow = shadow_task(settings, day, context, requests, roster, lists, champions.versions)
     summary = {
@@ -117,8 +130,15 @@ def nightly(data: str, as_of: str | None = None, today: str | None = None) -> di
         "psi_score": round(drift["psi"].get("churn_probability", float("nan")), 4),
         "drift_warnings": drift["shifted"],
         "left_out": extra["left_out"],
-        "warnings": [*([stale["sentence"]] if stale else []), *(part.sentence() for part in left), *drift["warnings"]],
+        "warnings": [
+            *([stale["sentence"]] if stale else []),
+            *(part.sentence() for part in left),
+            *drift["warnings"],
+            *([valued["notice"]] if valued.get("notice") else []),
+            *([workspace.shape.sentence()] if workspace.shape.sentence() else []),
+        ],
         "models": champions.versions,
+        "offer_valuation": valued,
         **({"shadow": shadow} if shadow else {}),
     }
     get_run_logger().info("Published %s: %d inbound, %d proactive, %d flips", folder, summary["inbound"],
@@ -145,10 +165,12 @@ def intraday(data: str, as_of: str | None = None) -> dict[str, Any]:
     scored = score_task(settings, kept_context_task(settings, day, new), new, champions, 0)
     roster, reps_left = roster_task(workspace, day)
     left = left_out_task([*reps_left, *scored.left_out])
-    lists, fresh = add_requests_task(lists, scored, roster, desk_rules(settings.nightly))
+    lists, fresh = add_requests_task(lists, scored, roster, desk_rules(settings.nightly, settings.outreach))
     points = concat_task([points, talking_points_task(champions, fresh, day)])
     extra = {"as_of": day.isoformat(), "models": champions.versions, "input_fingerprint": fingerprint_task(settings),
+             "offer_valuation": offer_valuation(champions, settings.save.offers),
              "intraday_runs": int(manifest.get("intraday_runs", 0)) + 1,
+             **({"outreach": manifest["outreach"]} if "outreach" in manifest else {}),
              "left_out": [part.as_dict() for part in carried(manifest.get("left_out", []), left)]}  # fmt: skip
     folder = publish_task(settings, day, lists, points, extra)
     get_run_logger().info("Added %d new requests to %s", len(scored.inbound), folder)

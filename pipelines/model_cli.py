@@ -75,6 +75,11 @@ def train(
         outcome = record_and_gate(settings, training, reason=reason, workspace=workspace)
     render_training(training, outcome, console)
     _render_list_changes(outcome)
+    _alert_if_refused(settings, CHURN_MODEL, outcome)
+    with console.status("Training the uplift model (what a proactive call changes)…"):
+        from pipelines.outreach import train_and_keep_uplift
+
+        console.print(train_and_keep_uplift(settings, workspace, training.model))
     with console.status("Building the cancellation requests with what each was decided on…"):
         decisions = load_requests(settings, workspace, requests)
     if decisions.empty:
@@ -88,6 +93,15 @@ def train(
         save_outcome = record_and_gate_save(settings, save, reason=reason)
     render_save_training(save, save_outcome, console)
     _render_list_changes(save_outcome)
+    _alert_if_refused(settings, SAVE_MODEL, save_outcome)
+
+
+def _alert_if_refused(settings: Any, model: str, outcome: Any) -> None:
+    """A gate refusal reaches the alert channels (once per model per day), as from the scheduled training."""
+    from pipelines.alerts import gate_refused
+
+    if not outcome.promoted:
+        gate_refused(settings, model, outcome.version, outcome.summary, outcome.model_uri)
 
 
 def _render_list_changes(outcome: Any) -> None:
@@ -130,6 +144,10 @@ def evaluate(
             figures |= evaluate_save_model(settings, workspace, alias=alias)
     except WorkspaceError as error:  # a save model that never passed its gate has no champion yet
         errors.print(f"[yellow]{error} The save and policy figures are left out.[/yellow]")
+    with errors.status("Judging proactive outreach (uplift against the truth's call effects)…"):
+        from pipelines.outreach import evaluate_champion_outreach
+
+        figures |= evaluate_champion_outreach(settings, workspace, str(figures["churn.test_as_of"]), alias)
     if as_json:
         from pipelines.display import print_json
 

@@ -38,6 +38,7 @@ from models.monitoring import (
 from models.names import CHURN_MODEL
 from models.promise import promise_table
 from pipelines.monitor_promise import promised_requests
+from pipelines.outreach import effect_figures, measured_effects
 from pipelines.settings import Settings
 from pipelines.training import label_spec
 from pipelines.workspace import WorkspaceError, open_workspace
@@ -130,6 +131,11 @@ def desk_history(
     """
     last = as_of - timedelta(days=durable_days)
     first = last - timedelta(days=OUTCOME_DAYS - 1)
+    if "cancellation_requests" not in tables:  # an optional table: no request, so nothing the desk did is counted
+        columns = ("request_id", "account_id", "request_date", "reason", "territory", "segment", "rep_id", "offer")
+        empty = pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "request_date" else object) for c in columns})
+        attempts = pd.DataFrame({c: pd.Series(dtype=kind) for c, kind in ATTEMPT_COLUMNS.items()})
+        return empty.assign(durable_save=pd.Series(dtype=bool)), attempts, (first, last)
     requests = (
         tables["cancellation_requests"]
         .filter(pl.col("request_date").is_between(first, last))
@@ -183,6 +189,8 @@ def record_report(settings: Settings, report: MonitorReport, page: Path) -> str:
               "outcomes.requests_from": report.outcome_window[0].isoformat(),
               "outcomes.requests_to": report.outcome_window[1].isoformat(),
               **{f"monitor.{k}": v for k, v in settings.monitor.model_dump().items()}}  # fmt: skip
+    effects = measured_effects(settings, open_workspace(settings).tables, report.as_of)  # the desk's calls
     return open_tracker(settings).log_monitoring_run(
-        figures(report, warned), [page], params=params, run_name=run_label("monitor", report.as_of)
-    )
+        figures(report, warned) | effect_figures(effects), [page], params=params,
+        run_name=run_label("monitor", report.as_of),
+    )  # fmt: skip

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,13 @@ from features.view import Tables, as_of_view
 from models.champions import Champions
 from models.churn import ChurnModel
 from models.drift import psi
+from models.holdout import HoldoutRules
+from models.offers import OfferCatalog
 from models.planner import plan
+from models.valuation import valuation
 from pipelines.left_out import LeftOut, file_safe, plan_apart, priced
-from pipelines.settings import NightlySettings, Settings
+from pipelines.outreach_ranking import rank_by_uplift
+from pipelines.settings import NightlySettings, OutreachSettings, Settings
 from pipelines.workspace import WorkspaceError
 from serving.call_lists import CallLists, DeskRules, build_call_lists
 from serving.roster import Roster, roster_from_history
@@ -37,6 +42,9 @@ INBOUND_COLUMNS = ("request_id", "account_id", "request_date", "reason")
 def open_requests(tables: Tables, as_of: date, days: int) -> pd.DataFrame:
     """Cancellation requests made in the ``days`` up to ``as_of`` and not resolved by then."""
     view = as_of_view(tables, as_of)
+    if "cancellation_requests" not in view:  # an extract without requests: no inbound queue, proactive lists only
+        return pd.DataFrame({c: pd.Series([], dtype="datetime64[ns]" if c == "request_date" else object)
+                             for c in INBOUND_COLUMNS})  # fmt: skip
     return (
         view["cancellation_requests"]
         .filter(pl.col("resolved_date").is_null() & (pl.col("request_date") > as_of - timedelta(days=days)))
@@ -83,7 +91,7 @@ def check_features(context: pd.DataFrame, champions: Champions) -> None:
     Raises:
         WorkspaceError: A champion's feature is not in the night's context.
     """
-    needs = {"churn": champions.churn.columns, "save": champions.save.feature_columns}
+    needs = {"churn": champions.churn.columns, "save": champions.save.feature_columns if champions.save else []}
     for kind, columns in needs.items():
         missing = [column for column in columns if column not in context.columns]
         if not missing:
@@ -96,6 +104,16 @@ def check_features(context: pd.DataFrame, champions: Champions) -> None:
             f" from {', '.join(tables) or 'tables it lacks'} (absent,"
             " or without rows). Restore those tables, or train on this extract (savedesk train) before the nightly."
         )
+
+
+def offer_valuation(champions: Champions, catalog: OfferCatalog) -> dict[str, Any]:
+    """How the night values offers, for the manifest and the summary (``models.valuation``).
+
+    Without a save champion the lists are still published: offers are valued from the catalog's declared prior
+    save rates, every listed row says ``p_save_source = "prior"`` and the manifest carries the notice the rep's page
+    shows.
+    """
+    return valuation(champions.p_save_source, catalog.prior_save_rates_source)
 
 
 def shard(frame: pd.DataFrame, shards: int) -> list[pd.DataFrame]:
@@ -136,7 +154,10 @@ def score_shard(
     catalog, rules, save = settings.save.offers, settings.save.guardrails, champions.save
     plannable, left = priced(scored, catalog.cost_to_serve)
     asking = requests.merge(plannable, on="account_id", how="inner")
-    inbound, lost = plan_apart(asking, lambda part: plan(part, "request_id", save, catalog, rules).decisions)
+    explore = settings.save.exploration
+    inbound, lost = plan_apart(
+        asking, lambda part: plan(part, "request_id", save, catalog, rules, exploration=explore).decisions
+    )
     left += lost
 
     quiet = plannable[~plannable["account_id"].isin(requests["account_id"])]
@@ -144,7 +165,7 @@ def score_shard(
     candidates = quiet.loc[at_stake.sort_values(ascending=False, kind="stable").index[:proactive_limit]]
     proactive, lost = plan_apart(candidates, lambda part: plan(part, "account_id", save, catalog, rules).decisions)
     proactive["saveable_value"] = proactive["churn_probability"] * proactive["margin_kept_p_save"]
-    scored_proactive = proactive.drop(columns="margin_kept_p_save")
+    scored_proactive = rank_by_uplift(settings, proactive.drop(columns="margin_kept_p_save"), candidates)
     return Scored(inbound, scored_proactive, scored["churn_probability"], left + lost)
 
 
@@ -178,9 +199,12 @@ def desk_roster(tables: Tables, as_of: date) -> tuple[Roster, list[LeftOut]]:
     return file_safe(roster_from_history(attempts, accounts, as_of))
 
 
-def desk_rules(desk: NightlySettings) -> DeskRules:
-    """How the desk works a day, from the nightly settings."""
-    return DeskRules(proactive_per_rep=desk.proactive_per_rep)
+def desk_rules(desk: NightlySettings, outreach: OutreachSettings | None = None) -> DeskRules:
+    """How the desk works a day, from the nightly settings (and the outreach holdout, when given)."""
+    holdout = None
+    if outreach is not None and outreach.holdout_share > 0:
+        holdout = HoldoutRules(outreach.holdout_share, outreach.holdout_period, outreach.holdout_seed)
+    return DeskRules(proactive_per_rep=desk.proactive_per_rep, holdout=holdout)
 
 
 def proactive_limit(desk: NightlySettings, roster: Roster) -> int:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipelines.cli_options import DataOption, command_settings, console, errors, parse_date
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
 
 
 def nightly(
@@ -42,6 +45,10 @@ def nightly(
     settings = command_settings(data)
     parse_date(as_of, "--as-of")
     parse_date(today, "--today")
+    missing = no_churn_champion(settings)
+    if missing:
+        errors.print(f"[red]{missing}[/red]")
+        raise typer.Exit(2)
     os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     from pipelines.flows import configured
@@ -53,6 +60,25 @@ def nightly(
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     render_nightly(summary, settings, console)
+
+
+def no_churn_champion(settings: Settings) -> str | None:
+    """The sentence that stops a nightly with no churn champion to score with (None when there is one).
+
+    Checked before Prefect starts, so the operator reads what to run, not a failed task's traceback. A missing
+    save champion stops nothing: the night values offers from the catalog's prior save rates.
+    """
+    from models.names import CHURN_MODEL
+    from pipelines.services import open_tracker
+
+    tracker = open_tracker(settings)
+    if tracker.champion_version(CHURN_MODEL) is not None:
+        return None
+    return (
+        f"No churn model is champion in {tracker.display_uri} yet, so there is nothing to score the accounts"
+        f" with and no lists were published: run `savedesk train --data {settings.data}` first (its gate must"
+        " promote the churn model), then `savedesk nightly` again."
+    )
 
 
 def deploy(

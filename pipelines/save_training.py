@@ -15,19 +15,22 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from features.labels import LabelSpec
 from features.registry import BY_NAME
 from features.requests import request_decisions
+from features.view import Tables
 from models.dataset import held_out
 from models.metrics import expected_calibration_error
 from models.names import SAVE_MODEL
+from models.offer_propensity import LOGGED_PROPENSITY
 from models.policy import plan_offers
 from models.policy_value import PolicyValues, evaluate_policy
 from models.save import SaveModel, train_save_model
 from pipelines.settings import Settings
-from pipelines.training import GateOutcome
+from pipelines.training import GateOutcome, own_intervals
 from pipelines.workspace import Workspace
 
 
@@ -68,7 +71,28 @@ def load_requests(
     decisions = request_decisions(workspace.tables, workspace.end, start, split.test_end, spec)
     decisions = decisions[decisions["durable_save"].notna()].copy()
     decisions["durable_save"] = decisions["durable_save"].astype(bool)
-    return decisions
+    return with_logged_propensity(decisions, workspace.tables)
+
+
+def with_logged_propensity(decisions: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+    """The requests with ``offer_propensity``: the propensity logged with the first inside-sales attempt, if any.
+
+    Present only when ``save_attempts`` has a ``propensity`` column (the desk published randomized offers);
+    missing on requests where the rep chose. The save model and the policy's valuation use it there.
+    """
+    if "save_attempts" not in tables or "propensity" not in tables["save_attempts"].collect_schema().names():
+        return decisions
+    logged = (
+        tables["save_attempts"]
+        .filter(pl.col("rep_channel") == "inside_sales")
+        .sort("attempt_date", "attempt_id")
+        .group_by("request_id", maintain_order=True)
+        .first()
+        .select("request_id", pl.col("propensity").cast(pl.Float64).alias(LOGGED_PROPENSITY))
+        .collect()
+        .to_pandas()
+    )
+    return decisions.drop(columns=LOGGED_PROPENSITY, errors="ignore").merge(logged, on="request_id", how="left")
 
 
 def parts(decisions: pd.DataFrame, split: RequestSplit) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -207,7 +231,10 @@ def record_and_gate_save(
         interval=interval,
         reason=reason,
         list_changes=changes,
-    )
+        intervals=own_intervals(training.test["durable_save"], training.model.predict_proba(training.test),
+                                training.test["account_id"], rules),
+        rows_word="requests",
+    )  # fmt: skip
     tracker.apply_gate(name, version.version, decision)
     held = champion.version if champion else None
     return GateOutcome(version.version, version.model_uri, decision.promote, decision.summary(), held, decision)

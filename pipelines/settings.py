@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,10 +27,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from models.exploration import Exploration
 from models.gate import GateRules
 from models.guardrails import GuardrailRules
 from models.offers import OfferCatalog
-from models.params import ChurnParams, EmpcParams, SaveParams
+from models.outreach_params import UpliftParams
+from models.params import ChurnParams, EmpcParams, SaveParams, SearchParams
 from serving.publication.catalog import PublishedCatalog
 from sources.reject_limits import RejectLimits
 
@@ -63,9 +65,15 @@ class ChurnModelSettings(BaseModel):
 
     horizon_days: int = 90
     lead_days: int = 0
+    definition: Literal["request_or_close", "no_billing"] = "request_or_close"
+    """What churn means: a cancellation request or a close, or billing that stops (``features.labels``)."""
+    no_billing_days: int = Field(default=60, ge=31)
+    """Under ``no_billing``: days without an invoice that mean the customer has gone (over a month's cycle)."""
     train_months: int = 5
     """Monthly snapshots before the validation month used for training."""
     params: ChurnParams = ChurnParams()
+    search: SearchParams = SearchParams()
+    """The settings search inside the training months (``budget_seconds`` 0, the default: ``params`` as declared)."""
     gate: GateRules = GateRules()
     empc: EmpcParams = EmpcParams()
 
@@ -93,6 +101,9 @@ class SaveSettings(BaseModel):
     gate: GateRules = SAVE_GATE
     offers: OfferCatalog = OfferCatalog()
     guardrails: GuardrailRules = GuardrailRules()
+    exploration: Exploration = Exploration(rate=0.0)
+    """How open requests' offers are randomized among the near-best (``rate`` 0: always the best). Off until the
+    live plan draws as the nightly does; ``rate`` 0.2 with the default margins is what ``bench/closed_loop.py`` runs."""
 
 
 class NightlySettings(BaseModel):
@@ -168,6 +179,21 @@ class MonitorSettings(BaseModel):
     """Rollbacks a segment needs for a reason before its mean rollback % is compared with other segments'."""
 
 
+class OutreachSettings(BaseModel):
+    """Proactive outreach: the randomized holdout (``models.holdout``) and the uplift model (``models.uplift``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    holdout_share: float = Field(default=0.10, ge=0.0, lt=1.0)
+    """Share of the eligible proactive accounts never listed, so the desk can measure what its calls change."""
+    holdout_period: Literal["month", "quarter", "year"] = "quarter"
+    """How long one holdout draw stands: the same accounts are held out every night of the period."""
+    holdout_seed: int = 18
+    """Seed of the holdout's draw (a new seed draws a new control group)."""
+    uplift: UpliftParams = UpliftParams()
+    """The uplift model and the matured outcomes it needs before it may rank."""
+
+
 class AlertSettings(BaseModel):
     """Where operational alerts go (``pipelines.alerts``): Apprise URLs, none by default (no alerts)."""
 
@@ -213,6 +239,7 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = MonitorSettings()
     validation: RejectLimits = RejectLimits()
     alerts: AlertSettings = AlertSettings()
+    outreach: OutreachSettings = OutreachSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -122,7 +122,7 @@ def shadow_night(
     check_features(context, models)
     limit = proactive_limit(desk, roster)
     scored = [score_shard(settings, part, requests, models, limit) for part in shard(context, desk.shards)]
-    lists, _ = gather_lists(scored, roster, desk_rules(desk), day)
+    lists, _ = gather_lists(scored, roster, desk_rules(desk, settings.outreach), day)
     changed = differences(published, lists)
     extra = {
         "as_of": day.isoformat(),

@@ -28,12 +28,16 @@ from models.evaluation import ChurnEvaluation, evaluate_churn_model, evaluate_sc
 from models.gate import GateDecision, decide
 from models.list_changes import ListChanges
 from models.names import CHURN_MODEL
+from models.search import SearchReport, search_by_time
 from pipelines.settings import Settings
 from pipelines.workspace import Workspace
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from models.gate import GateRules
     from models.params import EmpcParams
+    from models.score_intervals import MetricInterval
     from models.tracking import RegisteredVersion, Tracker
 
 
@@ -48,21 +52,34 @@ class ChurnTraining:
     evaluation: ChurnEvaluation
     columns: list[str]
     categorical: list[str]
+    search: SearchReport | None = None
+    """The settings search inside the training months (None: not run)."""
 
 
 def label_spec(settings: Settings) -> LabelSpec:
     """The churn label window the settings declare."""
-    return LabelSpec(horizon_days=settings.churn.horizon_days, lead_days=settings.churn.lead_days)
+    churn = settings.churn
+    return LabelSpec(
+        horizon_days=churn.horizon_days,
+        lead_days=churn.lead_days,
+        definition=churn.definition,
+        no_billing_days=churn.no_billing_days,
+    )
 
 
 def time_split(settings: Settings, workspace: Workspace, as_of: date | None) -> TimeSplit:
     """The split whose test month is ``as_of`` (default: the latest with a complete label window)."""
+    from models.dataset import SplitError
+    from pipelines.workspace import WorkspaceError
+
     spec = label_spec(settings)
+    if as_of is not None:
+        workspace.check_as_of(as_of)
     test = as_of or spec.last_labelled_as_of(workspace.end)
-    split = TimeSplit.ending(test, settings.churn.train_months, spec.lead_days + spec.horizon_days)
-    workspace.check_as_of(split.train[0])
-    workspace.check_as_of(test)
-    return split
+    try:
+        return TimeSplit.fitting(test, settings.churn.train_months, spec.lead_days + spec.horizon_days, workspace.start)
+    except SplitError as error:
+        raise WorkspaceError(str(error)) from None
 
 
 def load_snapshots(settings: Settings, workspace: Workspace, split: TimeSplit) -> dict[date, pd.DataFrame]:
@@ -89,9 +106,11 @@ def fit_and_evaluate(settings: Settings, split: TimeSplit, frames: dict[date, pd
     """Fit the churn model on the split's snapshots and judge it on the test month."""
     train = training_rows(frames, split)
     valid, calibrate = (frames[d][held_out(frames[d]["account_id"])] for d in (split.valid, split.calibrate))
+    check_classes(settings, split, train, frames[split.test])
     columns = [c for c in train.columns if c in BY_NAME]
     categorical = [c for c in columns if BY_NAME[c].categorical]
-    model = train_churn_model(train, valid, calibrate, columns, categorical, params=settings.churn.params)
+    params, search = search_by_time(train, columns, categorical, settings.churn.params, settings.churn.search)
+    model = train_churn_model(train, valid, calibrate, columns, categorical, params=params)
     # What the model was trained on, kept inside it: the nightly run measures drift against it.
     reference = train[columns].assign(churn_probability=model.predict_proba(train))
     model.metadata["reference"] = profile(reference, [*columns, "churn_probability"], categorical)
@@ -99,7 +118,48 @@ def fit_and_evaluate(settings: Settings, split: TimeSplit, frames: dict[date, pd
     evaluation = evaluate_churn_model(
         model, train, test, categorical, settings.churn.empc, oracle=read_oracle(settings, split.test)
     )
-    return ChurnTraining(model, split, train, test, evaluation, columns, categorical)
+    evaluation.extras.update(trivial_figures(train, test))
+    return ChurnTraining(model, split, train, test, evaluation, columns, categorical, search)
+
+
+def check_classes(settings: Settings, split: TimeSplit, train: pd.DataFrame, test: pd.DataFrame) -> None:
+    """Refuse labels of one class (nothing to learn or judge) with what to change.
+
+    Raises:
+        WorkspaceError: The training or the test month's churn labels hold only one class.
+    """
+    from pipelines.workspace import WorkspaceError
+
+    churn = settings.churn
+    for what, frame, days in (("training months", train, split.train), ("test month", test, (split.test,))):
+        if frame.empty or frame["churn"].nunique() < 2:
+            outcome = "churned" if not frame.empty and frame["churn"].all() else "stayed"
+            held = "no account" if frame.empty else f"{len(frame):,} rows, all {outcome}"
+            raise WorkspaceError(
+                f"The churn labels of the {what} ({', '.join(d.isoformat() for d in days)}) hold only one class"
+                f" ({held}) under churn.definition = {churn.definition}: set churn.definition = no_billing"
+                " (customers whose billing stops) or request_or_close (needs cancellation_requests or"
+                " accounts.close_date), or give a longer extract."
+            )
+
+
+def trivial_figures(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
+    """The test AUC of each one-feature baseline (``models.baselines.TRIVIAL_BASELINES``) as evaluation extras."""
+    from models.baselines import trivial_baseline_aucs
+
+    return {f"baseline_{name.replace(' ', '_')}_auc": auc for name, auc in trivial_baseline_aucs(train, test).items()}
+
+
+def trivial_callout(evaluation: ChurnEvaluation) -> str:
+    """The sentence that calls out a model no better than a one-feature baseline (empty when it is better)."""
+    from models.baselines import TRIVIAL_BASELINES, no_better_than_trivial
+
+    trivial = {
+        name: float(evaluation.extras[key])
+        for name in TRIVIAL_BASELINES
+        if (key := f"baseline_{name.replace(' ', '_')}_auc") in evaluation.extras
+    }
+    return no_better_than_trivial(float(evaluation.metrics["auc"]), trivial)
 
 
 def plot_files(training: ChurnTraining, folder: Path) -> list[Path]:
@@ -160,11 +220,12 @@ def record_and_gate(
             training.model,
             training.train,
             name=name,
-            params={**training.split.describe(), **_params(settings)},
+            params={**training.split.describe(), **_params(settings, training.search)},
             metrics=evaluation.flat("test"),
             as_of=list(training.split.train),
             plots=plot_files(training, Path(folder)),
             tables={"by_segment": evaluation.by_segment, "by_territory": evaluation.by_territory},
+            reports={"settings_search": training.search.document()} if training.search else None,
         )
     changes = None
     if workspace is not None:
@@ -177,13 +238,33 @@ def record_and_gate(
         tracker, version.version, training.model, training.test, settings.churn.gate, settings.churn.empc,
         name=name, reason=reason, changes=changes,
     )  # fmt: skip
+    callout = trivial_callout(evaluation)
+    tags = {**(workspace.shape.tags() if workspace is not None else {}), "baseline.no_better_than_trivial":
+            "true" if callout else "false", "label.definition": settings.churn.definition}  # fmt: skip
+    if training.split.dropped_train_months:
+        tags["split.train_months_dropped"] = str(training.split.dropped_train_months)
+    for key, value in tags.items():  # the run's tags: what the extract lacked and what the figures say
+        tracker.client.set_tag(version.run_id, key, value)
+    said = [decision.summary(), callout, _short_history(settings, training.split)]
+    if workspace is not None:
+        said.append(workspace.shape.sentence())
     return GateOutcome(
         version.version,
         version.model_uri,
         decision.promote,
-        decision.summary(),
+        " ".join(part for part in said if part),
         champion.version if champion else None,
         decision,
+    )
+
+
+def _short_history(settings: Settings, split: TimeSplit) -> str:
+    """What a history too short for ``churn.train_months`` changed (empty when it held them all)."""
+    if not split.dropped_train_months:
+        return ""
+    return (
+        f"The history holds {len(split.train)} of the {settings.churn.train_months} training months"
+        f" (churn.train_months) before the validation month {split.valid}: trained on those."
     )
 
 
@@ -229,19 +310,36 @@ def gate_churn(
         interval=interval,
         reason=reason,
         list_changes=listed,
+        intervals=own_intervals(test["churn"], model.predict_proba(test), test["account_id"], rules),
     )
     tracker.apply_gate(name, version, decision)
     return decision, champion
 
 
-def _params(settings: Settings) -> dict[str, object]:
+def own_intervals(
+    labels: pd.Series, scores: np.ndarray, accounts: pd.Series, rules: GateRules
+) -> dict[str, MetricInterval] | None:
+    """The bootstrap intervals of a model's AUC and ECE on its test rows, drawn as ``rules`` say (None: one class)."""
+    from models.score_intervals import score_intervals
+
+    if labels.nunique() < 2:
+        return None
+    return score_intervals(labels.astype(int).to_numpy(), scores, accounts.to_numpy(), rounds=rules.bootstrap_rounds,
+                           level=rules.interval_level, seed=rules.bootstrap_seed)  # fmt: skip
+
+
+def _params(settings: Settings, search: SearchReport | None = None) -> dict[str, object]:
     from dataclasses import asdict
 
     churn = settings.churn
+    params = search.chosen if search is not None else churn.params
     return {
-        **{f"lgbm.{k}": v for k, v in asdict(churn.params).items()},
+        **{f"lgbm.{k}": v for k, v in asdict(params).items()},
+        **(search.params() if search is not None else {}),
         "label.horizon_days": churn.horizon_days,
         "label.lead_days": churn.lead_days,
+        "label.definition": churn.definition,
+        "label.no_billing_days": churn.no_billing_days,
         **{f"gate.{k}": v for k, v in asdict(churn.gate).items()},
         **{f"empc.{k}": v for k, v in asdict(churn.empc).items()},
     }
@@ -277,6 +375,7 @@ def evaluate_champion(
     evaluation = evaluate_churn_model(
         model, train, frames[split.test], categorical, settings.churn.empc, read_oracle(settings, split.test)
     )
+    evaluation.extras.update(trivial_figures(train, frames[split.test]))
     return {
         **evaluation.flat("churn"),
         "churn.model_version": champion.version,

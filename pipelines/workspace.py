@@ -26,9 +26,10 @@ from features.view import Tables, scan_tables
 from pipelines.settings import Settings
 from serving.outcomes_feed import FeedReport, merge_outcomes
 from sources.contract import table_info
+from sources.extract_shape import ExtractShape
 from sources.folders import WorkspaceFolders
 from sources.reader import read_extract
-from sources.validation import validate_workspace
+from sources.validation import SHAPE_KEY, validate_workspace
 from sources.validation_report import REPORT_FILE
 
 
@@ -45,6 +46,8 @@ class Workspace:
     end: date
     outcomes: FeedReport = field(default_factory=FeedReport)
     """What the recorded outcomes added to ``tables``, and what they could not place."""
+    shape: ExtractShape = field(default_factory=ExtractShape)
+    """The optional tables and columns the extract lacks (``sources.extract_shape``)."""
 
     def check_as_of(self, as_of: date) -> None:
         """Refuse an as-of date outside the data.
@@ -83,6 +86,7 @@ def open_workspace(settings: Settings) -> Workspace:
                 f" (details: savedesk validate --data {settings.data}):\n  " + "\n  ".join(problems)
             )
     tables = scan_tables(settings.clean_dir)
+    shape = ExtractShape.from_dict(json.loads(report.read_text(encoding="utf-8")).get(SHAPE_KEY))
     extract = read_extract(settings.raw_dir)
     start, end = extract.start, extract.end
     if start is None or end is None:
@@ -90,9 +94,9 @@ def open_workspace(settings: Settings) -> Workspace:
         start, end = start or first, end or last
     recorded = _recorded_outcomes(settings)
     if recorded is None or recorded.empty:
-        return Workspace(tables=tables, start=start, end=end)
+        return Workspace(tables=tables, start=start, end=end, shape=shape)
     tables, merged = merge_outcomes(tables, recorded, end)
-    return Workspace(tables=tables, start=start, end=end, outcomes=merged)
+    return Workspace(tables=tables, start=start, end=end, outcomes=merged, shape=shape)
 
 
 def _recorded_outcomes(settings: Settings) -> pd.DataFrame | None:

@@ -9,10 +9,11 @@ Three lists for a business date, each a DataFrame with one row per listed item:
 - **flips**: the open requests whose recommended offer is ``flip``, dealt to the
   territory's outside save specialists instead, due the same day.
 - **proactive**: accounts without an open request (keyed by ``account_id``),
-  ranked by ``saveable_value`` (taken as given: risk × P(save | best offer) ×
-  margin kept) and dealt to the territory's inside reps up to
-  ``DeskRules.proactive_per_rep`` each; accounts beyond the territory's capacity
-  are not listed.
+  ranked by ``incremental_margin`` when the rows carry it (what a call changes: the
+  uplift model's expected effect × revenue, ``models.uplift``), else by
+  ``saveable_value`` (taken as given: risk × P(save | best offer) × margin kept)
+  and dealt to the territory's inside reps up to ``DeskRules.proactive_per_rep``
+  each; accounts beyond the territory's capacity are not listed.
 
 **Dealing.** Within a territory, rows are sorted by value (highest first; ties
 by key, so the lists are deterministic) and dealt to the territory's reps in
@@ -24,6 +25,10 @@ rep's rows of one list from 1 in value order.
 dropped: its rows go to the pseudo-rep ``UNASSIGNED-<territory>`` (one per
 territory, with the capacity of one rep for proactive rows) and are counted in
 ``CallLists.unassigned()``.
+
+**Holdout.** With ``DeskRules.holdout``, the proactive accounts of the period's randomized
+holdout (``models.holdout``) are taken out before dealing, never listed, and kept in
+``CallLists.holdout`` (published beside the lists). Inbound requests and flips are never held out.
 
 **Intraday.** ``serving.intraday.add_intraday`` appends requests that arrived
 during the day; rows already listed never change. The reps come from a
@@ -38,13 +43,14 @@ contract's PII columns (``sources.contract.PII_COLUMNS``) are dropped even if al
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
 from models.deal import DEAL_COLUMNS
+from models.holdout import HOLDOUT_COLUMNS, HoldoutRules, held_out, period_of, risk_band
 from serving.roster import UNASSIGNED_PREFIX, Roster, unassigned_rep
 from sources.contract import PII_COLUMNS
 
@@ -100,6 +106,10 @@ OPTIONAL_COLUMNS = [
     "fallback_expected_net_value",
     "fallback_reason_codes",
     "fallback_note",
+    "offer_propensity",
+    "p_save_source",
+    "expected_effect",
+    "incremental_margin",
     *DEAL_COLUMNS,
 ]
 """Columns kept when the input has them (the recommendation's deal among them, ``models.deal.DEAL_COLUMNS``); every
@@ -123,12 +133,14 @@ class DeskRules:
             territory (pass to ``roster_from_history``).
         flip_offer: The offer that sends a request to the outside specialist.
         due_in_days: Days after the business date the lists are due (0 = the same day).
+        holdout: The randomized holdout of proactive outreach (None: every planned account may be listed).
     """
 
     proactive_per_rep: int = 20
     roster_days: int = 180
     flip_offer: str = "flip"
     due_in_days: int = 0
+    holdout: HoldoutRules | None = None
 
     def __post_init__(self) -> None:
         if self.proactive_per_rep < 0:
@@ -151,6 +163,8 @@ class CallLists:
         reps: Every rep the day's lists are for: the roster's reps and any
             ``UNASSIGNED-`` pseudo-rep, sorted (a rep with nothing listed still
             gets an empty page).
+        holdout: The proactive accounts held out tonight (``models.holdout.HOLDOUT_COLUMNS``), never listed;
+            a frame without columns when the desk keeps no holdout.
 
     Every frame has ``LIST_COLUMNS`` then the input columns, sorted by
     ``rep_id`` and ``rank``.
@@ -161,6 +175,7 @@ class CallLists:
     proactive: pd.DataFrame
     flips: pd.DataFrame
     reps: tuple[str, ...] = ()
+    holdout: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The three lists by name (``inbound``, ``proactive``, ``flips``)."""
@@ -213,20 +228,58 @@ def build_call_lists(
     requests = _prepared(inbound, INBOUND_COLUMNS, "request_id")
     accounts = _prepared(proactive, PROACTIVE_COLUMNS, "account_id")
     accounts = accounts[~accounts["account_id"].isin(set(requests["account_id"]))]
+    held = held_out(accounts["account_id"], business_date, rules.holdout) if rules.holdout else None
+    if held is not None:
+        held_accounts, accounts = accounts[held], accounts[~held]
     due = business_date + timedelta(days=rules.due_in_days)
     flipped = (requests["offer"] == rules.flip_offer).to_numpy(dtype=bool)
     inbound_list = _dealt(requests[~flipped], INBOUND, "request_id", "expected_net_value", roster.inside, None, due)
     flip_list = _dealt(requests[flipped], FLIP, "request_id", "expected_net_value", roster.specialists_in, None, due)
-    proactive_list = _dealt(
-        accounts, PROACTIVE, "account_id", "saveable_value", roster.inside, rules.proactive_per_rep, due
-    )
+    value = proactive_value(accounts)
+    proactive_list = _dealt(accounts, PROACTIVE, "account_id", value, roster.inside, rules.proactive_per_rep, due)
     return CallLists(
         business_date=business_date,
         inbound=inbound_list,
         proactive=proactive_list,
         flips=flip_list,
         reps=_reps(roster, (inbound_list, proactive_list, flip_list)),
+        **({"holdout": _holdout(held_accounts, proactive_list, business_date, rules)} if held is not None else {}),
     )
+
+
+def proactive_value(accounts: pd.DataFrame) -> str:
+    """The column proactive outreach is ranked by: ``incremental_margin`` when rows carry it, else ``saveable_value``.
+
+    ``incremental_margin`` is what a call changes (the uplift model's expected effect × revenue, ``models.uplift``).
+    """
+    if "incremental_margin" in accounts and accounts["incremental_margin"].notna().any():
+        return "incremental_margin"
+    return "saveable_value"
+
+
+def _holdout(held: pd.DataFrame, listed: pd.DataFrame, day: date, rules: DeskRules) -> pd.DataFrame:
+    """The held-out accounts with their risk band, and whether their value would have put them on the list.
+
+    An account would have been listed when its territory's list had room left or its value reaches the lowest
+    value its territory listed.
+    """
+    period = period_of(day, rules.holdout.period) if rules.holdout else ""
+    column = proactive_value(listed)
+    value = pd.to_numeric(listed[column], errors="coerce")
+    lowest = value.groupby(listed["territory"]).min()
+    filled = listed.groupby("territory").size()
+    out = held.assign(
+        risk_band=risk_band(held["churn_probability"]),
+        period=period,
+        segment=held["segment"] if "segment" in held else None,
+    )
+    held_value = pd.to_numeric(out[column] if column in out else out["saveable_value"], errors="coerce")
+    cut = out["territory"].map(lowest)
+    room = out["territory"].map(filled).fillna(0) < rules.proactive_per_rep * out["territory"].map(
+        listed.groupby("territory")["rep_id"].nunique()
+    ).fillna(1)
+    out["would_list"] = (room | cut.isna() | (held_value >= cut)).astype(bool)
+    return out[HOLDOUT_COLUMNS].sort_values("account_id", ignore_index=True)
 
 
 def _columns(required: list[str]) -> list[str]:

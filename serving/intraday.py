@@ -67,6 +67,7 @@ def add_intraday(lists: CallLists, new_inbound: pd.DataFrame, roster: Roster, ru
         proactive=lists.proactive,
         flips=flip_list,
         reps=tuple(sorted(set(lists.reps) | set(_reps(roster, (inbound_list, flip_list))))),
+        holdout=lists.holdout,
     )
 
 

@@ -6,7 +6,10 @@ request's resolution: the customer accepted → ``saved`` on the call date;
 declined and not flipped → ``cancelled`` on the call date; flipped to the outside
 save specialist → still ``open`` (the specialist's own outcome, recorded later,
 resolves it). When a request has several outcomes, the latest word wins, and it
-also wins over the extract's resolution when it is not older.
+also wins over the extract's resolution when it is not older. An outcome that
+carries the ``offer_propensity`` of the published row it followed (the desk's
+randomized offer, ``models.exploration``) keeps it as the attempt's
+``propensity``; the save model and the policy's valuation weight by it.
 
 Only outcomes that stand feed training (``serving.outcomes.STANDING``): one
 awaiting a manager's approval (beyond the rep's authority or the price floor)
@@ -106,6 +109,9 @@ def outcome_tables(
         "new_term_months": answered["new_term_months"].astype("Int64"),
         "accepted": answered["accepted"].astype(bool),
     })  # fmt: skip
+    if "offer_propensity" in answered:  # the published row's propensity, kept where the rep made its offer
+        logged = pd.to_numeric(answered["offer_propensity"], errors="coerce").astype(float)
+        attempts["propensity"] = logged.where(~specialist.to_numpy()).to_numpy()
     last = answered.drop_duplicates("request_id", keep="last")
     resolution = np.where(last["accepted"].astype(bool), "saved", np.where(flipped[last.index], "open", "cancelled"))
     day = pd.to_datetime(last["call_date"]).astype("datetime64[ns]")

@@ -56,6 +56,12 @@ TIMESTAMPS = (
 """How a timestamp with a UTC offset is read, in CSV and Parquet alike (a zoned Parquet column keeps its wall time)."""
 
 
+UNKNOWN = "unknown"
+"""The value of a defaulted descriptive column (city, state, segment) when the extract does not carry it."""
+ONE_TERRITORY = "all"
+"""The territory of every account when the extract has no territories: the desk works one book."""
+
+
 def _id(description: str) -> pa.Column:
     return pa.Column(str, pa.Check.str_length(min_value=1), nullable=False, description=description)
 
@@ -106,15 +112,33 @@ ACCOUNTS = pa.DataFrameSchema(
         "phone": _pii("Contact phone number."),
         "email": _pii("Contact email address."),
         "street_address": _pii("Service address."),
-        "city": pa.Column(str, nullable=False, description="Service city."),
+        "city": pa.Column(
+            str, nullable=False, required=False, description="Service city.", metadata={"default": UNKNOWN}
+        ),
         "state": pa.Column(
             str,
             pa.Check.str_matches(r"^[A-Z]{2}$"),
             nullable=False,
+            required=False,
             description="Two-letter state or province code of the service address.",
+            metadata={"default": UNKNOWN},
         ),
-        "territory": pa.Column(str, pa.Check.str_length(min_value=1), nullable=False, description="Sales territory."),
-        "segment": _code(v.SEGMENTS, "Line of business."),
+        "territory": pa.Column(
+            str,
+            pa.Check.str_length(min_value=1),
+            nullable=False,
+            required=False,
+            description="Sales territory.",
+            metadata={"default": ONE_TERRITORY},
+        ),
+        "segment": pa.Column(
+            str,
+            pa.Check.isin(v.SEGMENTS),
+            nullable=False,
+            required=False,
+            description="Line of business.",
+            metadata={"default": UNKNOWN},
+        ),
         "industry": _code(v.INDUSTRIES, "Customer's industry.", nullable=True, required=False),
         "start_date": _date("First day of service."),
         "contract_term_months": pa.Column(
@@ -141,7 +165,7 @@ SERVICE_LINES = pa.DataFrameSchema(
         " a new one; rate changes after the start are in rate_changes."
     ),
     metadata={
-        "required": True,
+        "required": False,
         "key": "line_id",
         "foreign_keys": {"account_id": ("accounts", "account_id")},
         "event_time": "start_date",
@@ -242,9 +266,9 @@ INVOICES = pa.DataFrameSchema(
         "invoice_id": _id("Invoice number."),
         "account_id": _id("Account."),
         "invoice_date": _date("Day the invoice was issued."),
-        "due_date": _date("Day payment is due."),
+        "due_date": _date("Day payment is due.", required=False),
         "amount": _money("Invoice total, in dollars."),
-        "paid_date": _date("Day the invoice was paid in full, once paid.", nullable=True),
+        "paid_date": _date("Day the invoice was paid in full, once paid.", nullable=True, required=False),
     },
 )
 
@@ -274,7 +298,7 @@ CANCELLATION_REQUESTS = pa.DataFrameSchema(
     name="cancellation_requests",
     description="Every request by a customer to end service, with its stated reason.",
     metadata={
-        "required": True,
+        "required": False,
         "key": "request_id",
         "foreign_keys": {"account_id": ("accounts", "account_id")},
         "event_time": "request_date",
@@ -332,6 +356,44 @@ SAVE_ATTEMPTS = pa.DataFrameSchema(
             description="Term of the new agreement, when the offer re-signs one.",
         ),
         "accepted": _flag("Whether the customer accepted the offer on the call."),
+        "propensity": pa.Column(
+            "float64",
+            pa.Check.in_range(0, 1, include_min=False),
+            nullable=True,
+            required=False,
+            coerce=True,
+            description="Probability with which the desk's randomization chose this offer, as published with the"
+            " call list row the rep followed; empty where the rep chose the offer.",
+        ),
+    },
+)
+
+PROACTIVE_CALLS = pa.DataFrameSchema(
+    name="proactive_calls",
+    description=(
+        "Proactive calls the desk made to accounts that had not asked to cancel: who called whom, when, with"
+        " which offer. Optional: without it savedesk cannot learn what a call changes (the outreach ranking stays"
+        " by saveable value)."
+    ),
+    metadata={
+        "required": False,
+        "key": "call_id",
+        "foreign_keys": {"account_id": ("accounts", "account_id")},
+        "event_time": "call_date",
+        "known_later": [],
+    },
+    columns={
+        "call_id": _id("Call number."),
+        "account_id": _id("Account called."),
+        "call_date": _date("Day of the call."),
+        "rep_id": _id("Rep who made the call."),
+        "offer": _code(v.OFFERS, "Offer made on the call.", nullable=True, required=False),
+        "outcome": _code(
+            v.CALL_OUTCOMES,
+            "How the call ended (absent: every row reached the customer).",
+            nullable=True,
+            required=False,
+        ),
     },
 )
 
@@ -346,6 +408,7 @@ TABLES: dict[str, pa.DataFrameSchema] = {
         CONTACTS,
         CANCELLATION_REQUESTS,
         SAVE_ATTEMPTS,
+        PROACTIVE_CALLS,
     )
 }
 """Every table of the contract, parents before children."""
@@ -375,6 +438,15 @@ class TableInfo:
     def required_columns(self) -> tuple[str, ...]:
         """Columns that must be present."""
         return tuple(c for c, col in TABLES[self.name].columns.items() if col.required)
+
+    @property
+    def defaults(self) -> dict[str, str]:
+        """Optional columns the clean table always has, each with the value it takes when the extract lacks it."""
+        return {
+            c: str(col.metadata["default"])
+            for c, col in TABLES[self.name].columns.items()
+            if (col.metadata or {}).get("default") is not None
+        }
 
     @property
     def pii_columns(self) -> tuple[str, ...]:

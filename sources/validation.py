@@ -41,14 +41,19 @@ import pandas as pd
 
 from sources.checks import ParentKeys, RowCheck, check_rows
 from sources.contract import EARLIEST_DAY, LATEST_DAY, TABLES, TableInfo, table_info
+from sources.event_mapping import EventMapping
+from sources.event_mapping_source import MappedFolder, mapped_folder
 from sources.expectations import describe_dtype
+from sources.extract_shape import shape_of
 from sources.folders import WorkspaceFolders
-from sources.reader import EXTRACT_FILE, SUFFIXES, TableReadError, read_extract, read_table, table_path
+from sources.reader import EXTRACT_FILE, SUFFIXES, TableReadError, read_extract
 from sources.reject_limits import RejectLimits, empty_table, limit_problem
 from sources.validation_output import StagedOutputs
 from sources.validation_report import Problem, TableSummary, ValidationReport
 
 MAX_PROBLEMS_PER_TABLE = 1_000
+SHAPE_KEY = "extract_shape"
+"""Where the report keeps what the extract left out (``sources.extract_shape.ExtractShape.to_dict``)."""
 _REPORT_BUG = "This is a savedesk bug: report it with the file."
 
 
@@ -57,10 +62,16 @@ class _Outcome:
     summary: TableSummary
     problems: list[Problem] = field(default_factory=list)
     keys: dict[str, ParentKeys] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    """The file's columns, when rows of it were kept."""
 
 
 def validate_workspace(
-    folders: WorkspaceFolders, *, extract_end: date | None = None, limits: RejectLimits | None = None
+    folders: WorkspaceFolders,
+    *,
+    extract_end: date | None = None,
+    limits: RejectLimits | None = None,
+    mapping: EventMapping | None = None,
 ) -> ValidationReport:
     """Check every raw table against the contract and quarantine the bad rows.
 
@@ -71,6 +82,8 @@ def validate_workspace(
             ``raw/extract.json``; when that is missing too, dates after the
             end are not checked and the report says so.
         limits: How much of each table may be quarantined (default: the declared ``RejectLimits()``).
+        mapping: How the extract's files, columns, codes and dates map onto the contract
+            (``sources.event_mapping``); default: ``raw/mapping.yaml`` when there is one.
 
     Returns:
         The report; ``report.fatal`` tells whether the workspace is unusable.
@@ -81,14 +94,17 @@ def validate_workspace(
     if not raw_dir.is_dir():
         notes.append(f"There is no folder {raw_dir}: put the extract's tables there, or run savedesk simulate.")
     end, extract_problems = _extract_end(raw_dir, extract_end, notes)
+    folder = mapped_folder(raw_dir, mapping)
     with StagedOutputs(folders) as staged:
         parents: dict[str, ParentKeys] = {}
         outcomes = []
         for name in TABLES:
-            outcome = _validate_table(table_info(name), raw_dir, end, parents, staged, limits)
+            outcome = _validate_table(table_info(name), raw_dir, end, parents, staged, limits, folder)
             parents.update({f"{name}.{column}": keys for column, keys in outcome.keys.items()})
             outcomes.append(outcome)
-        found = extract_problems + [problem for outcome in outcomes for problem in outcome.problems]
+        found = extract_problems + folder.problems + [problem for outcome in outcomes for problem in outcome.problems]
+        shape = shape_of({o.summary.table: o.columns for o in outcomes if o.summary.status == "ok"})
+        notes += [shape.sentence()] if shape.sentence() else []
         report = ValidationReport(
             raw_dir=str(raw_dir),
             rejects_dir=str(folders.rejects),
@@ -99,8 +115,10 @@ def validate_workspace(
             max_problems_per_table=MAX_PROBLEMS_PER_TABLE,
             notes=tuple(notes),
             table_limits=limits.describe(),
+            mapping=folder.report(),
         )
-        staged.commit(json.dumps(report.to_dict(), indent=2) + "\n", with_clean=not report.fatal)
+        saved = {**report.to_dict(), SHAPE_KEY: shape.to_dict()}
+        staged.commit(json.dumps(saved, indent=2) + "\n", with_clean=not report.fatal)
     return report
 
 
@@ -153,9 +171,10 @@ def _validate_table(
     parents: dict[str, ParentKeys],
     staged: StagedOutputs,
     limits: RejectLimits,
+    folder: MappedFolder,
 ) -> _Outcome:
-    """Read one table and stop at file-level problems; otherwise check its rows."""
-    path = table_path(raw_dir, info.name)
+    """Read one table (through the extract's mapping) and stop at file-level problems; otherwise check its rows."""
+    path = folder.table_path(info.name)
     if path is None and not info.required:
         return _Outcome(TableSummary(info.name, required=False, status="absent"))
     if path is None:
@@ -168,7 +187,7 @@ def _validate_table(
         )
         return _Outcome(TableSummary(info.name, info.required, "fatal", problem.file), [problem])
     try:
-        raw = read_table(path).reset_index(drop=True)
+        raw = folder.read(info.name, path)
     except TableReadError as error:
         problem = _fatal(
             info,
@@ -235,7 +254,7 @@ def _quarantine(
         status = "absent"
         notes = [*notes, "every row was quarantined: treated as absent (its features are left out, not zeros)."]
     else:
-        kept = staged.write_clean(info, check.typed.loc[~check.rejected])
+        kept = staged.write_clean(info, with_defaults(info, check.typed.loc[~check.rejected]))
     extra = [str(column) for column in raw.columns if column not in TABLES[info.name].columns]
     notes = [
         *notes,
@@ -263,7 +282,17 @@ def _quarantine(
         _fatal(info, str(path), expected="columns of the contract's types", found=error, action=_REPORT_BUG)
         for error in check.column_errors
     ]
-    return _Outcome(summary, problems, {column: check.keys(column) for column in _referenced(info.name)})
+    columns = tuple(str(column) for column in raw.columns) if status != "absent" else ()
+    keys = {column: check.keys(column) for column in _referenced(info.name)}
+    return _Outcome(summary, problems, keys, columns)
+
+
+def with_defaults(info: TableInfo, kept: pd.DataFrame) -> pd.DataFrame:
+    """The kept rows with every defaulted column the extract lacks, at its declared value (``TableInfo.defaults``)."""
+    missing = {column: value for column, value in info.defaults.items() if column not in kept.columns}
+    return kept.assign(
+        **{column: pd.Series(value, index=kept.index, dtype="object") for column, value in missing.items()}
+    )
 
 
 def _first_problems(info: TableInfo, file: str, raw: pd.DataFrame, problems: pd.DataFrame) -> list[Problem]:

@@ -113,6 +113,8 @@ class ValidationReport:
         max_problems_per_table: The cap on row problems kept per table.
         notes: Remarks about the whole run.
         table_limits: Each table's reject limits (``sources.reject_limits.RejectLimits.describe``).
+        mapping: What the extract's mapping did per table (``sources.event_mapping_source.MappedFolder.report``);
+            None when the extract has no mapping.
     """
 
     raw_dir: str
@@ -124,6 +126,7 @@ class ValidationReport:
     max_problems_per_table: int
     notes: tuple[str, ...] = ()
     table_limits: dict[str, dict[str, float]] = field(default_factory=dict)
+    mapping: dict[str, Any] | None = None
 
     @property
     def fatal(self) -> bool:
@@ -161,12 +164,15 @@ class ValidationReport:
             "max_problems_per_table": self.max_problems_per_table,
             "table_limits": self.table_limits,
             "problems": [asdict(problem) for problem in self.problems],
+            "mapping": self.mapping,
         }
 
     def render(self, console: Console) -> None:
         """Print counts per table, the first problems and what to do next."""
         end = self.extract_end.isoformat() if self.extract_end else "unknown"
         console.print(f"[bold]Validated {self.raw_dir}[/bold] (extract end: {end})")
+        if self.mapping is not None:
+            render_mapping(self.mapping, console)
         console.print(_counts_table(self.tables))
         if self.problems:
             console.print(_problems_table(self.problems[:SHOWN_PROBLEMS]))
@@ -235,3 +241,44 @@ def _problems_table(problems: tuple[Problem, ...]) -> Table:
             style=style,
         )
     return listed
+
+
+def render_mapping(mapping: dict[str, Any], console: Console) -> None:
+    """Print what the extract's mapping did: per table, renames, codes mapped and left, constants and dates."""
+    console.print(f"[bold]Mapped with {mapping['file']}[/bold]")
+    for record in mapping["tables"]:
+        console.print(f"  {record['table']} (from {Path(record['file']).name}):", markup=False)
+        for line in mapping_lines(record):
+            console.print(f"    {line}", markup=False, highlight=False)
+    if mapping.get("note"):
+        console.print(f"[yellow]{mapping['note']}[/yellow]")
+
+
+def mapping_lines(record: dict[str, Any]) -> list[str]:
+    """One table's mapping record as sentences."""
+    lines = []
+    if record["columns_renamed"]:
+        renamed = ", ".join(f"{crm} -> {column}" for crm, column in record["columns_renamed"].items())
+        lines.append(f"columns renamed: {renamed}")
+    for column, pairs in record["values_mapped"].items():
+        mapped = ", ".join(f"{code} -> {pair['to']} ({pair['rows']:,})" for code, pair in pairs.items()) or "none"
+        lines.append(f"{column}: values mapped {mapped}")
+        if record["unmapped_rows"].get(column):
+            left = ", ".join(f"{value} ({rows:,})" for value, rows in record["values_unmapped"][column].items())
+            lines.append(
+                f"{column}: {record['unmapped_rows'][column]:,} row(s) left unmapped: {left}"
+                " (validation quarantines those outside the contract's values)"
+            )
+    for column, value in record["constants_filled"].items():
+        lines.append(f"{column}: filled with {value!r} on every row")
+    for column, parsed in record["dates_parsed"].items():
+        if parsed["already_dates"]:
+            lines.append(f"{column}: already dates in the file; format {parsed['format']} not needed")
+            continue
+        line = f"{column}: {parsed['rows']:,} date(s) read as {parsed['format']}"
+        if parsed["unmatched"]:
+            line += (
+                f"; {parsed['unmatched']:,} did not match (e.g. {', '.join(parsed['examples'])}), left to validation"
+            )
+        lines.append(line)
+    return lines or ["read as it is (nothing to map)"]

@@ -70,6 +70,9 @@ REQUEST_RESOLUTIONS = ("saved", "cancelled", "open")
 
 REP_CHANNELS = ("inside_sales", "outside_specialist")
 
+CALL_OUTCOMES = ("reached", "voicemail", "no_answer")
+"""How a proactive call ended (``proactive_calls.outcome``): only a reached customer heard the offer."""
+
 Offer = Literal[
     "contract_education",
     "service_recovery",

@@ -6,6 +6,7 @@ Layout of a published date (``<date>`` is ISO, e.g. ``2026-10-31``)::
     DIR/published/<date>/proactive.parquet       proactive outreach
     DIR/published/<date>/flips.parquet           the flip list
     DIR/published/<date>/talking_points.parquet  talking points of the listed rows, keyed by list_key
+    DIR/published/<date>/holdout.parquet         proactive accounts held out that night (models.holdout)
     DIR/published/<date>/reps/<rep>.csv          one CSV per rep, ready for CRM import
     DIR/published/<date>/reps/<rep>.html         one printable page per rep
     DIR/published/<date>/manifest.json           business date, as-of, models, input fingerprint, row counts,
@@ -34,6 +35,8 @@ LIST_FILES = {"inbound": "inbound.parquet", "proactive": "proactive.parquet", "f
 REQUEST_LISTS = ("inbound", "flips")
 """The lists holding open cancellation requests (keys of ``LIST_FILES``)."""
 TALKING_POINTS_FILE = "talking_points.parquet"
+HOLDOUT_FILE = "holdout.parquet"
+"""The night's randomized holdout of proactive outreach (``models.holdout.HOLDOUT_COLUMNS``); absent before issue 18."""
 MANIFEST = "manifest.json"
 FRESHNESS_FILE = ".freshness.json"
 
@@ -113,4 +116,7 @@ def read_published(folder: Path, day: date) -> tuple[CallLists, pd.DataFrame]:
     """The call lists and talking points published in ``folder`` (a date's link or version folder) for ``day``."""
     frames = {name: pd.read_parquet(folder / file) for name, file in LIST_FILES.items()}
     lists = CallLists(day, frames["inbound"], frames["proactive"], frames["flips"])
+    if (folder / HOLDOUT_FILE).exists():
+        holdout = pd.read_parquet(folder / HOLDOUT_FILE)
+        lists = CallLists(day, lists.inbound, lists.proactive, lists.flips, holdout=holdout)
     return lists, pd.read_parquet(folder / TALKING_POINTS_FILE)

@@ -25,10 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models.holdout import holdout_counts
 from models.point_wording import KINDS
 from serving.call_lists import FLIP, INBOUND, PROACTIVE, CallLists
 from serving.publication.atomic import Build, Progress, new_version
-from serving.publication.catalog import LIST_FILES, TALKING_POINTS_FILE
+from serving.publication.catalog import HOLDOUT_FILE, LIST_FILES, TALKING_POINTS_FILE
 from serving.publication.crm import CSV_COLUMNS, rep_csvs
 from serving.publication.rep_pages import ShownPoints, rep_page, shown_points
 from sources.contract import PII_COLUMNS
@@ -86,11 +87,18 @@ def publish(
         leaked = sorted(PII_COLUMNS & set(frame.columns))
         if leaked:
             raise ValueError(f"{label} carries contact columns {leaked}")
+    held = set(lists.holdout["account_id"].astype(str)) if "account_id" in lists.holdout else set()
+    listed_held = sorted(held & set(frames["proactive"]["list_key"].astype(str)))
+    if listed_held:
+        raise ValueError(f"held-out accounts are on the proactive list: {listed_held[:10]}")
     with new_version(folder, name, progress) as build:
         _write_content(build, business_date, lists, frames, points, top_points)
+        if "account_id" in lists.holdout:
+            build.put(HOLDOUT_FILE, _parquet_bytes(lists.holdout.sort_values("account_id", ignore_index=True)))
         manifest = {
             "business_date": name,
             **manifest_extra,
+            **({"holdout": holdout_counts(lists.holdout)} if "account_id" in lists.holdout else {}),
             "rows": {**{key: len(frame) for key, frame in frames.items()}, "talking_points": len(points)},
             "unassigned": lists.unassigned(),
             "reps": _rep_files(frames, lists.reps),

@@ -19,6 +19,7 @@ import pandas as pd
 from models.deal import APPROVALS
 from models.point_wording import KIND_LABELS
 from models.policy import RECOMMENDATION_WORDS
+from models.valuation import P_SAVE_SOURCE, notice_of
 from serving.call_lists import FLIP, INBOUND, PROACTIVE
 from serving.formatting import dollars, number, percent, text, words
 
@@ -93,7 +94,9 @@ def rep_page(rep: str, day: date, items: list[dict[str, Any]], shown: ShownPoint
             }
         )
     territories = sorted({text(r.get("territory")) for r in items})
-    page = _page().render(rep=rep, day=day.isoformat(), territory=", ".join(territories), sections=sections)
+    notice = notice_of(r.get(P_SAVE_SOURCE) for r in items)  # offers valued from the catalog's prior save rates
+    page = _page().render(rep=rep, day=day.isoformat(), territory=", ".join(territories), sections=sections,
+                          notice=notice)  # fmt: skip
     return page.encode("utf-8")
 
 

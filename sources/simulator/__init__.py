@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from sources.reader import EXTRACT_FILE
 from sources.simulator.book import draw_accounts, draw_lines
 from sources.simulator.calendar import Calendar
+from sources.simulator.call_tables import call_raw, call_truth
 from sources.simulator.config import DEFAULT_END, SimulationConfig
 from sources.simulator.dynamics import Hauler
 from sources.simulator.tables import raw_tables
@@ -54,7 +55,8 @@ def simulate_hauler(config: SimulationConfig) -> SimulatedHauler:
     hauler = Hauler(config, calendar, accounts, lines, rng)
     hauler.run()
     raw, keys = raw_tables(hauler)
-    truth = truth_tables(hauler, keys)
+    raw.update(call_raw(hauler, keys))
+    truth = {**truth_tables(hauler, keys), **call_truth(hauler, keys)}
     return SimulatedHauler(config, raw, truth, summarize(hauler, raw))
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from sources.simulator.call_config import OutreachConfig
+
 DEFAULT_END = date(2026, 10, 31)
 """Last day of a simulated extract unless told otherwise: fixed, never the clock."""
 
@@ -68,6 +70,11 @@ class SimulationConfig:
             hauler that starts passing on more than before, which the monitoring's drift
             test simulates after a model's training period.
         price_shift_pct: Points added to every anniversary increase from ``price_shift_from`` on.
+        silent_leave_logit: Log-odds of a monthly silent leave for an account with nothing wrong (None: nobody
+            leaves silently, the default). A silent leaver stops being served and billed without calling or
+            closing: the extract shows only its invoices stopping; the truth records the day
+            (``truth/silent_leavers.parquet``). Price increases, billing trouble and the hidden frailty raise it.
+        outreach: The desk's proactive calls and their true effects (``sources.simulator.calls``).
     """
 
     accounts: int = 5_000
@@ -98,6 +105,8 @@ class SimulationConfig:
     reps_per_territory: int = 3
     price_shift_from: date | None = None
     price_shift_pct: float = 0.0
+    silent_leave_logit: float | None = None
+    outreach: OutreachConfig = OutreachConfig()
 
     def with_end(self, end: date) -> SimulationConfig:
         """The same configuration with another last day."""

@@ -17,9 +17,10 @@ from scipy.special import expit
 from sources.simulator.billing import change_rates, invoices
 from sources.simulator.book import Accounts, Lines
 from sources.simulator.calendar import Calendar
+from sources.simulator.calls import ProactiveDesk
 from sources.simulator.config import SimulationConfig
 from sources.simulator.contacts import contacts
-from sources.simulator.hazard import REASON, draw_reasons, hazard_drivers
+from sources.simulator.hazard import REASON, draw_reasons, hazard_drivers, silent_leaves
 from sources.simulator.saves import SaveDesk
 from sources.simulator.service import service_events
 from sources.simulator.state import HaulerState
@@ -43,6 +44,7 @@ class Hauler(HaulerState):
         super().__init__(config, calendar, accounts, lines, rng)
         self.hazard_rows: list[dict[str, np.ndarray]] = []
         self.desk = SaveDesk(self)
+        self.calls = ProactiveDesk(self) if config.outreach.enabled else None
 
     def run(self) -> None:
         """Play every month of the extract."""
@@ -74,6 +76,11 @@ class Hauler(HaulerState):
         # A save holds for its durable window unless it relapses (the desk's truth counts relapses), so an
         # account saved less than DURABLE_SAVE_DAYS before the month starts neither asks again nor closes.
         settled = (self.saved_on[eligible] >= 0) & (first - self.saved_on[eligible] < DURABLE_SAVE_DAYS)
+        if self.calls is not None:  # earlier calls still acting, then this month's calls (sources.simulator.calls)
+            drivers["logit"] = drivers["logit"] + self.calls.acting(m, eligible)
+            drivers["logit"] = drivers["logit"] + self.calls.month(
+                m, first, eligible, drivers, drivers["uncontrollable"], settled
+            )
         controllable = np.where(settled, 0.0, expit(drivers.pop("logit")))
         uncontrollable = np.where(settled, 0.0, drivers.pop("uncontrollable"))
         closure = np.where(settled, 0.0, drivers.pop("closure"))
@@ -103,3 +110,7 @@ class Hauler(HaulerState):
             self.rng.random(len(who)) < 0.5, REASON["business_closed"], REASON["sold"]))  # fmt: skip
         day = np.maximum(self.calendar.random_days(self.rng, m, len(who)), self.accounts.start[who] + 1)
         self.close(who, day, kind)
+        if self.config.silent_leave_logit is not None:  # customers who stop paying without a word
+            stays = ~asks & ~settled
+            stays[quits] = False
+            silent_leaves(self, m, eligible[stays], {name: values[stays] for name, values in drivers.items()})

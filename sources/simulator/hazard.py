@@ -78,6 +78,27 @@ def hazard_drivers(hauler: HaulerState, m: int, first: int, who: np.ndarray) -> 
     return drivers
 
 
+def silent_leaves(hauler: HaulerState, m: int, who: np.ndarray, drivers: dict[str, np.ndarray]) -> None:
+    """Customers who leave without calling: their service and billing stop, their records stay open.
+
+    Args:
+        hauler: The running hauler; the leavers are closed in the simulation and marked ``silent``.
+        m: The month.
+        who: Accounts that neither asked nor closed this month.
+        drivers: Their ``hazard_drivers`` (aligned with ``who``): price and billing trouble and the hidden
+            frailty raise the silent hazard.
+    """
+    base = hauler.config.silent_leave_logit
+    if base is None:  # nobody leaves silently
+        return
+    logit = base + drivers["price"] + 1.5 * drivers["billing"] + hauler.accounts.frailty[who]
+    leaves = hauler.rng.random(len(who)) < expit(logit)
+    gone = who[leaves]
+    day = np.maximum(hauler.calendar.random_days(hauler.rng, m, len(gone)), hauler.accounts.start[gone] + 1)
+    hauler.close(gone, day, np.full(len(gone), REASON["moved_out_of_area"]))
+    hauler.silent[gone] = True
+
+
 def draw_reasons(
     hauler: HaulerState, drivers: dict[str, np.ndarray], controllable: np.ndarray, who: np.ndarray
 ) -> np.ndarray:

@@ -1,6 +1,9 @@
 """The retention desk of the simulated hauler: reps answer requests with biased offers.
 
-A rep picks an offer by habit (``offers.rep_offer_propensity``); the customer
+A rep picks an offer by habit (``offers.rep_offer_propensity``), or, when the
+desk publishes its choices (``SaveDesk.policy``: the closed loop of
+``bench/closed_loop.py``), follows the published offer with the declared
+``compliance`` and logs the propensity published with it; the customer
 accepts by the hidden truth (``offers.durable_save_probability``); a flip goes
 to the territory's outside specialist a day or two later. Accepted offers
 change the account (rates, lines, contract); some saves relapse within 90 days,
@@ -10,6 +13,7 @@ and every request's truth for every catalog offer is kept for evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -70,8 +74,39 @@ class RunningHauler(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Requests:
+    """A batch of requests as the desk's published policy sees them (simulator numbering)."""
+
+    number: np.ndarray
+    """Request numbers (unique in the run; the raw tables give them ``request_id`` later)."""
+    account: np.ndarray
+    reason: np.ndarray
+    day: np.ndarray
+    month: int
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the desk published for a batch of requests."""
+
+    offer: np.ndarray
+    """Catalog offer index (``offers.OFFER``) per request; -1 where nothing was published (the rep chooses)."""
+    propensity: np.ndarray
+    """P(the published offer) under the desk's randomization; 1 where it publishes its best offer only."""
+
+
+DeskPolicy = Callable[[Requests], Published]
+"""The published choice for a batch of requests (the closed loop's trained policy)."""
+
+
 class SaveDesk:
-    """Answers each month's cancellation requests for a running hauler."""
+    """Answers each month's cancellation requests for a running hauler.
+
+    Attributes:
+        policy: The published choices reps follow (None: every rep chooses by habit, as the history did).
+        compliance: The chance a rep makes the published offer rather than their habit's.
+    """
 
     def __init__(self, hauler: RunningHauler) -> None:
         """Staff each territory with reps whose rollback habits differ."""
@@ -81,6 +116,8 @@ class SaveDesk:
         self.rollback_habit = hauler.rng.normal(0.3, 0.6, size=(len(cfg.territories), self.reps))
         self.next_request = 0
         self.truth: list[dict[str, np.ndarray]] = []
+        self.policy: DeskPolicy | None = None
+        self.compliance = 1.0
 
     def context(self, who: np.ndarray, reason: np.ndarray, m: int, day: np.ndarray) -> RequestContext:
         """What the save response of these requests depends on."""
@@ -117,6 +154,12 @@ class SaveDesk:
         rep = rng.integers(0, self.reps, size=n)
         propensity = rep_offer_propensity(ctx, self.rollback_habit[territory, rep])
         offer = choose(rng, propensity)
+        logged = np.full(n, np.nan)
+        if self.policy is not None:  # reps follow the published offer (the habit draw above keeps the stream)
+            published = self.policy(Requests(number, who, reason, day, m))
+            follow = (published.offer >= 0) & (rng.random(n) < self.compliance)
+            offer = np.where(follow, published.offer, offer)
+            logged = np.where(follow, published.propensity, np.nan)
 
         flip = offer == OFFER["flip"]
         specialist_day = day + rng.integers(1, 4, size=n)
@@ -136,10 +179,10 @@ class SaveDesk:
                          answered)  # fmt: skip
         inside = day < end
         rep_id = np.char.add(np.char.add("R", np.char.zfill(territory.astype(str), 2)), rep.astype(str))
-        self.log_attempt(number, who, day, rep_id, "inside_sales", offer, accepted & ~flip, inside, m)
+        self.log_attempt(number, who, day, rep_id, "inside_sales", offer, accepted & ~flip, inside, m, logged)
         specialist_id = np.char.add(np.char.add("S", np.char.zfill(territory.astype(str), 2)), "0")
         self.log_attempt(number, who, specialist_day, specialist_id, "outside_specialist", effective,
-                         accepted & flip, flip & answered, m)  # fmt: skip
+                         accepted & flip, flip & answered, m, np.full(n, np.nan))  # fmt: skip
 
         saved = np.flatnonzero(accepted)
         self.apply(who[saved], effective[saved], resolved[saved], m)
@@ -172,9 +215,12 @@ class SaveDesk:
 
     def log_attempt(
         self, number: np.ndarray, who: np.ndarray, day: np.ndarray, rep_id: np.ndarray, channel: str,
-        offer: np.ndarray, accepted: np.ndarray, keep: np.ndarray, m: int,
+        offer: np.ndarray, accepted: np.ndarray, keep: np.ndarray, m: int, propensity: np.ndarray,
     ) -> None:  # fmt: skip
-        """Log the attempts in ``keep`` with what the offer would have meant for the account."""
+        """Log the attempts in ``keep`` with what the offer would have meant for the account.
+
+        ``propensity`` is the published offer's, where the rep followed it (NaN where the rep chose).
+        """
         h = self.hauler.history
         revenue = h.revenue[m, who].astype(np.float64)
         pct = ROLLBACK_PCT[offer]
@@ -185,6 +231,7 @@ class SaveDesk:
             request=number[keep], account=who[keep], day=day[keep], rep=rep_id[keep], rep_channel=channel,
             offer=CONTRACT_OFFER[offer][keep], rollback_pct=pct[keep], credit=credit[keep],
             new_rate=np.round(new_rate, 2)[keep], term=term[keep], accepted=accepted[keep],
+            propensity=propensity[keep],
         )  # fmt: skip
 
     def apply(self, who: np.ndarray, offer: np.ndarray, day: np.ndarray, m: int) -> None:

@@ -38,6 +38,8 @@ class HaulerState:
         self.history = History.empty(calendar.months, n)
         self.closed = np.full(n, -1, dtype=np.int64)
         self.close_reason = np.full(n, -1, dtype=np.int8)
+        self.silent = np.zeros(n, dtype=bool)
+        """Accounts that left without a word: closed in the simulation, open in the extract's records."""
         self.lock_until = np.full(n, -1, dtype=np.int64)
         self.recovered_until = np.full(n, -1, dtype=np.int64)
         self.saved_on = np.full(n, -1, dtype=np.int64)

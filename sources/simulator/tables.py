@@ -67,6 +67,12 @@ class Keys:
     """Position in ``request_id`` of each simulated request number (-1: not in the extract)."""
 
 
+def _silently_ended(hauler: Hauler) -> np.ndarray:
+    """Lines that ended when their account left without a word: the records still show them in service."""
+    owner = hauler.lines.account
+    return hauler.silent[owner] & (hauler.lines.end == hauler.closed[owner])
+
+
 def raw_tables(hauler: Hauler) -> tuple[dict[str, pa.Table], Keys]:
     """Every contract table of a simulated hauler, in contract column order."""
     a, end = hauler.accounts, hauler.calendar.end
@@ -86,9 +92,10 @@ def raw_tables(hauler: Hauler) -> tuple[dict[str, pa.Table], Keys]:
         "start_date": dates(a.start, end),
         "contract_term_months": pa.array(a.term_months, type=pa.int64()),
         "auto_renew": pa.array(a.auto_renew),
-        "close_date": dates(hauler.closed, end),
+        # A silent leaver's record stays open: only its invoices stop (the truth keeps the day it left).
+        "close_date": dates(np.where(hauler.silent, -1, hauler.closed), end),
         "close_reason": codes(v.CANCELLATION_REASONS, np.where(
-            (hauler.closed >= 0) & (hauler.closed <= end), hauler.close_reason, -1)),
+            (hauler.closed >= 0) & (hauler.closed <= end) & ~hauler.silent, hauler.close_reason, -1)),
     })  # fmt: skip
 
     ln = hauler.lines
@@ -106,7 +113,7 @@ def raw_tables(hauler: Hauler) -> tuple[dict[str, pa.Table], Keys]:
         "monthly_rate": pa.array(ln.start_rate[line_order]),
         "is_lease": pa.array(ln.is_lease[line_order]),
         "start_date": dates(ln.start[line_order], end),
-        "end_date": dates(ln.end[line_order], end),
+        "end_date": dates(np.where(_silently_ended(hauler), -1, ln.end)[line_order], end),
     })  # fmt: skip
 
     def line_ids(lines: np.ndarray) -> pa.Array:
@@ -196,5 +203,7 @@ def raw_tables(hauler: Hauler) -> tuple[dict[str, pa.Table], Keys]:
         "new_monthly_rate": pa.array(sa["new_rate"][o].astype(np.float64)),
         "new_term_months": pa.array(sa["term"][o], type=pa.int64(), mask=sa["term"][o] < 0),
         "accepted": pa.array(sa["accepted"][o].astype(bool)),
+        # The published offer's propensity where the rep followed it (a closed loop); empty where the rep chose.
+        "propensity": pa.array(sa["propensity"][o], type=pa.float64(), mask=~np.isfinite(sa["propensity"][o])),
     })  # fmt: skip
     return tables, Keys(account_id, line_id, line_number, request_id, request_lookup)

@@ -62,7 +62,14 @@ def truth_tables(hauler: Hauler, keys: Keys) -> dict[str, pa.Table]:
         "line_id": keys.line_id,
         "monthly_cost_to_serve": pa.array(hauler.lines.cost[order]),
     })  # fmt: skip
-    return {"hazard": hazard, "save_response": save_response, "latent": latent, "lines": lines}
+    out = {"hazard": hazard, "save_response": save_response, "latent": latent, "lines": lines}
+    if hauler.config.silent_leave_logit is not None:
+        gone = np.flatnonzero(hauler.silent & (hauler.closed <= end))
+        out["silent_leavers"] = pa.table({
+            "account_id": keys.account_id.take(pa.array(gone)),
+            "left_on": dates(hauler.closed[gone], end),
+        })  # fmt: skip
+    return out
 
 
 def _answered(hauler: Hauler) -> dict[str, np.ndarray]:
@@ -109,4 +116,6 @@ def summarize(hauler: Hauler, raw: dict[str, pa.Table]) -> dict[str, Any]:
             offer: round(float((t["offer"][answered] == i).mean()), 4) for i, offer in enumerate(v.CATALOG_OFFERS)
         },
         "open_requests": int((~answered & (t["day"] <= cal.end)).sum()),
-    }
+        **({"silent_leavers": int((hauler.silent & (hauler.closed <= cal.end)).sum())}
+           if hauler.config.silent_leave_logit is not None else {}),
+    }  # fmt: skip

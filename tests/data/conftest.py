@@ -191,6 +191,19 @@ def _save_attempts() -> pd.DataFrame:
     )
 
 
+def _proactive_calls() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "call_id": ["P001", "P002"],
+            "account_id": ["A001", "A005"],
+            "call_date": _dates("2024-07-03", "2024-08-05"),
+            "rep_id": ["rep-07", "rep-03"],
+            "offer": ["service_recovery", "contract_education"],
+            "outcome": ["reached", "voicemail"],
+        }
+    )
+
+
 def build_hauler() -> dict[str, pd.DataFrame]:
     """The hand-made hauler, one frame per contract table (fresh copies)."""
     return {
@@ -202,6 +215,7 @@ def build_hauler() -> dict[str, pd.DataFrame]:
         "contacts": _contacts(),
         "cancellation_requests": _cancellation_requests(),
         "save_attempts": _save_attempts(),
+        "proactive_calls": _proactive_calls(),
     }
 
 

@@ -221,11 +221,11 @@ def test_a_quarantined_parent_takes_its_children_with_it(tmp_path: Path, hauler:
 
 
 def drop_required_column(h: Hauler, raw: Path) -> None:
-    h["accounts"] = h["accounts"].drop(columns=["segment"])
+    h["service_lines"] = h["service_lines"].drop(columns=["stream"])
 
 
 def remove_required_table(h: Hauler, raw: Path) -> None:
-    del h["service_lines"]
+    del h["accounts"]
 
 
 def empty_file(h: Hauler, raw: Path) -> None:
@@ -246,8 +246,8 @@ def unreadable_parquet(h: Hauler, raw: Path) -> None:
 
 FATAL_CORRUPTIONS = [
     # corruption, table, file name, column, words of what was found
-    (drop_required_column, "accounts", "accounts.parquet", "segment", "no such column"),
-    (remove_required_table, "service_lines", "service_lines.parquet or .csv", None, "no such file"),
+    (drop_required_column, "service_lines", "service_lines.parquet", "stream", "no such column"),
+    (remove_required_table, "accounts", "accounts.parquet or .csv", None, "no such file"),
     (empty_file, "contacts", "contacts.csv", None, "the file is empty"),
     (latin1_csv, "cancellation_requests", "cancellation_requests.csv", None, "not UTF-8"),
     (unreadable_parquet, "invoices", "invoices.parquet", None, "not a readable Parquet file"),

@@ -39,10 +39,10 @@ def test_features_refuses_an_as_of_outside_the_data(workspace: Path, tmp_path: P
 
 def test_features_refuses_a_workspace_that_fails_validation(tmp_path: Path) -> None:
     write_hauler(simulate_hauler(SimulationConfig(accounts=200, months=6, seed=1)), tmp_path)
-    (tmp_path / "raw" / "service_lines.parquet").unlink()
+    (tmp_path / "raw" / "accounts.parquet").unlink()
     result = runner.invoke(app, ["features", "--data", str(tmp_path), "--as-of", "2026-09-30", "--out", "x.parquet"])
     assert result.exit_code == 1
-    assert "fails validation" in result.output and "service_lines" in result.output
+    assert "fails validation" in result.output and "accounts" in result.output
 
 
 def test_snapshots_are_partitioned_by_as_of_and_labelled(workspace: Path, tmp_path: Path) -> None:

@@ -332,7 +332,9 @@ def test_rep_files_show_talking_points_in_page_order_without_repeating_the_guard
     ]  # fmt: skip
     limited = publish(tmp_path / "top2", DAY, lists, page, EXTRA, top_points=2)
     row = pd.read_csv(limited / "reps" / f"{rep}.csv").set_index("list_key").loc[key]
-    assert row[["risk_driver_points", "protective_points", "offer_driver_points", "guardrail_points"]].notna().sum() == 1
+    assert (
+        row[["risk_driver_points", "protective_points", "offer_driver_points", "guardrail_points"]].notna().sum() == 1
+    )
     assert row["risk_driver_points"].count(" | ") == 1
 
 

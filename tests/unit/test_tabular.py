@@ -94,11 +94,12 @@ def test_a_new_extract_needs_only_a_mapping(bins: Path) -> None:
     assert frame["lines"].between(0, 2).all()
     assert frame["split"].value_counts().to_dict() == {"train": 200, "val": 100, "test": 100}
 
-    result = runner.invoke(tabular_app, ["evaluate", "--mapping", str(bins), "--json"])
+    result = runner.invoke(tabular_app, ["evaluate", "--mapping", str(bins), "--json", "--budget-seconds", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["rows"] == {"train": 200, "val": 100, "test": 100}
     assert report["test_auc"] > 0.7  # churn is driven by the plan and missed pickups
+    assert report["settings_search"]["budget_seconds"] == 2.0 and report["settings_search"]["declared_cv_auc"]
 
 
 def test_tenure_from_a_start_date_counts_days_to_as_of(bins: Path) -> None:
@@ -151,7 +152,10 @@ def test_telco_mapping_reproduces_the_published_split() -> None:
 
 @pytest.fixture(scope="module")
 def telco_report() -> dict:
-    result = runner.invoke(tabular_app, ["evaluate", "--mapping", str(TELCO_MAPPING), "--json"])
+    # The declared settings (no search): the figures of the published split below are theirs.
+    result = runner.invoke(
+        tabular_app, ["evaluate", "--mapping", str(TELCO_MAPPING), "--json", "--budget-seconds", "0"]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
