@@ -36,11 +36,14 @@ class CostToServe:
         per_yard_lifted: Collection and disposal per cubic yard lifted, in dollars.
         weeks_per_month: Weeks in an average month.
         compactor: Monthly cost of a leased compactor, in dollars.
+        unknown_size_cost_ratio: Cost to serve as a share of the monthly revenue of an account whose lines are
+            not in the extract (no service_lines): a hauler's typical operating ratio.
     """
 
     territory_index: tuple[tuple[str, float], ...] = SIMULATED_COST_INDEX
     default_index: float | None = None
     per_line: float = 14.0
+    unknown_size_cost_ratio: float = 0.65
     per_yard_lifted: float = 5.2
     weeks_per_month: float = 4.33
     compactor: float = 180.0

@@ -200,6 +200,9 @@ def offer_terms(
     lease = _number(accounts, "has_lease", 0.0)
     index = cts.index_of(accounts["territory"])
     cost = cts.account_cost(index, _number(accounts, "lines"), capacity, lease)
+    # Lines not in the extract (no service_lines): the declared operating ratio of the revenue; right-sizes and
+    # added streams then do not apply (their capacity is unknown).
+    cost = np.where(np.isnan(cost), revenue * cts.unknown_size_cost_ratio, cost)
     annuity, contact = catalog.annuity(), catalog.contact_cost
     n = len(accounts)
 

@@ -274,10 +274,10 @@ def _holdout(held: pd.DataFrame, listed: pd.DataFrame, day: date, rules: DeskRul
         segment=held["segment"] if "segment" in held else None,
     )
     held_value = pd.to_numeric(out[column] if column in out else out["saveable_value"], errors="coerce")
-    cut = out["territory"].map(lowest)
-    room = out["territory"].map(filled).fillna(0) < rules.proactive_per_rep * out["territory"].map(
-        listed.groupby("territory")["rep_id"].nunique()
-    ).fillna(1)
+    cut = pd.to_numeric(out["territory"].map(lowest), errors="coerce")  # no row listed: an empty, untyped map
+    filled_now = pd.to_numeric(out["territory"].map(filled), errors="coerce").fillna(0)
+    reps = pd.to_numeric(out["territory"].map(listed.groupby("territory")["rep_id"].nunique()), errors="coerce")
+    room = filled_now < rules.proactive_per_rep * reps.fillna(1)
     out["would_list"] = (room | cut.isna() | (held_value >= cut)).astype(bool)
     return out[HOLDOUT_COLUMNS].sort_values("account_id", ignore_index=True)
 

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from models.cost_to_serve import CostToServe
 from pipelines.cli import app
 from pipelines.flows import configured, nightly
 from pipelines.settings import load_settings
@@ -68,17 +67,7 @@ def run(*args: str) -> str:
     return said
 
 
-# Without service_lines an offer's cost to serve needs a stand-in (an operating ratio of the revenue) that
-# models/offers.py does not have yet: /work/notes/out/minimal-extract-cost-to-serve.patch adds it.
-UNSIZED = pytest.mark.xfail(
-    not hasattr(CostToServe(), "unknown_size_cost_ratio"),
-    reason="offers cannot be priced without service_lines until models/offers.py has a cost stand-in",
-    strict=True,
-)
-
-
-@pytest.mark.parametrize("name", [pytest.param(v, marks=UNSIZED) if v in (MINIMAL, "no_service_lines") else v
-                                  for v in VARIANTS])  # fmt: skip
+@pytest.mark.parametrize("name", VARIANTS)
 def test_every_optional_input_stays_optional_end_to_end(full_extract: Path, tmp_path: Path, name: str) -> None:
     data = str(variant(full_extract, tmp_path / name, name))
     validated = run("validate", "--data", data)
