@@ -269,8 +269,10 @@ FEATURES: tuple[Feature, ...] = (
     *_quality_features(),
     # billing
     _f("days_since_invoice", "days", "invoices", "billing",
-       "Days since the most recent invoice (billing stops some weeks before a customer who leaves is gone).",
-       "last billed on {date}", concept="billing recency", audience=REP),
+       "Days since the most recent invoice (billing stops some weeks before a customer who leaves is gone). Moves"
+       " by design: at a month-end snapshot nearly every billed account shows the month's length, so its drift"
+       " follows the calendar; unbilled_months_365d warns of billing that stops.",
+       "last billed on {date}", concept="billing recency", audience=REP, drift_warning=False),
     _f("unbilled_months_365d", "count", "invoices", "billing",
        "Months of the last 12 without an invoice, after the account's first month and the extract's first"
        " billed month.", "{value:.0f} months without a bill in the last year", window_days=365,

@@ -41,6 +41,8 @@ def change_rates(hauler: HaulerState, m: int, first: int, last: int, open_: np.n
     day = np.minimum(first + (a.start[owner] - first) % 28, last)
     hauler.set_rates(lines, hauler.lines.rate[lines] * (1 + np.maximum(pct, 0.5) / 100), day, "annual_increase")
 
+    if not cfg.surcharges:
+        return
     for kind, chance, low, high in (("fuel_surcharge", 0.05, 3.0, 6.0), ("environmental_fee", 0.03, 1.5, 3.0)):
         hit = np.flatnonzero(hauler.rng.random(len(cfg.territories)) < chance)
         pct_by_territory = np.zeros(len(cfg.territories))

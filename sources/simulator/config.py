@@ -105,6 +105,9 @@ class SimulationConfig:
     reps_per_territory: int = 3
     price_shift_from: date | None = None
     price_shift_pct: float = 0.0
+    surcharges: bool = True
+    """Whether territories draw fuel surcharges and environmental fees at random (off: anniversary increases
+    only, for a hauler whose price features must stay stable, e.g. a drift test's control)."""
     silent_leave_logit: float | None = None
     outreach: OutreachConfig = OutreachConfig()
 

@@ -43,7 +43,7 @@ ROW_COUNTS = (1, 2, 3, 4, 5, 6, 6, 24)
 """Rows of a table with rows; now and then 24, so a reject limit (judged from 20 rows) can be crossed."""
 ENCODINGS = ("utf-8", "utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-8-sig", "latin-1", "cp1252")
 PREFIX = {"accounts": "A", "service_lines": "L", "rate_changes": "R", "service_events": "E", "invoices": "I",
-          "contacts": "C", "cancellation_requests": "Q", "save_attempts": "S"}  # fmt: skip
+          "contacts": "C", "cancellation_requests": "Q", "save_attempts": "S", "proactive_calls": "P"}  # fmt: skip
 FOREIGN = {"account_id": "accounts", "line_id": "service_lines", "request_id": "cancellation_requests"}
 LATER = ("close_date", "end_date", "due_date", "paid_date", "resolved_date")
 """Dates that come after the row's event time: drawn later, so good rows keep their date order."""
@@ -130,7 +130,8 @@ def _table(rnd: random.Random, name: str, parents: dict[str, int]) -> Drawn:
         for column in columns:
             spec = schema.columns.get(column)
             if column in native:
-                row[column] = _native(rnd, native[column], good=not dirty, later=column in LATER)
+                top = _ceiling(spec) if spec is not None else 20.0
+                row[column] = _native(rnd, native[column], good=not dirty, later=column in LATER, top=top)
             elif spec is None:
                 row[column] = _text(rnd, 4)
             elif dirty and rnd.random() < 0.3:
@@ -156,12 +157,21 @@ def _good(rnd: random.Random, table: str, name: str, column: Any, row: int, pare
         day = date(2020 if name in LATER else 2019, 1, 1) + timedelta(days=rnd.randrange(365))
         return day.isoformat() + rnd.choice(["", "", "", "T08:00:00-06:00", "T12:00:00Z", " 09:30", "T23:59:59+05:30"])
     if dtype in ("float64", "Int64"):
-        return str(rnd.randint(1, 20))
+        top = _ceiling(column)
+        if top < 20 and dtype == "float64":  # a share (a propensity): a good value is a fraction, not a count
+            return str(round(rnd.uniform(0.01, top), 3))
+        return str(rnd.randint(1, max(int(top), 1)))
     if dtype == "boolean":
         return rnd.choice(["true", "False", "yes", "N", "1", "0"])
     if allowed:
         return rnd.choice(list(allowed[0]))
     return rnd.choice({"state": ["CA", "NV"], "rep_id": ["R1", "R2", "r1"]}.get(name, ["Fresno", "Austin"]))
+
+
+def _ceiling(column: Any) -> float:
+    """The largest number good rows draw for a numeric column: 20, or the column's own maximum when smaller."""
+    bounds = [check.statistics.get("max_value") for check in column.checks]
+    return float(min([20, *(bound for bound in bounds if isinstance(bound, int | float))]))
 
 
 def _junk(rnd: random.Random, dtype: str) -> Any:
@@ -196,8 +206,8 @@ def _text(rnd: random.Random, size: int) -> str:
     return "".join(chr(rnd.randint(*rnd.choice(ranges))) for _ in range(rnd.randint(0, size)))
 
 
-def _native(rnd: random.Random, kind: str, *, good: bool, later: bool = False) -> Any:
-    """A native Parquet value: one good rows carry (in 2019, or 2020 if ``later``; small numbers), or any."""
+def _native(rnd: random.Random, kind: str, *, good: bool, later: bool = False, top: float = 20.0) -> Any:
+    """A native Parquet value: one good rows carry (in 2019, or 2020 if ``later``; numbers up to ``top``), or any."""
     if not good and rnd.random() < 0.2:
         return None
     if kind in ("date", "timestamp", "zoned"):
@@ -208,9 +218,10 @@ def _native(rnd: random.Random, kind: str, *, good: bool, later: bool = False) -
         day = date.fromordinal(rnd.randint(first.toordinal(), last.toordinal()))
         return day if kind == "date" else datetime(day.year, day.month, day.day, rnd.randrange(24), rnd.randrange(60))
     if kind == "float":
-        return rnd.uniform(1, 20) if good else rnd.choice([math.nan, math.inf, -1e300, rnd.uniform(-1e12, 1e12)])
+        good_value = rnd.uniform(min(1.0, top / 20), top)
+        return good_value if good else rnd.choice([math.nan, math.inf, -1e300, rnd.uniform(-1e12, 1e12)])
     if kind == "int":
-        return rnd.randint(1, 20) if good else rnd.randint(-(2**63), 2**63 - 1)
+        return rnd.randint(1, max(int(top), 1)) if good else rnd.randint(-(2**63), 2**63 - 1)
     return rnd.random() < 0.5
 
 

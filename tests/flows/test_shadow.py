@@ -34,7 +34,9 @@ from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
 pytestmark = pytest.mark.slow
 
-GATES = "[churn.gate]\nmin_auc = 0.55\n\n[save.gate]\nmin_auc = 0.6\nmax_ece = 0.25\n"
+# The save model is not under test: on this small hauler it is judged on a few dozen requests, so its gate is
+# open (the shadow manifest names the save champion beside the churn challenger).
+GATES = "[churn.gate]\nmin_auc = 0.55\n\n[save.gate]\nmin_auc = 0.0\nmax_ece = 1.0\n"
 NIGHTS = [date(2026, 10, 29), date(2026, 10, 30), date(2026, 10, 31)]
 LISTS = ("inbound", "proactive", "flips")
 
@@ -64,6 +66,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     configure(data, 0)
     trained = CliRunner().invoke(app, ["train", "--data", str(data)])
     assert trained.exit_code == 0, trained.output
+    assert "savedesk-save v1 (models:/savedesk-save/1): promoted" in " ".join(trained.output.split())
     base = load_settings(data)
     churn = base.churn.model_copy(
         update={"params": replace(base.churn.params, seed=base.churn.params.seed + 1),
