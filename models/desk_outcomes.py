@@ -7,8 +7,8 @@ in the report and turns them into warnings.
   rep, territory and month; flips by territory.
 - **Concessions**: the size of rollbacks by segment for the same reason (are
   some customers given more than others in the same situation?).
-- **An offer against the bar** (``low_save_rates``): clearly below
-  ``min_save_rate`` when even the upper end of its 95 % Wilson interval is.
+- **A rate's interval** (``wilson_upper``): the upper end of a rate's 95 % Wilson interval (offers are judged
+  against the model's promise in ``models.promise``, not against a fixed bar).
 - **A rep or territory against its mix of calls** (``mix_adjusted``, indirect
   standardisation): a rep whose callers mostly moved away or closed their
   business cannot save as many as one who gets price calls. Each request is
@@ -308,14 +308,3 @@ def wilson_upper(rate: pd.Series, n: pd.Series, z: float = 1.96) -> pd.Series:
     centre = rate + z * z / (2 * n)
     spread = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
     return (centre + spread) / (1 + z * z / n)
-
-
-def low_save_rates(table: pd.DataFrame, min_save_rate: float, min_requests: int) -> pd.DataFrame:
-    """The rows of an ``outcomes_by`` table (offers) saving clearly too few, with the ``upper`` end of their rate.
-
-    "Too few" means clearly below ``min_save_rate``: even the upper end of the rate's 95 % Wilson interval is
-    below it, on at least ``min_requests`` matured requests. An offer at 24.6 % on 57 requests is not told off
-    for a 25 % bar that chance alone explains.
-    """
-    upper = wilson_upper(table["save_rate"], table["requests"])
-    return table.assign(upper=upper)[(table["requests"] >= min_requests) & (upper < min_save_rate)]

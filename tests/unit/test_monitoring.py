@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models.dataset import TimeSplit
-from models.desk_outcomes import concession_gaps, desk_outcomes, low_save_rates, request_money, wilson_upper
+from models.desk_outcomes import concession_gaps, desk_outcomes, request_money
 from models.monitoring import (
     AFTER_TRAINING,
     IN_TRAINING,
@@ -181,17 +181,6 @@ def test_published_lists_against_the_book() -> None:
     assert table.loc[pd.Timestamp(first), "lift"] == pytest.approx(5.0)
     assert np.isnan(table.loc[pd.Timestamp(second), "lift"])  # no churn in the book: no lift to speak of
     assert list_performance(pd.DataFrame(), {}).empty
-
-
-def test_a_save_rate_is_flagged_only_when_clearly_below_the_bar() -> None:
-    rates = pd.DataFrame({
-        "offer": ["close_call", "clearly_low", "too_few"], "requests": [57, 400, 20], "save_rate": [0.246, 0.15, 0.0],
-    })  # fmt: skip
-    found = low_save_rates(rates, 0.25, THRESHOLDS.min_requests)
-    assert found["offer"].tolist() == ["clearly_low"]
-    assert low_save_rates(rates, 0.25, 10)["offer"].tolist() == ["clearly_low", "too_few"]  # the guard is the setting
-    upper = wilson_upper(pd.Series([0.15, 0.246]), pd.Series([400, 57]))
-    assert 0.15 < upper.iloc[0] < 0.25 < upper.iloc[1]  # 24.6 % of 57 may well be a 25 % offer
 
 
 def test_territory_rates_moving_with_the_market_are_reported_not_warned() -> None:
