@@ -16,7 +16,8 @@ thousand accounts take a few seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -47,17 +48,7 @@ class AucInterval:
 
     def as_dict(self) -> dict[str, Any]:
         """The interval as plain values (the audit log, the run's report)."""
-        return {
-            "difference": self.difference,
-            "low": self.low,
-            "high": self.high,
-            "level": self.level,
-            "rounds": self.rounds,
-            "seed": self.seed,
-            "accounts": self.accounts,
-            "rows": self.rows,
-            "method": self.method,
-        }
+        return asdict(self)
 
 
 def paired_auc_interval(
@@ -91,14 +82,10 @@ def paired_auc_interval(
     if y.min(initial=1.0) == y.max(initial=0.0):
         raise ValueError("the rows hold only one class: no AUC to compare")
     codes, uniques = pd.factorize(pd.Series(np.asarray(accounts)), sort=False)
-    champion, challenger = _Ranking.of(y, first, codes), _Ranking.of(y, second, codes)
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(64, CELLS // max(len(y), 1)))
-    draws: list[np.ndarray] = []
-    for start in range(0, rounds, chunk):
-        picked = rng.integers(0, len(uniques), size=(min(chunk, rounds - start), len(uniques)))
-        counts = np.stack([np.bincount(row, minlength=len(uniques)) for row in picked]).astype(float)
-        draws.append(challenger.auc(counts) - champion.auc(counts))
+    champion, challenger = Ranking.of(y, first, codes), Ranking.of(y, second, codes)
+    draws = [
+        challenger.auc(counts) - champion.auc(counts) for counts in account_draws(len(uniques), len(y), rounds, seed)
+    ]
     gains = np.concatenate(draws)
     gains = gains[np.isfinite(gains)]  # a draw with one class only has no AUC
     tail = (1.0 - level) / 2.0
@@ -108,8 +95,20 @@ def paired_auc_interval(
     return AucInterval(difference, float(low), float(high), level, rounds, seed, len(uniques), len(y))
 
 
+def account_draws(accounts: int, rows: int, rounds: int, seed: int) -> Iterator[np.ndarray]:
+    """The bootstrap's draws of accounts, a few at a time: draws × accounts, how often each account was drawn.
+
+    Seeded; at most ``CELLS`` draws × rows are weighed together, so a large book draws a few at a time.
+    """
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(64, CELLS // max(rows, 1)))
+    for start in range(0, rounds, chunk):
+        picked = rng.integers(0, accounts, size=(min(chunk, rounds - start), accounts))
+        yield np.stack([np.bincount(row, minlength=accounts) for row in picked]).astype(float)
+
+
 @dataclass(frozen=True)
-class _Ranking:
+class Ranking:
     """One model's rows in score order, reduced to what a weighted AUC needs."""
 
     negative_accounts: np.ndarray
@@ -122,7 +121,8 @@ class _Ranking:
     """For each churner row: how many non-churner rows score lower or the same (ties count one half)."""
 
     @classmethod
-    def of(cls, y: np.ndarray, scores: np.ndarray, codes: np.ndarray) -> _Ranking:
+    def of(cls, y: np.ndarray, scores: np.ndarray, codes: np.ndarray) -> Ranking:
+        """The ranking of rows with labels ``y`` by ``scores``; ``codes`` numbers each row's account."""
         order = np.argsort(scores, kind="stable")
         ordered, positive = scores[order], y[order] == 1
         first = np.r_[True, ordered[1:] != ordered[:-1]]  # the first row of each run of equal scores

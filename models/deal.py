@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.guardrails import GuardrailRules
+from models.guardrails import GuardrailRules, floor_rate
 from models.mandates import Mandate, compliance_notes
 from sources import vocabulary as v
 
@@ -66,7 +66,7 @@ def deal_terms(offers: pd.DataFrame, context: pd.DataFrame, rules: GuardrailRule
     new_yards, new_pickups = _service_after(offers, yards, pickups)
     new_yards[flip], new_pickups[flip] = np.nan, np.nan
     proposed = np.where(flip, np.nan, _number(offers, "new_monthly_rate"))
-    floor = _number(offers, "monthly_cost_to_serve") * (1 + rules.min_margin_pct / 100)
+    floor = floor_rate(_number(offers, "monthly_cost_to_serve"), rules)
     has_line = container != ""
     proposed_container = np.where(has_line & ~np.isnan(new_yards) & ~flip, container, "")
     change = _text(offers, "proposed_change")

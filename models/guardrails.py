@@ -160,6 +160,11 @@ def rep_authority(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
     return _verdict(within, "rep_authority", candidates.index)
 
 
+def floor_rate(monthly_cost_to_serve: np.ndarray, rules: GuardrailRules) -> np.ndarray:
+    """The lowest monthly rate a concession may leave: cost to serve plus the minimum margin."""
+    return monthly_cost_to_serve * (1 + rules.min_margin_pct / 100)
+
+
 def price_floor(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
     """A concession never takes the rate below cost to serve plus the minimum margin.
 
@@ -167,7 +172,7 @@ def price_floor(candidates: pd.DataFrame, rules: GuardrailRules) -> Verdict:
     the floor can still be educated on its contract.
     """
     _needs(candidates, "price floor", "new_monthly_rate", "monthly_cost_to_serve", "concession_monthly")
-    floor = _numbers(candidates, "monthly_cost_to_serve") * (1 + rules.min_margin_pct / 100)
+    floor = floor_rate(_numbers(candidates, "monthly_cost_to_serve"), rules)
     # A rate exactly at the floor passes, whatever the float rounding of cost × (1 + margin).
     with np.errstate(invalid="ignore"):
         above = _numbers(candidates, "new_monthly_rate") >= floor * (1 - 1e-12)

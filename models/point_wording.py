@@ -93,7 +93,7 @@ OPENING_PHRASES: dict[str, str] = {
     "rate_change_pct_90d": "your rate went up {value:.0%} in the last 90 days",
     "days_since_increase": "your rate went up on {date}",
     "last_increase_pct": "your rate went up {value:.1%} on {date}",
-    "complaints_90d": "you've had to raise {value:.0f} complaints with us in the last 90 days",
+    "complaints_90d": "you've raised {value:.0f} complaints with us in the last 90 days",
     **{
         name: phrase
         for event in ("missed_pickup", "late_pickup", "damaged_container")

@@ -22,14 +22,13 @@ refuses only what is clearly worse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.comparison import CELLS
-from models.comparison import _Ranking as Ranking  # one weighted AUC for both intervals
+from models.comparison import Ranking, account_draws  # one weighted AUC and one draw for both intervals
 
 BINS = 10
 """Calibration bins, as ``expected_calibration_error`` counts them."""
@@ -60,18 +59,7 @@ class MetricInterval:
 
     def as_dict(self) -> dict[str, Any]:
         """The interval as plain values (the audit log, the run's report)."""
-        return {
-            "metric": self.metric,
-            "value": self.value,
-            "low": self.low,
-            "high": self.high,
-            "level": self.level,
-            "rounds": self.rounds,
-            "seed": self.seed,
-            "accounts": self.accounts,
-            "rows": self.rows,
-            "method": self.method,
-        }
+        return asdict(self)
 
 
 def score_intervals(
@@ -107,12 +95,8 @@ def score_intervals(
     codes, uniques = pd.factorize(pd.Series(np.asarray(accounts)), sort=False)
     ranking = Ranking.of(y, p, codes)
     gaps = _bin_gaps(y, p)
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(64, CELLS // max(len(y), 1)))
     aucs, eces = [], []
-    for start in range(0, rounds, chunk):
-        picked = rng.integers(0, len(uniques), size=(min(chunk, rounds - start), len(uniques)))
-        counts = np.stack([np.bincount(row, minlength=len(uniques)) for row in picked]).astype(float)
+    for counts in account_draws(len(uniques), len(y), rounds, seed):
         aucs.append(ranking.auc(counts))
         weights = counts[:, codes]
         eces.append(np.abs(weights @ gaps).sum(axis=1) / weights.sum(axis=1))

@@ -302,7 +302,9 @@ def _opening_points(listed: pd.DataFrame, as_of: date, parts: list[Points], read
     """The opening line of every row of ``listed``, naming the freshest grievance among its top points.
 
     The grievance is the first of the row's risk drivers, then offer reasons, that the customer may hear, that
-    has an opening phrase (``OPENING_PHRASES``) true of the account, and whose fact is fresh.
+    has an opening phrase (``OPENING_PHRASES``) true of the account, whose fact is fresh and, when the offer
+    declares the facts that argue for it (``OFFER_FACTS``), is one of them: a rate increase never opens a call
+    whose offer is to put the route right.
     """
     n = len(listed)
     if not n:
@@ -310,6 +312,11 @@ def _opening_points(listed: pd.DataFrame, as_of: date, parts: list[Points], read
     names = [f for f in OPENING_PHRASES if f in listed]
     features: list[Feature | None] = [BY_NAME[f] for f in names]
     can = renderable(listed, features, read, OPENS) & fresh(listed, features, read)
+    if "offer" in listed and names:
+        kinds = offer_kind(listed["offer"].fillna("")).to_numpy(dtype=object)
+        argued = _declared(kinds, np.array(names, dtype=object), np.full(n, None), np.zeros(n, dtype=bool))
+        argues_nothing = np.array([not OFFER_FACTS.get(str(k)) for k in kinds], dtype=bool)
+        can &= argued | argues_nothing[:, None]
     position = {f: j for j, f in enumerate(names)}
     grievance = np.full(n, None, dtype=object)
     for kind in (RISK_DRIVER, OFFER_DRIVER):

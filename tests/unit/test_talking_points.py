@@ -390,6 +390,13 @@ def test_every_set_opens_with_two_or_three_sentences_for_the_customer(listed: Li
     pairs = set(zip(drivers["list_key"], drivers["feature"], strict=True))
     assert all((k, f) in pairs for k, f in named["feature"].items())
     assert not opening["sentence"].str.contains("territory|median|neighbo", regex=True).any()
+    # ... and, when the offer declares the facts that argue for it, one of those (no rate increase before a credit).
+    offers = (
+        listed.listed.set_index("list_key")["offer"].astype(str).str.replace(r"^rollback_\d+$", "rollback", regex=True)
+    )
+    for key, feature in named["feature"].items():
+        facts = OFFER_FACTS.get(offers[key], ())
+        assert not facts or BY_NAME[feature].concept in facts, (offers[key], feature)
 
 
 def test_the_customer_hears_no_comparison_with_other_customers(listed: Listed) -> None:
