@@ -21,7 +21,7 @@ MODEL, PRIOR = "model", "prior"
 MANIFEST_KEY = "offer_valuation"
 """The manifest's key of how the day's offers were valued."""
 
-PRIOR_NOTICE = "Offers valued from the catalog's prior save rates: no save model yet."
+PRIOR_NOTICE = "Offers are chosen from each offer's typical save rate: this desk has no save model yet."
 """What the manifest, the nightly's summary and the rep's page say when offers were valued from the priors."""
 
 
