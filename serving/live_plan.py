@@ -39,6 +39,7 @@ from models.planner import plan
 from models.point_wording import DESIGN_POINTS
 from models.policy import FALLBACK, RECOMMENDED
 from models.talking_points import rep_driver, talking_points
+from models.valuation import MODEL, P_SAVE_SOURCE, notice_of
 from serving.config import DeskConfig
 from serving.formatting import text
 from serving.night import Night, read_night
@@ -271,11 +272,12 @@ def _plans(
     offers = _grouped(_records(planned.offers, [key, *OFFER_COLUMNS, *DEAL_FIELDS]), key)
     said = _grouped(_records(points), "list_key")
     out = {}
-    for row in _records(chosen, [*PLAN_COLUMNS, key, "guardrail_note", *DEAL_FIELDS]):
+    for row in _records(chosen, [*PLAN_COLUMNS, key, "guardrail_note", P_SAVE_SOURCE, *DEAL_FIELDS]):
         mine = offers[row[key]]
         best = next(o for o in mine if o["choice"] == RECOMMENDED)
         second = next((o for o in mine if o["choice"] == FALLBACK), None)
         asked = key == "request_id"
+        source = text(row.get(P_SAVE_SOURCE)) or MODEL
         out[str(row["account_id"])] = Plan(
             account_id=str(row["account_id"]),
             territory=str(row["territory"]),
@@ -295,6 +297,8 @@ def _plans(
             offers=[offer_of(o) for o in mine],
             talking_points=[point_of(p) for p in said.get(row[key], [])],
             models=champions.versions,
+            p_save_source=source,
+            p_save_notice=notice_of([source]),
         )
     return out
 

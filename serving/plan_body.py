@@ -149,6 +149,11 @@ class Plan(BaseModel):
     offers: list[Offer]
     talking_points: list[TalkingPoint]
     models: dict[str, dict[str, Any]]
+    p_save_source: str = "model"
+    """Where the offers' ``p_save`` came from: ``model`` (the save model) or ``prior`` (the catalog's typical save
+    rates, on a desk with no save model yet; ``models.valuation``)."""
+    p_save_notice: str | None = None
+    """What the rep is told when the offers were valued from the priors (None with a save model)."""
 
 
 OFFER_COLUMNS = tuple(Offer.model_fields)

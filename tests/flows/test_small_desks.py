@@ -139,3 +139,4 @@ def test_a_2000_account_hauler_without_a_save_model_gets_lists_valued_from_prior
         assert plan is not None
         assert (plan.recommendation.offer, plan.recommendation.p_save) == (row.offer, pytest.approx(row.p_save))
         assert plan.models["save"]["version"] is None
+        assert (plan.p_save_source, plan.p_save_notice) == (PRIOR, PRIOR_NOTICE)

@@ -59,6 +59,7 @@ def test_the_live_plan_of_a_listed_account_is_the_published_plan(workspace: Path
             row.fallback_offer if pd.notna(row.fallback_offer) else None
         )
         assert plan.guardrail_note == (row.guardrail_note or "")
+        assert (plan.p_save_source, plan.p_save_notice) == (row.p_save_source, None)
         if pd.notna(row.request_id):
             assert plan.request is not None and plan.request.request_id == row.request_id
         else:
