@@ -26,6 +26,7 @@ from serving.formatting import number
 from serving.lists import Lists, Published, read_lists, readable_rows
 from serving.live_plan import LivePlanner
 from serving.night import Night
+from serving.notices import day_notices
 from serving.outcome_checks import HARD_RULES, account_row, disagreements, request_owners, rule_check
 from serving.outcomes import OutcomeIn, OutcomeRefused, desk_today
 from serving.store import IdempotencyConflict, OutcomesStore, Recorded
@@ -146,11 +147,13 @@ class Desk:
         else:
             published = self.lists(day)
         scope = tuple(sorted(user.territories)) if user.role == Role.REP else ("*",)
-        key = (scope, territory, rep)
+        notices = day_notices(self.config.catalog, day)
+        key = (scope, territory, rep, notices)
         view = published.views.get(key)
         if view is None and not cached_only:
             rows = {name: readable_rows(rows, user, territory, rep) for name, rows in published.rows.items()}
-            view = Lists(business_date=day, **rows).model_dump_json().encode()
+            lists = Lists(business_date=day, notice=notices.notice, valuation_notice=notices.valuation_notice, **rows)
+            view = lists.model_dump_json().encode()
             if len(published.views) > 10_000:
                 published.views.clear()
             published.views[key] = view

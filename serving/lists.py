@@ -100,6 +100,10 @@ class Lists(BaseModel):
     """A business date's published lists, as far as the caller may read them."""
 
     business_date: date
+    notice: str | None = None
+    """Said above the lists when they are not today's (last night's extract had not arrived); None when they are."""
+    valuation_notice: str | None = None
+    """Said when the offers were valued from the catalog's typical save rates (no save model yet); else None."""
     inbound: builtins.list[ListedRow]
     proactive: builtins.list[ListedRow]
     flips: builtins.list[ListedRow]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -28,20 +27,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.point_wording import GUARDRAIL, KIND_LABELS
 from models.policy import RECOMMENDATION_WORDS
-from models.valuation import MANIFEST_KEY as VALUATION_KEY
-from models.valuation import P_SAVE_SOURCE, notice_of
 from serving.approvals import held_words
 from serving.auth import Role, User
 from serving.config import API
 from serving.desk import Desk, check_filters, desk_of, unseen
 from serving.formatting import dollars, percent, words
-from serving.freshness import page_notice
 from serving.lists import ListedPoint, readable_rows
 from serving.live_plan import Unplannable
+from serving.notices import day_notices
 from serving.outcomes import OutcomeIn
 from serving.plan_body import TalkingPoint, deal_for
 from serving.plan_models import footer
-from serving.publication.catalog import PublishedCatalog
 from serving.session import COOKIE, CSRF_FIELD, check_form_token, check_origin, forget, keep, page_form_token
 from sources.vocabulary import OFFERS, ROLLBACK_PCTS
 
@@ -200,18 +196,8 @@ def list_page(
     ]
     context = {"user": user, "day": today, "sections": sections, "territories": territories, "reps": reps,
                "territory": territory or "", "rep": rep or "", "manager": user.role != Role.REP,
-               "notice": page_notice(desk.config.catalog, today),
-               "valuation_notice": valuation_notice(desk.config.catalog, today)}  # fmt: skip
+               **vars(day_notices(desk.config.catalog, today))}  # fmt: skip
     return render(request, "list.html", context)
-
-
-def valuation_notice(catalog: PublishedCatalog, day: date) -> str | None:
-    """The page's notice when the day's offers were valued from the catalog's prior save rates (no save model)."""
-    try:
-        kept = catalog.manifest(day).get(VALUATION_KEY)
-    except (OSError, ValueError):
-        return None
-    return notice_of([kept.get(P_SAVE_SOURCE)]) if isinstance(kept, Mapping) else None
 
 
 @router.get("/accounts/{account_id:path}", response_class=HTMLResponse)

@@ -44,14 +44,21 @@ def nightly(data: Path, *args: str) -> tuple[int, str]:
 
 
 def notice_on_page(data: Path, tmp_path: Path) -> tuple[str, str]:
-    """The list page's heading day and its notice (empty when there is none), as a manager sees them."""
+    """The list page's heading day and its notice (empty when there is none), as a manager sees them.
+
+    The API's lists of the same day carry the same notice (``notice``: null when there is none).
+    """
     with serve(data, f"sqlite:///{tmp_path / 'outcomes.db'}") as served, signed_in(served, "manager") as browser:
         page = browser.get("/list")
         assert page.status_code == 200, page.text
-    heading = re.search(r"<h1>Call list · ([0-9-]+)</h1>", page.text)
+        heading = re.search(r"<h1>Call list · ([0-9-]+)</h1>", page.text)
+        assert heading is not None
+        listed = served.client.get(f"/api/v1/lists/{heading.group(1)}", headers=served.headers("manager"))
+        assert listed.status_code == 200, listed.text
     notice = re.search(r'<p class="card stale" role="status">([^<]*)</p>', page.text)
-    assert heading is not None
-    return heading.group(1), html.unescape(notice.group(1)) if notice else ""
+    shown = html.unescape(notice.group(1)) if notice else ""
+    assert (listed.json()["notice"] or "") == shown
+    return heading.group(1), shown
 
 
 def test_a_stale_extract_stops_the_nightly_and_the_page_says_its_lists_are_from_a_previous_day(

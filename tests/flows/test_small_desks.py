@@ -22,8 +22,8 @@ from pipelines.cli import app
 from pipelines.services import desk_config, open_tracker
 from pipelines.settings import load_settings
 from serving.live_plan import LivePlanner
+from serving.notices import valuation_notice
 from serving.publication.catalog import LIST_FILES
-from serving.web import valuation_notice
 
 pytestmark = pytest.mark.slow
 
