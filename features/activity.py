@@ -62,17 +62,37 @@ def save_features(view: Tables, as_of: date) -> pl.LazyFrame:
 
 def territory_features(view: Tables, as_of: date) -> pl.LazyFrame:
     """What the territory's book did lately: its request rate and how often competitors are named."""
+    active, requests = territory_counts(view, as_of)
+    return territory_rates(active, requests)
+
+
+def territory_counts(view: Tables, as_of: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Per territory, the active accounts and the requests behind its rates.
+
+    Sums over accounts: the counts of account shards add up to the book's, and ``territory_rates`` of the summed
+    counts is the whole book's.
+    """
     accounts = view["accounts"].select("account_id", pl.col("territory").cast(pl.String))
-    active = accounts.join(view["accounts"].filter(pl.col("close_date").is_null()).select("account_id"),
-                           on="account_id").group_by("territory").agg(pl.len().alias("active"))  # fmt: skip
+    in_service = view["accounts"].filter(pl.col("close_date").is_null()).select("account_id")
+    active = (
+        accounts.join(in_service, on="account_id").group_by("territory").agg(pl.len().cast(pl.Int64).alias("active"))
+    )
     requests = view["cancellation_requests"].join(accounts, on="account_id")
     by_territory = requests.group_by("territory").agg(
-        _since("request_date", as_of, 90).sum().alias("requests_90d"),
-        _since("request_date", as_of, 180).sum().alias("requests_180d"),
-        ((pl.col("reason") == "competitor_offer") & _since("request_date", as_of, 180)).sum().alias("competitor"),
+        _since("request_date", as_of, 90).sum().cast(pl.Int64).alias("requests_90d"),
+        _since("request_date", as_of, 180).sum().cast(pl.Int64).alias("requests_180d"),
+        ((pl.col("reason") == "competitor_offer") & _since("request_date", as_of, 180))
+        .sum()
+        .cast(pl.Int64)
+        .alias("competitor"),
     )
+    return active, by_territory
+
+
+def territory_rates(active: pl.LazyFrame, requests: pl.LazyFrame) -> pl.LazyFrame:
+    """Each territory's request rate over 90 days and competitor share over 180 days, from its counts."""
     return (
-        active.join(by_territory, on="territory", how="left")
+        active.join(requests, on="territory", how="left")
         .with_columns(
             (pl.col("requests_90d").fill_null(0) / pl.col("active")).alias("territory_request_rate_90d"),
             pl.when(pl.col("requests_180d") > 0)

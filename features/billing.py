@@ -33,8 +33,18 @@ def _month_index(day: date) -> int:
     return day.year * 12 + day.month - 1
 
 
-def billing_features(view: Tables, as_of: date) -> pl.LazyFrame:
-    """Recency and regularity of billing, the bill's level, trend and reductions, and late payments."""
+def extract_first_invoice(view: Tables) -> date | None:
+    """The extract's first invoice date in ``view`` (None without invoices): a figure of the whole book."""
+    first = view["invoices"].select(pl.col("invoice_date").min()).collect().item()
+    return first if isinstance(first, date) else None
+
+
+def billing_features(view: Tables, as_of: date, first_invoice: date | None = None) -> pl.LazyFrame:
+    """Recency and regularity of billing, the bill's level, trend and reductions, and late payments.
+
+    ``first_invoice`` is the extract's first invoice date over the whole book (``extract_first_invoice``): an
+    account shard built alone is given the book's, so its months billed count from the same month.
+    """
     invoices = view["invoices"]
     columns = set(invoices.collect_schema().names())
     day, amount = pl.col("invoice_date"), pl.col("amount")
@@ -63,7 +73,11 @@ def billing_features(view: Tables, as_of: date) -> pl.LazyFrame:
     # first month and the extract's first billed month (a short extract is not a gap in billing).
     starts = view["accounts"].select("account_id", _month(pl.col("start_date")).alias("_start_month"))
     window_start = max(_month_index(as_of) - 12, 0)
-    first_billed = invoices.select(_month(day.min()).alias("_extract_month"))
+    first_billed = (
+        invoices.select(_month(day.min()).alias("_extract_month"))
+        if first_invoice is None
+        else pl.LazyFrame({"_extract_month": [_month_index(first_invoice)]}, schema={"_extract_month": pl.Int64})
+    )
     return (
         invoices.with_columns(reduced.fill_null(False).alias("_reduced"))
         .join(starts, on="account_id", how="left")

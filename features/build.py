@@ -1,15 +1,27 @@
 """Building the feature frame as of a date: one row per account in service.
 
 Each source table has one builder; a table that is absent contributes no
-features (never zero-filled stand-ins). The build can run per account shard
-(a stable hash of ``account_id``), so the events held at once do not grow with
-the book; sharded and unsharded builds give the same frame.
+features (never zero-filled stand-ins). Most features are an account's own (from
+its rows only); a few are figures of the whole book: the territory's request
+rate, competitor share and median price change, and the extract's first
+invoice. So the build runs in four steps that the nightly maps over account
+shards (a stable hash of ``account_id``) on separate workers:
+
+1. ``book_start``, once: the extract's first invoice on ``as_of``;
+2. ``account_part``, per shard: the account features and the shard's territory counts;
+3. ``territory_table``, once: the territory figures from every shard's counts and changes;
+4. ``finish``, per shard: the territory figures broadcast to the shard's accounts.
+
+``build_features`` runs the four in one process; sharded and unsharded builds
+give the same frame, and so do the steps run on workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 import polars as pl
 
@@ -18,14 +30,16 @@ from features.activity import (
     contact_features,
     request_features,
     save_features,
-    territory_features,
+    territory_counts,
+    territory_rates,
 )
-from features.billing import billing_features
+from features.billing import billing_features, extract_first_invoice
+from features.calls import call_features
 from features.price import price_features, territory_medians, versus_territory
 from features.registry import BY_NAME, features_from
 from features.service import service_event_features, service_line_features
+from features.shards import restrict
 from features.view import Tables, as_of_view
-from sources.keys import stable_bucket
 
 Builder = Callable[[Tables, date], pl.LazyFrame]
 
@@ -37,21 +51,19 @@ BUILDERS: dict[str, Builder] = {
     "contacts": contact_features,
     "cancellation_requests": request_features,
     "save_attempts": save_features,
+    "proactive_calls": call_features,
 }
 """The builder of each table's per-account features (accounts build the spine)."""
 
 _KIND_TYPES = {"count": pl.Int64, "days": pl.Int64, "number": pl.Float64, "ratio": pl.Float64,
                "flag": pl.Boolean, "category": pl.String}  # fmt: skip
 
-
-def shard_of(account_ids: pl.Series, shards: int) -> pl.Series:
-    """Stable shard of each account: CRC-32 of its id modulo ``shards`` (same on every machine)."""
-    return pl.Series("shard", stable_bucket(account_ids.to_list(), shards), dtype=pl.Int64)
-
-
 NEEDS_TABLES: dict[str, tuple[str, ...]] = {"rate_changes": ("service_lines",)}
 """Tables whose features need another table too: a rate change applies to a line, so without the lines no
 price feature can be built."""
+
+RATE_CHANGE = ("territory", "rate_change_pct_365d")
+"""The columns of a shard's part the territory medians are taken over."""
 
 
 def usable(tables: Collection[str]) -> set[str]:
@@ -67,6 +79,69 @@ def feature_names(tables: set[str] | dict[str, set[str]]) -> list[str]:
     return features_from({name: columns for name, columns in tables.items() if name in kept})
 
 
+@dataclass
+class AccountPart:
+    """One shard's account features before the territory figures, and the shard's territory counts."""
+
+    features: pl.DataFrame
+    """One row per account of the shard in service, sorted by ``account_id``."""
+    active: pl.DataFrame | None = None
+    """Active accounts per territory (None without cancellation requests)."""
+    requests: pl.DataFrame | None = None
+    """Requests in 90 and 180 days and competitor mentions per territory (None without cancellation requests)."""
+
+
+def book_start(tables: Tables, as_of: date) -> date | None:
+    """The figure every shard's account features need from the whole book: the extract's first invoice."""
+    view = as_of_view(tables, as_of)
+    return extract_first_invoice(view) if "invoices" in usable(view) else None
+
+
+def account_part(tables: Tables, as_of: date, first_invoice: date | None) -> AccountPart:
+    """Step 2 for the accounts of ``tables`` (one shard, or the book): their own features and territory counts."""
+    view = as_of_view(tables, as_of)
+    features = _per_account(view, as_of, first_invoice)
+    if "cancellation_requests" not in view:
+        return AccountPart(features)
+    active, requests = territory_counts(view, as_of)
+    return AccountPart(features, active.collect(), requests.collect())
+
+
+def territory_table(
+    active: list[pl.DataFrame], requests: list[pl.DataFrame], changes: pl.LazyFrame | None
+) -> pl.DataFrame | None:
+    """Step 3, once: every territory's figures from the shards' counts and the 365-day rate changes.
+
+    Args:
+        active: Every shard's active accounts per territory (empty without cancellation requests).
+        requests: Every shard's request counts per territory.
+        changes: ``RATE_CHANGE`` of every account in service (None without rate changes): a median is not a sum,
+            so it is taken over the whole book's values.
+
+    Returns:
+        One row per territory, or None when the book gives no territory figure.
+    """
+    territory = None
+    if active:
+        summed = [pl.concat(frames).lazy().group_by("territory").sum() for frames in (active, requests)]
+        territory = territory_rates(*summed)
+    if changes is not None:
+        medians = territory_medians(changes)
+        territory = medians if territory is None else territory.join(medians, on="territory", how="full", coalesce=True)
+    return None if territory is None else territory.collect()
+
+
+def finish(features: pl.DataFrame, territory: pl.DataFrame | None, tables: Tables) -> pl.DataFrame:
+    """Step 4 for one shard: the territory figures looked up for its accounts, the registered columns in order."""
+    if territory is not None:
+        features = features.hstack(_aligned(features.select("territory").lazy(), territory.lazy(), "territory"))
+    if "rate_changes" in usable(tables):
+        features = versus_territory(features)
+    names = feature_names({name: set(frame.collect_schema().names()) for name, frame in tables.items()})
+    _check_against_registry(features.columns, names)
+    return features.select("account_id", *names)
+
+
 def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame:
     """Features of every account in service on ``as_of``.
 
@@ -79,32 +154,16 @@ def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame
         One row per account in service, ``account_id`` first, then the
         registered features in registry order, sorted by ``account_id``.
     """
-    view = as_of_view(tables, as_of)
-    if shards <= 1:
-        frame = _per_account(view, as_of)
-    else:
-        ids = view["accounts"].select("account_id").collect().to_series()
-        assignment = pl.DataFrame({"account_id": ids, "shard": shard_of(ids, shards)}).lazy()
-        parts = []
-        for shard in range(shards):
-            members = assignment.filter(pl.col("shard") == shard).select("account_id")
-            shard_view = {name: frame.join(members, on="account_id", how="semi") for name, frame in view.items()}
-            parts.append(_per_account(shard_view, as_of))
-        frame = pl.concat(parts)
-        if not frame["account_id"].is_sorted():
-            frame = frame.sort("account_id")
-    # Territory context is a small table: look it up for the territory column and add its columns alongside.
-    territory = territory_features(view, as_of) if "cancellation_requests" in view else None
-    if "rate_changes" in usable(view):
-        medians = territory_medians(frame.lazy())
-        territory = medians if territory is None else territory.join(medians, on="territory", how="full", coalesce=True)
-    if territory is not None:
-        frame = frame.hstack(_aligned(frame.select("territory").lazy(), territory, "territory"))
-    if "rate_changes" in usable(view):
-        frame = versus_territory(frame)
-    names = feature_names({name: set(frame.collect_schema().names()) for name, frame in tables.items()})
-    _check_against_registry(frame.columns, names)
-    return frame.select("account_id", *names)
+    first_invoice = book_start(tables, as_of)
+    parts = [account_part(restrict(tables, k, shards), as_of, first_invoice) for k in range(shards)]
+    changes = None
+    if "rate_changes" in usable(tables):
+        changes = pl.concat([part.features.select(*RATE_CHANGE) for part in parts]).lazy()
+    active = [part.active for part in parts if part.active is not None]
+    requests = [part.requests for part in parts if part.requests is not None]
+    territory = territory_table(active, requests, changes)
+    frame = pl.concat([finish(part.features, territory, tables) for part in parts])
+    return frame if frame["account_id"].is_sorted() else frame.sort("account_id")
 
 
 class FeatureRegistryError(RuntimeError):
@@ -121,7 +180,7 @@ def _check_against_registry(columns: list[str], registered: list[str]) -> None:
         )
 
 
-def _per_account(view: Tables, as_of: date) -> pl.DataFrame:
+def _per_account(view: Tables, as_of: date, first_invoice: date | None) -> pl.DataFrame:
     """The account features, then each table's features added alongside, one table at a time.
 
     Each table's query runs on its own, so only one table's rows are held at once; its result is
@@ -133,7 +192,8 @@ def _per_account(view: Tables, as_of: date) -> pl.DataFrame:
     spine = frame.select("account_id").lazy()
     for table, builder in BUILDERS.items():
         if table in usable(view):
-            frame = frame.hstack(_aligned(spine, builder(view, as_of), "account_id", _typed))
+            build = partial(billing_features, first_invoice=first_invoice) if builder is billing_features else builder
+            frame = frame.hstack(_aligned(spine, build(view, as_of), "account_id", _typed))
     return frame
 
 

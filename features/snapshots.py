@@ -34,7 +34,15 @@ def snapshot(
         features.labels.LabelWindowError: The label window runs past the data.
     """
     labels = churn_labels(tables, as_of, extract_end, spec)
-    features = build_features(tables, as_of, shards=shards)
+    return labelled(build_features(tables, as_of, shards=shards), labels, as_of)
+
+
+def labelled(features: pl.DataFrame, labels: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Features joined with their accounts' churn labels (``churn_labels`` of the same accounts), and ``as_of``.
+
+    An account shard's snapshot is its features (``features.build.finish``) with its own accounts' labels: a label
+    is the account's own, so the shards' snapshots together are the book's.
+    """
     # An account the definition leaves unlabelled (billing already stopped under ``no_billing``) is not a row.
-    labelled = features.join(labels, on="account_id", how="left").filter(pl.col("churn").is_not_null())
-    return labelled.with_columns(pl.lit(as_of).alias("as_of"))
+    rows = features.join(labels, on="account_id", how="left").filter(pl.col("churn").is_not_null())
+    return rows.with_columns(pl.lit(as_of).alias("as_of"))

@@ -9,6 +9,7 @@ else, so no feature can read tomorrow: that is what the leakage tests prove.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import date
 from pathlib import Path
 
@@ -44,6 +45,29 @@ def scan_tables(folder: Path) -> Tables:
     return {name: with_date_types(name, frame) for name, frame in tables.items()}
 
 
+def shard_layout(folder: Path) -> int:
+    """How many account shards the clean tables are laid out in (0: one file per table).
+
+    Validation's per-shard layout is ``<table>/0.parquet`` … ``<table>/<n-1>.parquet``.
+    """
+    numbers = sorted(int(path.stem) for path in (folder / "accounts").glob("*.parquet") if path.stem.isdigit())
+    return len(numbers) if numbers and numbers == list(range(len(numbers))) else 0
+
+
+def scan_shard(folder: Path, names: Collection[str], shard: int) -> Tables:
+    """The tables of ``names`` that have a file for ``shard`` (``<table>/<shard>.parquet``), each from that file alone.
+
+    A shard's file may have no rows where the book's table has some: which tables are present is the book's
+    decision (``scan_tables``), not the shard's.
+    """
+    tables: Tables = {}
+    for name in names:
+        files = [path for path in (folder / name).glob("*.parquet") if path.stem.isdigit() and int(path.stem) == shard]
+        if files:
+            tables[name] = with_date_types(name, pl.scan_parquet(files[0]))
+    return tables
+
+
 def _rows(path: Path) -> int:
     """Rows of a Parquet file, from its footer (nothing else is read)."""
     return int(pq.ParquetFile(path).metadata.num_rows)
@@ -56,7 +80,7 @@ def with_date_types(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.with_columns(pl.col(c).cast(pl.Date) for c in dates)
 
 
-def from_frames(frames: dict[str, pl.DataFrame | pa.Table | pd.DataFrame]) -> Tables:
+def from_frames(frames: Mapping[str, pl.DataFrame | pa.Table | pd.DataFrame]) -> Tables:
     """Lazy tables from in-memory frames (polars, pyarrow or pandas), as in tests and notebooks.
 
     As in ``scan_tables``, an optional table without rows is absent.

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sources.contract import ONE_TERRITORY
+from sources.extract_shape import ONE_TERRITORY_COST_INDEX
+
 # The simulated hauler's territories (sources/simulator/config.py); a test keeps them equal.
 SIMULATED_COST_INDEX: tuple[tuple[str, float], ...] = (
     ("LA Metro", 1.25), ("Bay Area", 1.35), ("Sacramento Valley", 1.10), ("Seattle Metro", 1.20),
@@ -32,6 +35,10 @@ class CostToServe:
         default_index: Index of a territory missing from the table; ``None``
             makes a missing territory an error, so a new territory is never
             priced on a guess.
+        one_territory_index: Index of the one territory (``sources.contract.ONE_TERRITORY``, ``all``) that an
+            extract without territories gives every account, unless ``territory_index`` names it: 1.0, the
+            reference the indexes are relative to (a desk with one book is its own average). Said in the
+            extract's sentence and tags (``sources.extract_shape``).
         per_line: Fixed monthly cost of a line (billing, container upkeep), in dollars.
         per_yard_lifted: Collection and disposal per cubic yard lifted, in dollars.
         weeks_per_month: Weeks in an average month.
@@ -42,6 +49,7 @@ class CostToServe:
 
     territory_index: tuple[tuple[str, float], ...] = SIMULATED_COST_INDEX
     default_index: float | None = None
+    one_territory_index: float = ONE_TERRITORY_COST_INDEX
     per_line: float = 14.0
     unknown_size_cost_ratio: float = 0.65
     per_yard_lifted: float = 5.2
@@ -51,7 +59,7 @@ class CostToServe:
     def index_of(self, territory: pd.Series) -> np.ndarray:
         """Each row's territory cost index; unknown territories get ``default_index`` or an error."""
         codes, distinct = pd.factorize(territory)  # a dozen territories: look each up once
-        table = dict(self.territory_index)
+        table = self.indexes()
         found = np.array([table.get(t, np.nan) for t in distinct.tolist()], dtype=float)
         index = np.where(codes < 0, np.nan, found[codes] if len(found) else np.nan)
         unknown = np.isnan(index)
@@ -67,8 +75,12 @@ class CostToServe:
         """The territories that cannot be priced: missing from the table while there is no ``default_index``."""
         if self.default_index is not None:
             return []
-        known = {name for name, _ in self.territory_index}
+        known = set(self.indexes())
         return sorted(str(name) for name in pd.unique(territory.dropna()) if name not in known)
+
+    def indexes(self) -> dict[str, float]:
+        """Every territory's cost index: ``territory_index``, and the one territory of an extract without any."""
+        return {ONE_TERRITORY: self.one_territory_index, **dict(self.territory_index)}
 
     def line_cost(self, index: np.ndarray, yards: np.ndarray, pickups: np.ndarray, lease: np.ndarray) -> np.ndarray:
         """Monthly cost of single lines."""

@@ -36,6 +36,18 @@ def month_end_before(day: date, months: int = 1) -> date:
     return date(year, month + 1, 1) - timedelta(days=1)
 
 
+def same_day_before(day: date, months: int) -> date:
+    """The date ``months`` whole months before ``day`` on its day of the month (the month's last day when shorter).
+
+    A month end gives month ends: 31 March, one month before, is 28 or 29 February, two months before 31 January.
+    """
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    last = month_end_before(date(year, month + 1, 1), 0)
+    at_end = day == month_end_before(day, 0)
+    return last if at_end else last.replace(day=min(day.day, last.day))
+
+
 @dataclass(frozen=True)
 class TimeSplit:
     """The as-of dates of each step of training."""
@@ -56,12 +68,17 @@ class TimeSplit:
             train_months: Monthly snapshots used for training.
             label_days: Lead plus horizon of the label; the calibration month's
                 window ends on or before the test as-of date.
+
+        Every as-of date falls on the test's day of the month (``same_day_before``; a test on a month end
+        gives month ends): each snapshot sees the book at the test's point of the monthly billing cycle, so an
+        account whose bill is already overdue on the test day has its like in training (under
+        ``churn.definition = no_billing``, month-end snapshots never hold one: it is already gone by then).
         """
-        calibrate = month_end_before(test, 1)
-        while calibrate + timedelta(days=label_days) > test:
-            calibrate = month_end_before(calibrate, 1)
-        valid = month_end_before(calibrate, 1)
-        train = tuple(month_end_before(valid, k) for k in range(train_months, 0, -1))
+        back = 1  # months from the calibration month back to the test month
+        while same_day_before(test, back) + timedelta(days=label_days) > test:
+            back += 1
+        calibrate, valid = same_day_before(test, back), same_day_before(test, back + 1)
+        train = tuple(same_day_before(test, back + 1 + k) for k in range(train_months, 0, -1))
         return cls(train=train, valid=valid, calibrate=calibrate, test=test)
 
     @classmethod

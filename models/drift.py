@@ -60,18 +60,56 @@ def _index(new: np.ndarray, old: np.ndarray) -> float:
 
 def psi(reference: dict[str, Any], frame: pd.DataFrame) -> dict[str, float]:
     """The population stability index of every profiled column present in ``frame``."""
-    out = {}
+    return psi_of_counts(reference, bin_counts(reference, frame), len(frame))
+
+
+def bin_counts(reference: Mapping[str, Any], frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """How many rows of ``frame`` fall in each bin (a number's, by index) or category of every profiled column.
+
+    Counts of account shards add up (``add_counts``) to the book's, so a night scored shard by shard on separate
+    workers sends the flow these counts, not its accounts, and gets the book's PSI (``psi_of_counts``).
+    """
+    out: dict[str, dict[str, int]] = {}
     for column, ref in reference.items():
         if column not in frame:
             continue
         if ref["kind"] == "category":
-            shares = frame[column].astype("object").fillna("<missing>").astype(str).value_counts(normalize=True)
-            names = sorted(set(ref["shares"]) | set(shares.index))
-            new = np.array([shares.get(n, 0.0) for n in names])
+            counts = frame[column].astype("object").fillna("<missing>").astype(str).value_counts()
+            out[column] = {str(name): int(count) for name, count in counts.items()}
+            continue
+        numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        edges = np.asarray(ref["edges"], dtype=float)
+        missing = np.isnan(numbers)
+        bins = np.bincount(np.searchsorted(edges, numbers[~missing], side="right"), minlength=len(edges) + 1)
+        out[column] = {str(i): int(count) for i, count in enumerate(np.append(bins, missing.sum()))}
+    return out
+
+
+def add_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """The bin counts of several shards added up."""
+    total: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for column, counts in part.items():
+            into = total.setdefault(column, {})
+            for name, count in counts.items():
+                into[name] = into.get(name, 0) + count
+    return total
+
+
+def psi_of_counts(reference: Mapping[str, Any], counts: Mapping[str, Mapping[str, int]], rows: int) -> dict[str, float]:
+    """The population stability index of every column of ``counts`` (``bin_counts`` of ``rows`` rows)."""
+    out = {}
+    for column, ref in reference.items():
+        if column not in counts:
+            continue
+        found = counts[column]
+        if ref["kind"] == "category":
+            names = sorted(set(ref["shares"]) | {name for name, count in found.items() if count > 0})
+            new = np.array([found.get(n, 0) for n in names]) / max(rows, 1)
             old = np.array([ref["shares"].get(n, 0.0) for n in names])
         else:
-            numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-            new = _numeric_shares(numbers, np.asarray(ref["edges"], dtype=float))
+            bins = len(ref["edges"]) + 2
+            new = np.array([found.get(str(i), 0) for i in range(bins)]).astype(float) / max(rows, 1)
             old = np.asarray(ref["shares"], dtype=float)
         out[column] = _index(new, old)
     return out

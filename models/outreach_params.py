@@ -28,6 +28,15 @@ class UpliftParams(BaseModel):
         value_months: Months of revenue a kept account is worth (incremental margin = effect × revenue × months).
         push_away: Expected effect on churn (probability points) at or above which a call is expected to push
             the account away: such accounts are dropped from the list.
+        penalties: L2 penalties of the interaction learner's call terms (``models.uplift_learners``) tried
+            beside the X-learner; the choice is by cross-validated Qini on the training rows
+            (``models.uplift_selection``).
+        main_penalty: L2 penalty of the interaction learner's main-effect corrections.
+        folds: Account folds of the cross-validated Qini.
+        control_per_called: Uncalled training rows kept per called row (a seeded sample; the rest add little
+            but time, and a sample drawn by arm alone leaves each arm's churn given the features unchanged).
+        pool_factor: The uplift ranking chooses from this many times the proactive list's size of the riskiest
+            accounts, not only from those the risk ranking listed.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -45,3 +54,8 @@ class UpliftParams(BaseModel):
     min_control_outcomes: int = Field(default=2_000, ge=1)
     value_months: int = 12
     push_away: float = 0.0
+    penalties: tuple[float, ...] = (1e-4, 1e-3)
+    main_penalty: float = 1e-4
+    folds: int = Field(default=3, ge=2)
+    control_per_called: float = Field(default=3.0, gt=0)
+    pool_factor: float = Field(default=3.0, ge=1.0)

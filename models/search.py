@@ -297,12 +297,14 @@ def search_by_time(
 ) -> tuple[ChurnParams, SearchReport]:
     """The event route's search over monthly training snapshots (``time_folds``), and the settings to train.
 
-    The settings to train keep the declared tree cap and early stopping (the model is early-stopped on its
-    own validation month), raised to the search's ``max_trees`` when a slower learning rate was chosen.
+    The declared settings are first sized to the training rows (``ChurnParams.for_rows``: a small book's leaves
+    are smaller). The settings to train keep the declared tree cap and early stopping (the model is early-stopped
+    on its own validation month), raised to the search's ``max_trees`` when a slower learning rate was chosen.
 
     Returns:
         (the settings to train with, the report).
     """
+    declared = declared.for_rows(len(train))
     folds = time_folds(train, search.folds, search.seed) if search.budget_seconds > 0 else []
     kind = f"{len(folds) or search.folds} folds by time over the training months (later months judge, other accounts)"
     report = search_settings(train, columns, categorical, declared, search, folds, kind, label)

@@ -1,4 +1,10 @@
-"""What a proactive call changes: an X-learner on LightGBM, and the Qini of a ranking against a known truth.
+"""What a proactive call changes: the chosen uplift model, the X-learner, and the Qini of a ranking.
+
+``UpliftModel`` holds the learner chosen by cross-validated Qini; ``qini`` judges a ranking against a known
+value per account.
+
+The candidates are this module's X-learner and the interaction learner of ``models.uplift_learners``; the
+choice between them (and their regularisation) is made on the training rows only (``models.uplift_selection``).
 
 First (the T-learner's step) two gradient-boosted classifiers learn the probability of
 churn (the churn label: a request or a close within the horizon) from the account's
@@ -40,8 +46,35 @@ CALLED = "called"
 """The treatment column: called in the month after the as-of date."""
 
 
+def incremental_margin(effect: np.ndarray, frame: pd.DataFrame, params: UpliftParams) -> np.ndarray:
+    """Expected effect × monthly revenue × ``value_months``: what a call to each account is worth."""
+    revenue = pd.to_numeric(frame["monthly_revenue"], errors="coerce").fillna(0.0).to_numpy()
+    return np.asarray(effect) * revenue * params.value_months
+
+
 @dataclass(frozen=True)
 class UpliftModel:
+    """The chosen learner, fitted on all training rows, with the cross-validated Qini of every candidate."""
+
+    learner: Any
+    """A fitted learner with ``effect(frame)`` (``models.uplift_selection.EffectModel``)."""
+    chosen: str
+    scores: dict[str, float]
+    """Cross-validated Qini of each candidate (``models.uplift_selection``)."""
+    outcomes: dict[str, int]
+    """Matured outcomes it was fitted on: ``called`` and ``control``."""
+
+    def effect(self, frame: pd.DataFrame) -> np.ndarray:
+        """Expected reduction in churn probability if each account is called (negative: the call pushes it away)."""
+        return np.asarray(self.learner.effect(frame))
+
+    def incremental_margin(self, frame: pd.DataFrame, params: UpliftParams) -> np.ndarray:
+        """Expected effect × monthly revenue × ``value_months``: what a call to each account is worth."""
+        return incremental_margin(self.effect(frame), frame, params)
+
+
+@dataclass(frozen=True)
+class XLearner:
     """A fitted X-learner: one classifier per arm, one effect regressor per arm, and the share called."""
 
     columns: list[str]
@@ -62,8 +95,7 @@ class UpliftModel:
 
     def incremental_margin(self, frame: pd.DataFrame, params: UpliftParams) -> np.ndarray:
         """Expected effect × monthly revenue × ``value_months``: what a call to each account is worth."""
-        revenue = pd.to_numeric(frame["monthly_revenue"], errors="coerce").fillna(0.0).to_numpy()
-        return self.effect(frame) * revenue * params.value_months
+        return incremental_margin(self.effect(frame), frame, params)
 
 
 def outcome_counts(rows: pd.DataFrame) -> dict[str, int]:
@@ -79,7 +111,7 @@ def ready(outcomes: dict[str, int], params: UpliftParams) -> bool:
 
 def fit_uplift(
     rows: pd.DataFrame, columns: list[str], categorical: list[str], params: UpliftParams, label: str = "churn"
-) -> UpliftModel:
+) -> XLearner:
     """Fit the X-learner on training rows (features, ``label`` and ``CALLED``).
 
     Raises:
@@ -108,7 +140,7 @@ def fit_uplift(
     effect_treated = LGBMRegressor(**settings).fit(x[called], imputed_treated, categorical_feature=positions)
     effect_control = LGBMRegressor(**settings).fit(x[~called], imputed_control, categorical_feature=positions)
     share = float(called.mean())
-    return UpliftModel(list(columns), categories, control, treated, effect_control, effect_treated, share,
+    return XLearner(list(columns), categories, control, treated, effect_control, effect_treated, share,
                        outcome_counts(rows))  # fmt: skip
 
 

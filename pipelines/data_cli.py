@@ -59,21 +59,23 @@ def validate(
         typer.Option("--mapping", help="The extract's mapping (YAML). Default: DIR/raw/mapping.yaml, if any."),
     ] = None,
 ) -> None:
-    """Check every raw table against the contract; quarantine bad rows in DIR/rejects."""
+    """Check every raw table against the contract; quarantine bad rows in DIR/rejects.
+
+    With ``validation_run.shards`` > 1 the clean tables are written one file per account shard
+    (DIR/clean/<table>/<shard>.parquet), the shards checked on threads or Dask workers (``validation_run``).
+    """
+    from pipelines.workspace import validate_with_settings
     from sources.event_mapping_file import find_event_mapping
     from sources.extract_mapping import MappingError
-    from sources.folders import WorkspaceFolders
-    from sources.validation import validate_workspace
 
     settings = command_settings(data)
-    folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
     try:
         event_mapping = find_event_mapping(settings.raw_dir, mapping)
     except MappingError as error:
         errors.print(str(error), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
-    report = validate_workspace(
-        folders, extract_end=parse_date(extract_end, "--extract-end"), limits=settings.validation, mapping=event_mapping
+    report = validate_with_settings(
+        settings, extract_end=parse_date(extract_end, "--extract-end"), mapping=event_mapping
     )
     if as_json:
         from pipelines.display import print_json
@@ -123,6 +125,7 @@ def snapshots(
     from rich.progress import Progress
 
     from features.labels import LabelSpec
+    from pipelines.book import BookSource
     from pipelines.snapshots import snapshot_dates, write_snapshots
     from pipelines.workspace import WorkspaceError
 
@@ -140,7 +143,9 @@ def snapshots(
         raise typer.Exit(2) from None
     with Progress(console=console) as progress:
         task = progress.add_task("Snapshots", total=len(dates))
-        rows = write_snapshots(workspace, dates, out, spec, progress=lambda _: progress.advance(task))
+        source = BookSource.of(workspace, settings.clean_dir)  # one file per account shard (nightly.shards)
+        rows = write_snapshots(workspace, dates, out, spec, lambda _: progress.advance(task), settings.nightly.shards,
+                               source)  # fmt: skip
     console.print(f"{len(rows)} snapshots, {sum(rows.values()):,} rows → {out}")
 
 

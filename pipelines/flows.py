@@ -2,42 +2,51 @@
 
 A flow body only wires tasks (``pipelines.tasks``), each a call of a package function tested without Prefect.
 Only tasks that touch storage retry, and only on I/O errors; everything is idempotent per business date (a re-run
-publishes the same lists). Scoring, planning and talking points map over account shards; the task runner
-(threads by default, Dask through prefect-dask when configured) decides where shards run.
+publishes the same lists). The features, the account context, scoring, planning and talking points map over
+account shards (``pipelines.shard_tasks``); the task runner (threads by default, Dask through prefect-dask when
+configured, ``pipelines.cluster``) decides where shards run, and the flow holds only what they hand back (paths,
+counts, listed rows).
 """
 
 from __future__ import annotations
 
-import logging
+from datetime import date
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow, get_run_logger
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner
 
 from pipelines.alerts import drift_sentences, flow_failed, monitoring_alerts, run_link
+from pipelines.book import BookSource, NightBook, shard_folder
+from pipelines.cluster import task_runner as runner_of
 from pipelines.freshness import on_day
 from pipelines.left_out import carried
 from pipelines.nightly import (
     check_book,
     check_features,
     desk_rules,
-    night_scores,
     offer_valuation,
     proactive_limit,
     shard,
 )
 from pipelines.outreach_ranking import outreach_manifest
 from pipelines.settings import Settings, load_settings
+from pipelines.shard_tasks import (
+    book_start_task,
+    context_shard_task,
+    feature_shard_task,
+    keep_book_task,
+    night_shard_task,
+    territory_task,
+)
 from pipelines.tasks import (
     add_requests_task,
     business_day_task,
     concat_task,
-    context_task,
     drift_task,
     fingerprint_task,
     freshness_task,
-    keep_context_task,
     kept_context_task,
     left_out_task,
     lists_task,
@@ -61,16 +70,18 @@ R = TypeVar("R")
 
 def task_runner(settings: Settings) -> TaskRunner[Any]:
     """The task runner the settings choose: threads, or Dask (a cluster's address, or a local cluster)."""
-    desk = settings.nightly
-    if desk.task_runner == "dask":
-        from prefect_dask import DaskTaskRunner
+    return runner_of(settings.nightly)
 
-        logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO lines drown the flow's own
-        if desk.dask_address:
-            return DaskTaskRunner(address=desk.dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": desk.dask_workers, "threads_per_worker": 1,
-                                              "processes": True})  # fmt: skip
-    return ThreadPoolTaskRunner(max_workers=desk.threads)
+
+def night_book(settings: Settings, source: BookSource, day: date) -> NightBook:
+    """Features and account context shard by shard on the task runner; the territory's figures once, broadcast."""
+    count, out = settings.nightly.shards, shard_folder(settings.catalog.contexts, day)
+    first_invoice = book_start_task.submit(source.tables, day).result()
+    parts = [feature_shard_task.submit(source, day, k, count, first_invoice, out) for k in range(count)]
+    features = [part.result() for part in parts]
+    territory = territory_task.submit(features, source.tables).result()
+    contexts = [context_shard_task.submit(source, day, k, count, features[k], territory) for k in range(count)]
+    return NightBook([context.result() for context in contexts])
 
 
 @flow(name="savedesk-nightly", log_prints=False, on_failure=[flow_failed], on_crashed=[flow_failed])
@@ -96,21 +107,23 @@ def nightly(data: str, as_of: str | None = None, today: str | None = None) -> di
     stale = freshness_task(settings, workspace) if as_of is None else None
     day = business_day_task(workspace, as_of)
     champions = load_champions_task(settings)
-    context = context_task(workspace, day)
-    check_book(context, day)
-    check_features(context, champions)
-    keep_context_task(settings, context, day)
-    requests = requests_task(workspace, day, desk.open_request_days)
-    roster, reps_left = roster_task(workspace, day)
+    book = night_book(settings, BookSource.of(workspace, settings.clean_dir), day)
+    check_book(book, day)
+    check_features(book.columns, champions)
+    kept = keep_book_task.submit(settings, book, day)
+    # The book's requests and desk history are read on a worker too; what comes back is the open requests and reps.
+    requests = requests_task.submit(workspace, day, desk.open_request_days).result()
+    roster, reps_left = roster_task.submit(workspace, day).result()
     limit = proactive_limit(desk, roster)
-    futures = [score_task.submit(settings, part, requests, champions, limit) for part in shard(context, desk.shards)]
-    scored = [f.result() for f in futures]
+    futures = [night_shard_task.submit(settings, book, k, requests, champions, limit) for k in range(desk.shards)]
+    nights = [f.result() for f in futures]
+    scored = [night.scored for night in nights]
     left = left_out_task([*reps_left, *(part for s in scored for part in s.left_out)])
-    check_book(context, day, left)
+    check_book(book, day, left)
     lists, listed = lists_task(scored, roster, desk_rules(desk, settings.outreach), day)
     point_futures = [talking_points_task.submit(champions, part, day) for part in shard(listed, desk.shards)]
     points = concat_task([f.result() for f in point_futures])
-    drift = drift_task(champions, context, night_scores(scored, context), settings.monitor.psi_warning)
+    drift = drift_task(champions, nights, settings.monitor.psi_warning)
     monitoring_alerts(settings, drift_sentences(drift["psi"], settings.monitor.psi_warning), {}, run_link())
     valued = offer_valuation(champions, settings.save.offers)
     extra = {"as_of": day.isoformat(), "models": champions.versions, "input_fingerprint": fingerprint_task(settings),
@@ -118,12 +131,13 @@ def nightly(data: str, as_of: str | None = None, today: str | None = None) -> di
              "offer_valuation": valued, "outreach": outreach_manifest(settings),
              # What the extract lacked and what stood in (one territory "all", segment "unknown"): the lists say so.
              "extract_shape": workspace.shape.to_dict() | {"sentence": workspace.shape.sentence()}}  # fmt: skip
+    kept.result()  # the day's context is kept before its lists are out: the intraday runs and the live plan read it
     folder = publish_task(settings, day, lists, points, extra)
-    shadow = shadow_task(settings, day, context, requests, roster, lists, champions.versions)
+    shadow = shadow_task.submit(settings, day, book, requests, roster, lists, champions.versions).result()
     summary = {
         "business_date": day.isoformat(),
         "published": str(folder),
-        "accounts_scored": len(context),
+        "accounts_scored": len(book),
         "open_requests": len(requests),
         **lists.counts(),
         "talking_points": len(points),

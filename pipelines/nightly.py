@@ -8,12 +8,12 @@ planning work on any subset of accounts, which is how the flows map them over ac
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Sized
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -23,13 +23,13 @@ from features.requests import account_context
 from features.view import Tables, as_of_view
 from models.champions import Champions
 from models.churn import ChurnModel
-from models.drift import psi
+from models.drift import add_counts, bin_counts, psi_of_counts
 from models.holdout import HoldoutRules
 from models.offers import OfferCatalog
 from models.planner import plan
 from models.valuation import valuation
 from pipelines.left_out import LeftOut, file_safe, plan_apart, priced
-from pipelines.outreach_ranking import rank_by_uplift
+from pipelines.outreach_ranking import candidate_pool, rank_by_uplift
 from pipelines.settings import NightlySettings, OutreachSettings, Settings
 from pipelines.workspace import WorkspaceError
 from serving.call_lists import CallLists, DeskRules, build_call_lists
@@ -60,18 +60,18 @@ def build_context(tables: Tables, as_of: date, shards: int = 1) -> pd.DataFrame:
     return account_context(tables, as_of, build_features(tables, as_of, shards=shards))
 
 
-def check_book(context: pd.DataFrame, as_of: date, left_out: list[LeftOut] | None = None) -> None:
+def check_book(context: Sized, as_of: date, left_out: list[LeftOut] | None = None) -> None:
     """Refuse a night with no account to list: lists from zero accounts would look like a quiet night.
 
     Args:
-        context: The night's accounts in service.
+        context: The night's accounts in service (a frame, or the shards' ``pipelines.book.NightBook``).
         as_of: The business date's as-of.
         left_out: What the night left out, once scored; refused when it is every account.
 
     Raises:
         WorkspaceError: No account is in service, or every one was left out.
     """
-    if context.empty:
+    if len(context) == 0:
         raise WorkspaceError(
             f"No account in service on {as_of}: nothing to score, so no lists were published (earlier days'"
             " lists stay as they were). Check the accounts table (savedesk validate) and the --as-of date."
@@ -82,18 +82,23 @@ def check_book(context: pd.DataFrame, as_of: date, left_out: list[LeftOut] | Non
         raise WorkspaceError(f"Every account in service on {as_of} was left out, so no lists were published: {reasons}")
 
 
-def check_features(context: pd.DataFrame, champions: Champions) -> None:
+def check_features(context: Iterable[Hashable], champions: Champions) -> None:
     """Refuse to score with models that need features this extract cannot give (a table absent or without rows).
 
     A missing feature is never made up (a zero would read as "no late pickups"): the night stops and says which
     tables the models were trained with.
 
+    Args:
+        context: The night's context, or its columns.
+        champions: The models to score with.
+
     Raises:
         WorkspaceError: A champion's feature is not in the night's context.
     """
+    present = set(context)
     needs = {"churn": champions.churn.columns, "save": champions.save.feature_columns if champions.save else []}
     for kind, columns in needs.items():
-        missing = [column for column in columns if column not in context.columns]
+        missing = [column for column in columns if column not in present]
         if not missing:
             continue
         tables = sorted({BY_NAME[c].table for c in missing if c in BY_NAME})
@@ -162,28 +167,42 @@ def score_shard(
 
     quiet = plannable[~plannable["account_id"].isin(requests["account_id"])]
     at_stake = quiet["churn_probability"] * pd.to_numeric(quiet["monthly_revenue"], errors="coerce").fillna(0.0)
-    candidates = quiet.loc[at_stake.sort_values(ascending=False, kind="stable").index[:proactive_limit]]
+    pool = candidate_pool(settings, proactive_limit)  # wider than the list when the uplift model ranks
+    candidates = quiet.loc[at_stake.sort_values(ascending=False, kind="stable").index[:pool]]
     proactive, lost = plan_apart(candidates, lambda part: plan(part, "account_id", save, catalog, rules).decisions)
     proactive["saveable_value"] = proactive["churn_probability"] * proactive["margin_kept_p_save"]
-    scored_proactive = rank_by_uplift(settings, proactive.drop(columns="margin_kept_p_save"), candidates)
+    proactive = proactive.drop(columns="margin_kept_p_save")
+    scored_proactive = rank_by_uplift(settings, proactive, candidates, proactive_limit)
     return Scored(inbound, scored_proactive, scored["churn_probability"], left + lost)
 
 
-def monitoring_summary(churn: ChurnModel, context: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
-    """PSI of every feature and of the score against the churn model's training data."""
+@dataclass
+class ShardNight:
+    """What one shard's night hands back to the flow: its plans, and counts for monitoring, not its accounts."""
+
+    scored: Scored
+    """The shard's plans (``scores`` left empty: the book's scores stay on the workers)."""
+    drift: dict[str, dict[str, int]]
+    """The shard's features and scores counted in the bins of the churn model's training profile."""
+    accounts: int
+
+
+def score_night_shard(
+    settings: Settings, context: pd.DataFrame, requests: pd.DataFrame, champions: Champions, proactive_limit: int
+) -> ShardNight:
+    """``score_shard``, with the shard's monitoring counts in place of its scores."""
+    scored = score_shard(settings, context, requests, champions, proactive_limit)
+    reference = champions.churn.metadata.get("reference") or {}
+    counts = bin_counts(reference, context.assign(churn_probability=scored.scores.to_numpy()))
+    return ShardNight(replace(scored, scores=scored.scores.iloc[:0]), counts, len(context))
+
+
+def monitoring_summary(churn: ChurnModel, nights: list[ShardNight]) -> dict[str, float]:
+    """PSI of every feature and of the score against the churn model's training data, from the shards' counts."""
     reference = churn.metadata.get("reference")
     if not reference:
         return {}
-    return psi(reference, context.assign(churn_probability=scores))
-
-
-def keep_context(path: Path, context: pd.DataFrame) -> Path:
-    """Write the night's account context atomically, so the intraday runs and the live plan read it whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    context.to_parquet(partial, index=False)
-    partial.replace(path)
-    return path
+    return psi_of_counts(reference, add_counts([night.drift for night in nights]), sum(n.accounts for n in nights))
 
 
 def desk_roster(tables: Tables, as_of: date) -> tuple[Roster, list[LeftOut]]:
@@ -227,11 +246,6 @@ def gather_lists(scored: list[Scored], roster: Roster, rules: DeskRules, day: da
     proactive = concat([s.proactive for s in scored])
     lists = build_call_lists(inbound, proactive, roster, rules, day)
     return lists, concat([lists.listed(inbound, "request_id"), lists.listed(proactive, "account_id")])
-
-
-def night_scores(scored: list[Scored], context: pd.DataFrame) -> np.ndarray:
-    """Every account's churn probability as the shards computed it, in the context's row order."""
-    return pd.concat([s.scores for s in scored]).reindex(context.index).to_numpy()
 
 
 def new_requests(lists: CallLists, requests: pd.DataFrame) -> pd.DataFrame:

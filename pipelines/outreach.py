@@ -29,7 +29,8 @@ from models.holdout import risk_band
 from models.names import CHURN_MODEL
 from models.outreach_effect import HELD_OUT, LISTED, DeskEffect, desk_effect
 from models.outreach_params import UpliftParams
-from models.uplift import CALLED, UpliftModel, fit_uplift, outcome_counts, qini, ready
+from models.uplift import CALLED, UpliftModel, outcome_counts, qini, ready
+from models.uplift_selection import choose_uplift
 from pipelines.outreach_ranking import ranking_note, uplift_path
 from pipelines.settings import Settings
 from pipelines.training import label_spec
@@ -87,7 +88,7 @@ def train_uplift(
     if not ready(counts, params):
         return None, counts
     categorical = [c for c in churn.columns if c in BY_NAME and BY_NAME[c].categorical]
-    return fit_uplift(rows, list(churn.columns), categorical, params), counts
+    return choose_uplift(rows, churn, categorical, params), counts
 
 
 def true_effects(settings: Settings, as_of: date) -> pd.DataFrame | None:
@@ -133,6 +134,8 @@ def evaluate_outreach(
         else float("nan"),
         "outreach.qini_ratio_oracle": round(qini(savedesk, value) / oracle, 4) if oracle else float("nan"),
         "outreach.effect_corr": round(float(np.corrcoef(model.effect(frame), frame["retention_effect"])[0, 1]), 4),
+        "outreach.learner": model.chosen,
+        **{f"outreach.cv_qini.{name}": score for name, score in model.scores.items()},
         "outreach.test_accounts": len(frame),
         "outreach.test_as_of": test.isoformat(),
     }

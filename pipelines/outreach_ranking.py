@@ -47,7 +47,10 @@ def load_uplift(settings: Settings) -> tuple[UpliftModel | None, dict[str, int]]
         return None, {"called": 0, "control": 0}
     with path.open("rb") as handle:
         kept = pickle.load(handle)  # noqa: S301 (written by savedesk train into the workspace)
-    return kept["model"], dict(kept["counts"])
+    model = kept["model"]
+    if model is not None and not hasattr(model, "learner"):  # kept by an older savedesk: ranks once retrained
+        model = None
+    return model, dict(kept["counts"])
 
 
 def outreach_manifest(settings: Settings) -> dict[str, object]:
@@ -61,11 +64,24 @@ def outreach_manifest(settings: Settings) -> dict[str, object]:
     }
 
 
-def rank_by_uplift(settings: Settings, proactive: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
+def candidate_pool(settings: Settings, limit: int) -> int:
+    """How many of the riskiest accounts (risk × revenue) the proactive list is chosen from.
+
+    With a ready uplift model, ``pool_factor`` times the list's ``limit``: accounts a call moves but the risk
+    ranking puts just below the list can enter it. Without one, the list is the riskiest ``limit``.
+    """
+    model, _ = load_uplift(settings)
+    return limit if model is None else int(limit * settings.outreach.uplift.pool_factor)
+
+
+def rank_by_uplift(
+    settings: Settings, proactive: pd.DataFrame, candidates: pd.DataFrame, limit: int | None = None
+) -> pd.DataFrame:
     """Proactive rows with ``expected_effect`` and ``incremental_margin`` when the uplift model is ready.
 
-    Rows the model expects a call to push away (churn effect at or above ``push_away``) are dropped. Without a
-    ready model the rows are returned unchanged and the ranking stays by saveable value.
+    Rows the model expects a call to push away (churn effect at or above ``push_away``) are dropped, and of the
+    rest the ``limit`` with the largest incremental margin are kept (all when None). Without a ready model the
+    rows are returned unchanged and the ranking stays by saveable value.
     """
     model, _ = load_uplift(settings)
     if model is None or proactive.empty:
@@ -75,4 +91,7 @@ def rank_by_uplift(settings: Settings, proactive: pd.DataFrame, candidates: pd.D
     effect = model.effect(features.reset_index())
     revenue = pd.to_numeric(features["monthly_revenue"], errors="coerce").fillna(0.0).to_numpy()
     out = proactive.assign(expected_effect=effect, incremental_margin=effect * revenue * params.value_months)
-    return out[-out["expected_effect"] < params.push_away].reset_index(drop=True)
+    out = out[-out["expected_effect"] < params.push_away]
+    if limit is not None:
+        out = out.sort_values("incremental_margin", ascending=False, kind="stable").head(limit)
+    return out.reset_index(drop=True)

@@ -71,6 +71,14 @@ class ChurnModelSettings(BaseModel):
     """Under ``no_billing``: days without an invoice that mean the customer has gone (over a month's cycle)."""
     train_months: int = 5
     """Monthly snapshots before the validation month used for training."""
+    training: Literal["local", "sample"] = "local"
+    """"local": every account of every month of the split in one process; "sample": a stratified, seeded
+    sample of accounts (all months of each) whose training rows come to at most ``max_training_rows``, trained,
+    calibrated and judged on (``models.training_sample``; the whole book when it fits)."""
+    max_training_rows: int = Field(default=2_000_000, ge=10_000)
+    """Under ``training = "sample"``: the most training rows (held-in accounts × training months)."""
+    sample_seed: int = 7
+    """Under ``training = "sample"``: the seed of the account draw."""
     params: ChurnParams = ChurnParams()
     search: SearchParams = SearchParams()
     """The settings search inside the training months (``budget_seconds`` 0, the default: ``params`` as declared)."""
@@ -119,6 +127,9 @@ class NightlySettings(BaseModel):
     dask_address: str = ""
     """A running Dask scheduler (``tcp://host:8786``); empty starts a local cluster of ``dask_workers``."""
     dask_workers: int = 2
+    worker_memory: str = "4GB"
+    """Memory limit of each worker of the local cluster (Dask's ``memory_limit``: it spills, pauses, and restarts a
+    worker past it); a cluster at ``dask_address`` sets its own (``dask worker --memory-limit``)."""
     open_request_days: int = 7
     """Unresolved requests made in these many days up to the business date are on the inbound queue."""
     proactive_per_rep: int = 20
@@ -194,6 +205,21 @@ class OutreachSettings(BaseModel):
     """The uplift model and the matured outcomes it needs before it may rank."""
 
 
+class ValidationRunSettings(BaseModel):
+    """How ``savedesk validate`` runs (what it may quarantine is ``[validation]``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shards: int = Field(default=1, ge=1)
+    """Account shards validation checks apart and writes apart (``clean/<table>/<shard>.parquet``); 1 checks in one
+    pass and writes ``clean/<table>.parquet``. The report, rejects and clean rows are the same either way."""
+    task_runner: Literal["threads", "dask"] = "threads"
+    """Where the shards are checked: ``threads`` in this process, or ``dask`` on the cluster the nightly uses
+    (``nightly.dask_address``, or a local cluster of ``nightly.dask_workers`` capped at ``nightly.worker_memory``)."""
+    threads: int = Field(default=2, ge=1)
+    """Shards checked at once with ``threads`` (each holds one shard)."""
+
+
 class AlertSettings(BaseModel):
     """Where operational alerts go (``pipelines.alerts``): Apprise URLs, none by default (no alerts)."""
 
@@ -238,6 +264,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     monitor: MonitorSettings = MonitorSettings()
     validation: RejectLimits = RejectLimits()
+    validation_run: ValidationRunSettings = ValidationRunSettings()
     alerts: AlertSettings = AlertSettings()
     outreach: OutreachSettings = OutreachSettings()
 

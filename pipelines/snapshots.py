@@ -1,16 +1,26 @@
-"""Writing feature frames and training snapshots to disk, atomically."""
+"""Writing feature frames and training snapshots to disk, atomically, one file per account shard.
+
+A snapshot is written as ``out/as_of=YYYY-MM-DD/<shard>.parquet``: shard ``k`` holds the accounts whose stable
+bucket (``sources.keys.stable_bucket(account_id, shards)``) is ``k``, with ``account_id``, the registered features
+and ``churn`` (the as-of date is the partition's). Each shard is built from its own rows with the book's territory
+figures broadcast (``pipelines.book``), so a worker builds or reads one shard without the rest of the book, and
+the shards together are the one-process snapshot.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
-from features.labels import DEFAULT_LABELS, LabelSpec, LabelWindowError
-from features.snapshots import month_ends, snapshot
+from features.build import book_start, finish
+from features.labels import DEFAULT_LABELS, LabelSpec, LabelWindowError, churn_labels
+from features.snapshots import labelled, month_ends
+from pipelines.book import BookSource, FeatureShard, feature_shard, territory_figures
 from pipelines.workspace import Workspace, WorkspaceError
 
 
@@ -41,27 +51,68 @@ def snapshot_dates(workspace: Workspace, start: date, end: date, spec: LabelSpec
     return dates
 
 
+def snapshot_shard(
+    source: BookSource,
+    as_of: date,
+    extract_end: date,
+    spec: LabelSpec,
+    shard: int,
+    shards: int,
+    part: FeatureShard,
+    territory: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """One shard's snapshot: its features with the book's territory figures, and its accounts' labels."""
+    tables = source.shard(shard, shards)
+    features = finish(pl.read_parquet(part.path), territory, source.tables)
+    return labelled(features, churn_labels(tables, as_of, extract_end, spec), as_of)
+
+
 def write_snapshots(
     workspace: Workspace,
     dates: list[date],
     out: Path,
     spec: LabelSpec = DEFAULT_LABELS,
     progress: Callable[[date], None] | None = None,
+    shards: int = 1,
+    source: BookSource | None = None,
 ) -> dict[date, int]:
-    """Write one snapshot per as-of date to ``out/as_of=YYYY-MM-DD/part-0.parquet``.
+    """Write one snapshot per as-of date to ``out/as_of=YYYY-MM-DD/<shard>.parquet``, shard by shard.
+
+    Args:
+        workspace: The validated tables.
+        dates: The as-of dates.
+        out: The snapshots folder.
+        spec: What the labels mean.
+        progress: Called after each date.
+        shards: Account shards (files per date).
+        source: Where a shard's rows are read (``BookSource.of``: its files when validation wrote them by
+            shard); default: the workspace's tables, filtered to each shard.
 
     Returns:
         Rows written per as-of date.
     """
+    source = source or BookSource(workspace.tables, out)
     rows = {}
     for as_of in dates:
+        partition = out / f"as_of={as_of.isoformat()}"
+        scratch = out / f".features-{as_of.isoformat()}"
         try:
-            frame = snapshot(workspace.tables, as_of, workspace.end, spec)
+            first = book_start(workspace.tables, as_of)
+            parts = [feature_shard(source, as_of, k, shards, first, scratch) for k in range(shards)]
+            territory = territory_figures(parts, workspace.tables)
+            written = []
+            for k in range(shards):
+                frame = snapshot_shard(source, as_of, workspace.end, spec, k, shards, parts[k], territory)
+                write_parquet_atomically(frame.drop("as_of"), partition / f"{k}.parquet")
+                written.append(frame.height)
         except LabelWindowError as error:
             raise WorkspaceError(str(error)) from error
-        partition = out / f"as_of={as_of.isoformat()}"
-        write_parquet_atomically(frame.drop("as_of"), partition / "part-0.parquet")
-        rows[as_of] = frame.height
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for stale in partition.glob("*.parquet"):  # files of an earlier layout or shard count
+            if not stale.stem.isdigit() or int(stale.stem) >= shards:
+                stale.unlink()
+        rows[as_of] = sum(written)
         if progress is not None:
             progress(as_of)
     return rows

@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
@@ -26,10 +25,11 @@ from models.names import CHURN_MODEL, SAVE_MODEL
 from models.talking_points import POINT_COLUMNS, talking_points
 from pipelines import nightly
 from pipelines.alerts import STALE_EXTRACT, alert, gate_refused, run_link
+from pipelines.book import NightBook
 from pipelines.faults import retry_transient
 from pipelines.freshness import check_extract
 from pipelines.left_out import LeftOut, merged
-from pipelines.nightly import Scored
+from pipelines.nightly import Scored, ShardNight
 from pipelines.save_training import fit_save_model, load_requests, record_and_gate_save, request_split
 from pipelines.services import open_tracker
 from pipelines.settings import Settings
@@ -124,18 +124,6 @@ def kept_context_task(settings: Settings, day: date, requests: pd.DataFrame) -> 
 
 
 @task
-def context_task(workspace: Workspace, as_of: date) -> pd.DataFrame:
-    """Features, city and biggest line of every account in service."""
-    return nightly.build_context(workspace.tables, as_of)
-
-
-@io_task
-def keep_context_task(settings: Settings, context: pd.DataFrame, day: date) -> Path:
-    """Keep the night's account context, so intraday runs and the live plan plan without rebuilding it."""
-    return nightly.keep_context(settings.catalog.context(day), context)
-
-
-@task
 def score_task(
     settings: Settings, context: pd.DataFrame, requests: pd.DataFrame, champions: Champions, limit: int
 ) -> Scored:
@@ -189,9 +177,9 @@ def talking_points_task(champions: Champions, listed: pd.DataFrame, as_of: date)
 
 
 @task
-def drift_task(champions: Champions, context: pd.DataFrame, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+def drift_task(champions: Champions, nights: list[ShardNight], threshold: float) -> dict[str, Any]:
     """PSI of the features and of the night's scores against the training data, and what shifted (logged)."""
-    drift = nightly.monitoring_summary(champions.churn, context, scores)
+    drift = nightly.monitoring_summary(champions.churn, nights)
     # The same threshold and sentences as the monitoring report (models.monitoring), so both say the same.
     warned = drift_warnings(drift, threshold)
     logger = get_run_logger()
@@ -204,7 +192,7 @@ def drift_task(champions: Champions, context: pd.DataFrame, scores: np.ndarray, 
 def shadow_task(
     settings: Settings,
     day: date,
-    context: pd.DataFrame,
+    book: NightBook,
     requests: pd.DataFrame,
     roster: Roster,
     published: CallLists,
@@ -213,12 +201,14 @@ def shadow_task(
     """Plan the night again with a challenger into ``DIR/shadow`` (``pipelines.shadow``), after publishing.
 
     The published lists are out already and never change: a shadow that fails is logged and reported in the
-    summary, not a failed night.
+    summary, not a failed night. The book's context is read only when shadow nights are on.
     """
     from pipelines.shadow import shadow_night
 
+    if settings.nightly.shadow_nights <= 0:
+        return None
     try:
-        return shadow_night(settings, open_tracker(settings), day, context, requests, roster, published,
+        return shadow_night(settings, open_tracker(settings), day, book.read_all(), requests, roster, published,
                             champion_versions)  # fmt: skip
     except Exception as error:  # noqa: BLE001 - the desk's lists stand whatever the challenger does
         sentence = f"The challenger's shadow lists for {day} were not written ({type(error).__name__}: {error})."

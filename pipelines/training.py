@@ -16,9 +16,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
+import polars as pl
 
-from features.labels import LabelSpec
+from features.labels import LabelSpec, churn_labels
 from features.registry import BY_NAME
 from features.snapshots import snapshot
 from models.churn import ChurnModel, train_churn_model
@@ -29,12 +31,11 @@ from models.gate import GateDecision, decide
 from models.list_changes import ListChanges
 from models.names import CHURN_MODEL
 from models.search import SearchReport, search_by_time
+from models.training_sample import AccountSample, sample_accounts
 from pipelines.settings import Settings
 from pipelines.workspace import Workspace
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from models.gate import GateRules
     from models.params import EmpcParams
     from models.score_intervals import MetricInterval
@@ -54,6 +55,8 @@ class ChurnTraining:
     categorical: list[str]
     search: SearchReport | None = None
     """The settings search inside the training months (None: not run)."""
+    sample: AccountSample | None = None
+    """The accounts trained and judged on under ``churn.training = "sample"`` (None: the whole book)."""
 
 
 def label_spec(settings: Settings) -> LabelSpec:
@@ -82,10 +85,50 @@ def time_split(settings: Settings, workspace: Workspace, as_of: date | None) -> 
         raise WorkspaceError(str(error)) from None
 
 
-def load_snapshots(settings: Settings, workspace: Workspace, split: TimeSplit) -> dict[date, pd.DataFrame]:
-    """Features and labels of every as-of date of the split."""
+class Snapshots(dict[date, pd.DataFrame]):
+    """The split's snapshots by as-of date, and the account sample they were cut to (None: the whole book)."""
+
+    sample: AccountSample | None = None
+
+
+def load_snapshots(settings: Settings, workspace: Workspace, split: TimeSplit) -> Snapshots:
+    """Features and labels of every as-of date of the split (of the sampled accounts under ``churn.training``).
+
+    Under "sample" each month's snapshot is cut to the sample as soon as it is built, so no more than one
+    month of the whole book is held at once.
+    """
     spec = label_spec(settings)
-    return {day: snapshot(workspace.tables, day, workspace.end, spec).to_pandas() for day in split.all_dates}
+    sample = training_sample(settings, workspace, split) if settings.churn.training == "sample" else None
+    frames = Snapshots()
+    frames.sample = sample
+    for day in split.all_dates:
+        frame = snapshot(workspace.tables, day, workspace.end, spec)
+        if sample is not None and sample.sampled:
+            frame = frame.filter(pl.col("account_id").is_in(sample.accounts.tolist()))
+        frames[day] = frame.to_pandas()
+    return frames
+
+
+def training_sample(settings: Settings, workspace: Workspace, split: TimeSplit) -> AccountSample:
+    """The stratified, seeded account sample of ``churn.max_training_rows`` (``models.training_sample``).
+
+    Drawn from the labels alone (no features are built for it): every account labelled in a month of the
+    split, its stratum whether it churned in a training month, and the held-in training rows of the book.
+    """
+    spec = label_spec(settings)
+    accounts: list[pl.Series] = []
+    churners: list[pl.Series] = []
+    book_rows = 0
+    for day in split.all_dates:
+        labels = churn_labels(workspace.tables, day, workspace.end, spec)
+        accounts.append(labels["account_id"])
+        if day in split.train:
+            book_rows += int((~held_out(labels["account_id"].to_pandas())).sum())
+            churners.append(labels.filter(pl.col("churn"))["account_id"])
+    ids = pl.concat(accounts).unique().sort().to_numpy()
+    churned = np.isin(ids, pl.concat(churners).unique().to_numpy()) if churners else np.zeros(len(ids), dtype=bool)
+    churn = settings.churn
+    return sample_accounts(ids, churned, book_rows, churn.max_training_rows, churn.sample_seed)
 
 
 def read_oracle(settings: Settings, as_of: date) -> pd.DataFrame | None:
@@ -119,7 +162,9 @@ def fit_and_evaluate(settings: Settings, split: TimeSplit, frames: dict[date, pd
         model, train, test, categorical, settings.churn.empc, oracle=read_oracle(settings, split.test)
     )
     evaluation.extras.update(trivial_figures(train, test))
-    return ChurnTraining(model, split, train, test, evaluation, columns, categorical, search)
+    return ChurnTraining(
+        model, split, train, test, evaluation, columns, categorical, search, getattr(frames, "sample", None)
+    )
 
 
 def check_classes(settings: Settings, split: TimeSplit, train: pd.DataFrame, test: pd.DataFrame) -> None:
@@ -220,7 +265,7 @@ def record_and_gate(
             training.model,
             training.train,
             name=name,
-            params={**training.split.describe(), **_params(settings, training.search)},
+            params={**training.split.describe(), **_params(settings, training.search, training.sample)},
             metrics=evaluation.flat("test"),
             as_of=list(training.split.train),
             plots=plot_files(training, Path(folder)),
@@ -328,12 +373,16 @@ def own_intervals(
                            level=rules.interval_level, seed=rules.bootstrap_seed)  # fmt: skip
 
 
-def _params(settings: Settings, search: SearchReport | None = None) -> dict[str, object]:
+def _params(
+    settings: Settings, search: SearchReport | None = None, sample: AccountSample | None = None
+) -> dict[str, object]:
     from dataclasses import asdict
 
     churn = settings.churn
     params = search.chosen if search is not None else churn.params
     return {
+        "training.mode": churn.training,
+        **({"training.max_rows": churn.max_training_rows, **sample.describe()} if sample is not None else {}),
         **{f"lgbm.{k}": v for k, v in asdict(params).items()},
         **(search.params() if search is not None else {}),
         "label.horizon_days": churn.horizon_days,

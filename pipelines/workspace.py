@@ -13,9 +13,13 @@ outcomes store opens without one; opening never creates it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import polars as pl
@@ -29,8 +33,8 @@ from sources.contract import table_info
 from sources.extract_shape import ExtractShape
 from sources.folders import WorkspaceFolders
 from sources.reader import read_extract
-from sources.validation import SHAPE_KEY, validate_workspace
-from sources.validation_report import REPORT_FILE
+from sources.validation import SHAPE_KEY
+from sources.validation_report import REPORT_FILE, ValidationReport
 
 
 class WorkspaceError(Exception):
@@ -62,6 +66,44 @@ class Workspace:
             )
 
 
+@contextmanager
+def validation_runner(settings: Settings) -> Iterator[Executor | None]:
+    """Where validation checks its shards (``[validation_run]``): threads, or the nightly's Dask cluster.
+
+    One shard needs no runner (None: checked here). With ``dask``, each worker reads its shard's pieces from,
+    and writes its clean files into, the workspace: workers on other machines must see it at the same path.
+    """
+    run = settings.validation_run
+    if run.shards == 1:
+        yield None
+    elif run.task_runner == "threads":
+        with ThreadPoolExecutor(run.threads, thread_name_prefix="validate") as threads:
+            yield threads
+    else:
+        from distributed import Client, LocalCluster
+
+        desk = settings.nightly
+        if desk.dask_address:
+            with Client(desk.dask_address) as client:
+                yield client.get_executor()
+            return
+        cluster = LocalCluster(n_workers=desk.dask_workers, threads_per_worker=1, memory_limit=desk.worker_memory,
+                               dashboard_address=":0")  # fmt: skip
+        with cluster, Client(cluster) as client:
+            yield client.get_executor()
+
+
+def validate_with_settings(settings: Settings, **options: Any) -> ValidationReport:
+    """Validate the workspace with the settings' reject limits, shards and runner."""
+    from sources import validation  # looked up when called, as the CLI's tests replace it
+
+    folders = WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir)
+    with validation_runner(settings) as runner:
+        return validation.validate_workspace(
+            folders, limits=settings.validation, shards=settings.validation_run.shards, runner=runner, **options
+        )
+
+
 def open_workspace(settings: Settings) -> Workspace:
     """Validate the workspace if needed and open its clean tables.
 
@@ -75,10 +117,7 @@ def open_workspace(settings: Settings) -> Workspace:
     saved = json.loads(report.read_text(encoding="utf-8")) if fresh else {}
     # Validated again when the raw tables changed, the last run was fatal, or the reject limits changed.
     if not fresh or saved.get("fatal", True) or saved.get("table_limits") != settings.validation.describe():
-        result = validate_workspace(
-            WorkspaceFolders(raw=settings.raw_dir, clean=settings.clean_dir, rejects=settings.rejects_dir),
-            limits=settings.validation,
-        )
+        result = validate_with_settings(settings)
         if result.fatal:
             problems = [p.message() for p in result.problems if p.fatal][:10]
             raise WorkspaceError(

@@ -16,6 +16,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import polars as pl
 import pyarrow as arrow
 import pyarrow.compute as pc
 
@@ -58,7 +59,15 @@ class RowCheck:
         return ParentKeys(kept=values.loc[~self.rejected], quarantined=values.loc[self.rejected])
 
 
-def check_rows(table: str, raw: pd.DataFrame, extract_end: date | None, parents: Mapping[str, ParentKeys]) -> RowCheck:
+def check_rows(
+    table: str,
+    raw: pd.DataFrame,
+    extract_end: date | None,
+    parents: Mapping[str, ParentKeys],
+    numbers: np.ndarray | None = None,
+    *,
+    unique_keys: bool = False,
+) -> RowCheck:
     """Run every row check of one table.
 
     Args:
@@ -67,6 +76,10 @@ def check_rows(table: str, raw: pd.DataFrame, extract_end: date | None, parents:
         extract_end: The extract's last day; None skips the check for later dates.
         parents: Kept and quarantined keys of the tables checked before, by
             ``table.column``; a foreign key whose parent is missing here is not checked.
+        numbers: Each row's number in its file (from 1), when ``raw`` holds some rows of it (one account
+            shard); by default its position + 1. Only messages quote them: problems keep positions in ``raw``.
+        unique_keys: Whether the key is known to be unique in the whole file (``sources.validation_shards``
+            saw no key twice): the duplicate check is then skipped.
 
     Returns:
         The typed rows, which of them are rejected, and why.
@@ -77,7 +90,7 @@ def check_rows(table: str, raw: pd.DataFrame, extract_end: date | None, parents:
     found = [
         coerced.problems,
         contract,
-        duplicate_problems(raw, info.key),
+        no_problems() if unique_keys else duplicate_problems(raw, info.key, numbers),
         date_order_problems(coerced.frame, date_orders(table)),
     ]
     if extract_end is not None:
@@ -141,19 +154,20 @@ def contract_problems(raw: pd.DataFrame, coerced: Coerced, table: str) -> tuple[
     return concat_problems(frames), column_problems
 
 
-def duplicate_problems(raw: pd.DataFrame, key: str) -> pd.DataFrame:
+def duplicate_problems(raw: pd.DataFrame, key: str, numbers: np.ndarray | None = None) -> pd.DataFrame:
     """Rows that share a key: exact copies after the first, and every row of a conflict.
 
     Args:
         raw: The table as read, indexed by row position; content is compared
             on the raw values.
         key: The key column.
+        numbers: Each row's number in its file, as the conflict message quotes it (default: position + 1).
 
     Returns:
         One problem per rejected row.
     """
     keys = raw[key]
-    shared = (keys.notna() & keys.duplicated(keep=False)).to_numpy()
+    shared = keys.notna().to_numpy() & _duplicated(keys)
     if not shared.any():
         return no_problems()
     candidates = raw.loc[shared]
@@ -165,11 +179,20 @@ def duplicate_problems(raw: pd.DataFrame, key: str) -> pd.DataFrame:
     frames = [problem_frame(copies, key, "duplicate row", expected, "an exact copy of an earlier row")]
     if not conflict.empty:
         rows = conflict.index.to_numpy()
-        numbers = pd.Series(rows + 1, index=conflict.index).astype("str")
-        listed = numbers.groupby(conflict.to_numpy()).agg(lambda group: ", ".join(group.iloc[:5]))
+        quoted = pd.Series(rows + 1 if numbers is None else numbers[rows], index=conflict.index).astype("str")
+        listed = quoted.groupby(conflict.to_numpy()).agg(lambda group: ", ".join(group.iloc[:5]))
         found = "rows " + conflict.map(listed) + " share it with different content"
         frames.append(problem_frame(rows, key, "duplicate key", expected, found))
     return concat_problems(frames)
+
+
+def _duplicated(keys: pd.Series) -> np.ndarray:
+    """Which values occur more than once, through polars: pandas factorises Arrow text slowly."""
+    try:
+        values = pl.Series(arrow.array(keys, from_pandas=True))
+    except (arrow.ArrowException, TypeError, ValueError):  # mixed Python objects: pandas' own way
+        return keys.duplicated(keep=False).to_numpy()
+    return values.is_duplicated().to_numpy()
 
 
 def orphan_problems(frame: pd.DataFrame, column: str, parent: str, keys: ParentKeys) -> pd.DataFrame:

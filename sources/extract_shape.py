@@ -4,7 +4,9 @@ Validation finds it once (``shape_of``) and keeps it in its report under ``extra
 it says it in one sentence (``ExtractShape.sentence``) and a training run keeps it as tags
 (``ExtractShape.tags``). An absent table's features are left out, never zeros; an absent descriptive column
 of the accounts (territory, segment, city, state) takes its declared default (``TableInfo.defaults``: one
-territory ``all``, segment ``unknown``), so lists are still dealt by territory and the lists say so.
+territory ``all``, segment ``unknown``), so lists are still dealt by territory and the lists say so. That one
+territory's offers are priced at the cost index ``ONE_TERRITORY_COST_INDEX`` (1.0, the average territory;
+``save.offers.cost_to_serve.one_territory_index``), said with the defaults (``ExtractShape.assumed``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from typing import Any
 from sources.contract import TABLES, table_info
 
 TAG_PREFIX = "extract."
+TERRITORY_COLUMN = "accounts.territory"
+ONE_TERRITORY_COST_INDEX = 1.0
+"""The cost index of the one territory an extract without territories gets (``models.cost_to_serve``): 1.0, the
+reference every territory's index is relative to, so its offers are priced at the cost model's own figures."""
+COST_INDEX_SETTING = "save.offers.cost_to_serve.one_territory_index"
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,13 @@ class ExtractShape:
     absent_tables: tuple[str, ...] = ()
     absent_columns: tuple[str, ...] = ()
     defaulted: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def assumed(self) -> dict[str, str]:
+        """Settings that stand in for what the extract lacks, each with its default: the one territory's cost index."""
+        if TERRITORY_COLUMN not in self.defaulted:
+            return {}
+        return {COST_INDEX_SETTING: str(ONE_TERRITORY_COST_INDEX)}
 
     @property
     def complete(self) -> bool:
@@ -50,22 +64,30 @@ class ExtractShape:
         if self.defaulted:
             set_to = ", ".join(f"{column} '{value}'" for column, value in self.defaulted.items())
             parts.append(f"with defaults for what it lacks ({set_to})")
+        if self.assumed:
+            territory = self.defaulted[TERRITORY_COLUMN]
+            parts.append(
+                f"its one territory '{territory}' is priced at the cost index {self.assumed[COST_INDEX_SETTING]},"
+                f" the average territory (unless {COST_INDEX_SETTING} says otherwise)"
+            )
         return "This extract is " + "; ".join(parts) + "."
 
     def tags(self) -> dict[str, str]:
-        """The shape as run tags (``extract.absent_tables``, ``extract.absent_columns``, ``extract.defaulted``)."""
+        """The shape as run tags: ``extract.absent_tables``, ``.absent_columns``, ``.defaulted`` and ``.assumed``."""
         return {
             f"{TAG_PREFIX}absent_tables": ",".join(self.absent_tables) or "none",
             f"{TAG_PREFIX}absent_columns": ",".join(self.absent_columns) or "none",
             f"{TAG_PREFIX}defaulted": ",".join(f"{c}={v}" for c, v in self.defaulted.items()) or "none",
+            f"{TAG_PREFIX}assumed": ",".join(f"{k}={v}" for k, v in self.assumed.items()) or "none",
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data (``from_dict`` reads it back)."""
+        """JSON-ready data (``from_dict`` reads it back; ``assumed`` follows from ``defaulted``)."""
         return {
             "absent_tables": list(self.absent_tables),
             "absent_columns": list(self.absent_columns),
             "defaulted": dict(self.defaulted),
+            "assumed": self.assumed,
         }
 
     @classmethod

@@ -4,7 +4,7 @@ amount) validates, says once what it lacks, builds billing features, and its fai
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -75,6 +75,46 @@ def test_a_short_history_trains_on_the_months_it_has_or_names_the_setting() -> N
     assert (short.valid, short.calibrate, short.test) == (full.valid, full.calibrate, full.test)
     with pytest.raises(SplitError, match=r"churn\.horizon_days"):
         TimeSplit.fitting(date(2026, 7, 31), 5, 90, first=full.valid)
+
+
+@pytest.mark.parametrize("test", [date(2026, 8, 2), date(2026, 7, 31), date(2026, 4, 30), date(2026, 3, 30)])
+def test_every_snapshot_falls_on_the_tests_day_of_the_month(test: date) -> None:
+    split = TimeSplit.ending(test, 5, 90)
+    days = list(split.all_dates)
+    assert days == sorted(days) and len(set(days)) == len(days)
+    month_end = (test + pd.offsets.MonthEnd(0)).date() == test
+    for day in days:
+        last = (pd.Timestamp(day) + pd.offsets.MonthEnd(0)).date()
+        assert day == last if month_end else day.day == min(test.day, last.day)
+    # One snapshot a month, and the calibration month's label window ends on or before the test day.
+    months = [d.year * 12 + d.month for d in days[:-1]]
+    assert months == list(range(months[0], months[0] + len(months)))
+    assert split.calibrate + timedelta(days=90) <= test
+
+
+def test_a_small_books_leaves_shrink_with_it_and_a_large_ones_stay_as_declared() -> None:
+    from models.params import MIN_LEAF, ChurnParams
+
+    declared = ChurnParams()
+    sizes = [declared.for_rows(rows).min_child_samples for rows in (100, 10_000, 30_000, 70_000, 1_000_000)]
+    assert sizes == sorted(sizes) and sizes[0] == MIN_LEAF and sizes[-1] == declared.min_child_samples
+    assert declared.for_rows(70_000) == declared  # the demo's book keeps the declared settings
+    assert ChurnParams(min_child_share=0).for_rows(100) == ChurnParams(min_child_share=0)
+
+
+def test_the_one_territory_is_priced_at_the_documented_index_and_said(bare: Path) -> None:
+    from models.cost_to_serve import CostToServe
+    from sources.extract_shape import COST_INDEX_SETTING, ONE_TERRITORY_COST_INDEX
+
+    validate_workspace(_folders(bare))
+    shape = ExtractShape.from_dict(json.loads((bare / "clean" / "validation.json").read_text())["extract_shape"])
+    cost = CostToServe()
+    assert cost.unknown(pd.Series([ONE_TERRITORY])) == []
+    assert cost.index_of(pd.Series([ONE_TERRITORY])).tolist() == [ONE_TERRITORY_COST_INDEX]
+    assert cost.unknown(pd.Series(["Nowhere"])) == ["Nowhere"]  # a named territory is still never guessed
+    assert shape.assumed == {COST_INDEX_SETTING: str(ONE_TERRITORY_COST_INDEX)}
+    assert COST_INDEX_SETTING in shape.sentence() and COST_INDEX_SETTING in shape.tags()["extract.assumed"]
+    assert ExtractShape().assumed == {} and ExtractShape().tags()["extract.assumed"] == "none"
 
 
 def test_an_unexpected_failure_is_one_sentence_and_a_log_file(
