@@ -34,7 +34,6 @@ from features.activity import (
     territory_rates,
 )
 from features.billing import billing_features, extract_first_invoice
-from features.calls import call_features
 from features.price import price_features, territory_medians, versus_territory
 from features.registry import BY_NAME, features_from
 from features.service import service_event_features, service_line_features
@@ -51,7 +50,6 @@ BUILDERS: dict[str, Builder] = {
     "contacts": contact_features,
     "cancellation_requests": request_features,
     "save_attempts": save_features,
-    "proactive_calls": call_features,
 }
 """The builder of each table's per-account features (accounts build the spine)."""
 

@@ -330,18 +330,6 @@ FEATURES: tuple[Feature, ...] = (
     _f("last_rollback_pct", "number", "save_attempts", "history",
        "Size of the most recent accepted rollback, in % (empty if none).", "last rollback was {value:.0f}%",
        concept="rollbacks", audience=REP, fact_age="unknown"),
-    # proactive calls: the desk's own outreach acts for months after a call (a model internal, for the rep)
-    _f("days_since_proactive_call", "days", "proactive_calls", "history",
-       "Days since the latest proactive call that reached the customer (empty if never in the extract).",
-       "we called them on {date}", concept="proactive calls", audience=REP),
-    _f("proactive_calls_90d", "count", "proactive_calls", "history",
-       "Proactive calls that reached the customer in the last 90 days.",
-       "{value:.0f} proactive calls in the last 90 days", window_days=90, concept="proactive calls",
-       audience=REP),
-    _f("proactive_calls_365d", "count", "proactive_calls", "history",
-       "Proactive calls that reached the customer in the last 365 days.",
-       "{value:.0f} proactive calls in the last year", window_days=365, concept="proactive calls",
-       audience=REP),
     # territory: comparisons with other customers, for the rep only
     _f("territory_request_rate_90d", "ratio", "cancellation_requests", "territory",
        "Cancellation requests in the territory in 90 days per account active in it.",

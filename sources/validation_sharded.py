@@ -27,9 +27,8 @@ from sources.reader import TableReadError
 from sources.reject_limits import RejectLimits
 from sources.validation_checked import TableChecked, check_table, merge_checked
 from sources.validation_output import ENTANGLED, StagedOutputs
-from sources.validation_report import TableSummary
 from sources.validation_shards import POSITION, Entanglement, ShardOf, Split, read_piece, split_table
-from sources.validation_tables import OpenTable, Outcome, fatal, open_table, summarise, without_rows
+from sources.validation_tables import OpenTable, Outcome, open_table, summarise, unreadable, without_rows
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def validate_in_shards(
         try:
             split = split_table(name, opened.batches(), opened.schema, pieces / name, shards, entanglement)
         except TableReadError as error:
-            outcomes[name] = _unreadable(opened, error)
+            outcomes[name] = unreadable(opened.info, opened.path, error)
             continue
         if split.rows == 0 or not opened.columns:
             outcomes[name] = without_rows(opened)
@@ -149,15 +148,3 @@ def validate_in_shards(
         if outcomes[name].summary.status != "absent":
             staged.fill_shards(name)
     return [outcomes[name] for name in TABLES]
-
-
-def _unreadable(opened: OpenTable, error: TableReadError) -> Outcome:
-    info, path = opened.info, opened.path
-    problem = fatal(
-        info,
-        str(path),
-        expected="a readable UTF-8 CSV or Parquet file",
-        found=str(error).removeprefix(f"{path}: "),
-        action=f"Re-export {path.name} and run validate again.",
-    )
-    return Outcome(TableSummary(info.name, info.required, "fatal", str(path)), [problem])

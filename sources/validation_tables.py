@@ -114,14 +114,7 @@ def open_table(info: TableInfo, raw_dir: Path, folder: MappedFolder, *, stream: 
             frame = folder.read(info.name, path)
             opened = OpenTable(info, path, tuple(map(str, frame.columns)), [], frame=frame)
     except TableReadError as error:
-        problem = fatal(
-            info,
-            str(path),
-            expected="a readable UTF-8 CSV or Parquet file",
-            found=str(error).removeprefix(f"{path}: "),
-            action=f"Re-export {path.name} and run validate again.",
-        )
-        return Outcome(TableSummary(info.name, info.required, "fatal", str(path)), [problem])
+        return unreadable(info, path, error)
     missing = [column for column in info.required_columns if column not in opened.columns]
     if missing:
         has = ", ".join(opened.columns)
@@ -140,6 +133,18 @@ def open_table(info: TableInfo, raw_dir: Path, folder: MappedFolder, *, stream: 
     others = _others(raw_dir, info, path)
     opened.notes = [f"{other.name} was ignored: {path.name} was read instead." for other in others]
     return opened
+
+
+def unreadable(info: TableInfo, path: Path, error: TableReadError) -> Outcome:
+    """The outcome of a table whose file cannot be read: one fatal problem naming the file and the fix."""
+    problem = fatal(
+        info,
+        str(path),
+        expected="a readable UTF-8 CSV or Parquet file",
+        found=str(error).removeprefix(f"{path}: "),
+        action=f"Re-export {path.name} and run validate again.",
+    )
+    return Outcome(TableSummary(info.name, info.required, "fatal", str(path)), [problem])
 
 
 def _parquet_file(path: Path) -> pq.ParquetFile:
