@@ -1,8 +1,8 @@
 """Parameters of proactive outreach the settings hold: the holdout, the uplift model and when it may rank.
 
 No model library here (``pipelines.settings`` imports it); the models that use these are
-``models.holdout`` (the holdout's draw), ``models.uplift`` (the T-learner) and
-``models.outreach_effect`` (the desk's measured effect).
+``models.holdout`` (the holdout's draw), ``models.uplift``, ``models.uplift_learners`` and
+``models.uplift_offset`` (the learners) and ``models.outreach_effect`` (the desk's measured effect).
 """
 
 from __future__ import annotations
@@ -37,6 +37,14 @@ class UpliftParams(BaseModel):
             but time, and a sample drawn by arm alone leaves each arm's churn given the features unchanged).
         pool_factor: The uplift ranking chooses from this many times the proactive list's size of the riskiest
             accounts, not only from those the risk ranking listed.
+        interaction_bins: Quantile bins of each number the interaction learner's call terms also get (a step,
+            such as a renewal window in days to the contract's end, is no straight line); 0: straight lines only.
+        offset_learning_rate: Shrinkage of the offset learner's trees (``models.uplift_offset``).
+        offset_leaves: Most leaves of an offset learner's tree.
+        offset_trees: Trees per arm of the offset learner.
+        offset_leaf_share: Fewest rows in an offset learner's leaf, as a share of its arm's rows.
+        blend: Whether the selection also weighs each interaction learner averaged with the offset learner (two
+            learners that err differently: the average's error is smaller than either's).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -54,8 +62,14 @@ class UpliftParams(BaseModel):
     min_control_outcomes: int = Field(default=2_000, ge=1)
     value_months: int = 12
     push_away: float = 0.0
-    penalties: tuple[float, ...] = (1e-4, 1e-3)
+    penalties: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
     main_penalty: float = 1e-4
     folds: int = Field(default=3, ge=2)
     control_per_called: float = Field(default=3.0, gt=0)
     pool_factor: float = Field(default=3.0, ge=1.0)
+    interaction_bins: int = Field(default=8, ge=0)
+    offset_learning_rate: float = Field(default=0.01, gt=0)
+    offset_leaves: int = Field(default=4, ge=2)
+    offset_trees: int = Field(default=800, ge=1)
+    offset_leaf_share: float = Field(default=0.05, gt=0, lt=1)
+    blend: bool = True

@@ -11,7 +11,9 @@ so the learner only has to find what a call adds::
 
 ``z(x)`` is the features made linear-model ready (``Design``): numbers clipped to their 1st and
 99th percentiles and standardised, a missing value as the median plus a missing flag, categories
-one-hot. The L2 penalties on β and γ are the learner's regularisation: a large γ penalty shrinks
+one-hot, and (with ``bins``) each number's quantile bin one-hot beside its straight line, so a call's
+effect may step (a renewal window is a band of days to the contract's end, not a slope).
+The L2 penalties on β and γ are the learner's regularisation: a large γ penalty shrinks
 every account towards the same effect ``b``; the choice between penalties (and learners) is made
 by cross-validated Qini on the training rows (``models.uplift_selection``).
 """
@@ -63,10 +65,12 @@ class Design:
     flagged: list[str]
     """Numbers with missing values in training: each gets a missing flag."""
     levels: dict[str, list[str]]
+    edges: tuple[np.ndarray, ...] = ()
+    """Inner quantile edges of each number's bins (empty: no bins)."""
 
     @classmethod
-    def fit(cls, rows: pd.DataFrame, columns: list[str], categorical: list[str]) -> Design:
-        """Clip bounds, centres, scales and medians of the numbers, levels of the categories."""
+    def fit(cls, rows: pd.DataFrame, columns: list[str], categorical: list[str], bins: int = 0) -> Design:
+        """Clip bounds, centres, scales and medians of the numbers, levels of the categories, ``bins`` bin edges."""
         numeric = [c for c in columns if c not in categorical]
         values = _numbers(rows, numeric)
         low, high = np.nanpercentile(values, 1, axis=0), np.nanpercentile(values, 99, axis=0)
@@ -80,7 +84,9 @@ class Design:
             counts = rows[column].astype("string").value_counts()
             levels[column] = sorted(str(v) for v in counts[counts >= MIN_LEVEL_ROWS].index)
         low, high = np.where(np.isnan(low), 0.0, low), np.where(np.isnan(high), 0.0, high)
-        return cls(numeric, low, high, centre, np.where(scale > 0, scale, 1.0), median, flagged, levels)
+        quantiles = np.linspace(0, 1, bins + 1)[1:-1]
+        edges = tuple(_bin_edges(clipped[:, j], quantiles) for j in range(len(numeric))) if bins > 1 else ()
+        return cls(numeric, low, high, centre, np.where(scale > 0, scale, 1.0), median, flagged, levels, edges)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's columns for ``frame`` (float32: the rows of many months are held at once)."""
@@ -94,7 +100,17 @@ class Design:
         for column, levels in self.levels.items():
             text = frame[column].astype("string").to_numpy(dtype=object, na_value="")
             parts.append((text[:, None] == np.asarray(levels, dtype=object)[None, :]).astype(np.float32))
+        for j, edges in enumerate(self.edges):
+            if len(edges):
+                bin_ = np.searchsorted(edges, clipped[:, j], side="right")
+                parts.append((bin_[:, None] == np.arange(1, len(edges) + 1)[None, :]).astype(np.float32))
         return np.hstack(parts)
+
+
+def _bin_edges(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """The distinct inner quantile edges of a number (none for a number that is never known)."""
+    known = values[~np.isnan(values)]
+    return np.unique(np.quantile(known, quantiles)) if len(known) else np.empty(0)
 
 
 def _numbers(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

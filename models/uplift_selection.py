@@ -14,7 +14,12 @@ true effect on retention × value, whatever q is; centring on q only lowers its 
 The rule: the rows are split into ``folds`` by account (an account's months stay together); each
 candidate learner is fitted on the other folds and ranks the held-out fold by its incremental
 margin; its score is the mean over folds of the Qini of that ranking against ψ
-(``models.uplift.qini``). The candidate with the highest score is refitted on all rows and ranks.
+(``models.uplift.qini``). A *blend* candidate averages the effects of named candidates (scored from
+their held-out effects, no refit). The candidate with the highest score is refitted on all rows and ranks.
+
+The candidates: the interaction learner at each penalty (``models.uplift_learners``), the offset
+learner (``models.uplift_offset``), the X-learner (``models.uplift``) and, with ``blend``, each
+interaction learner averaged with the offset learner.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from lightgbm import LGBMClassifier
 from models.outreach_params import UpliftParams
 from models.uplift import UpliftModel, fit_uplift, incremental_margin, outcome_counts, qini
 from models.uplift_learners import Design, RiskModel, fit_interaction
+from models.uplift_offset import fit_offset
 from sources.keys import stable_bucket
 
+OFFSET = "offset boosting"
+"""The offset learner's name among the candidates (``models.uplift_offset``)."""
 PROPENSITY_BOUNDS = (0.01, 0.99)
 """A propensity is clipped to these bounds: a handful of near-certain rows must not own the Qini."""
 
@@ -54,6 +62,25 @@ class Candidate:
 
     name: str
     fit: Fitter
+
+
+@dataclass(frozen=True)
+class Blend:
+    """A candidate that averages the effects of other candidates (named): their errors partly cancel."""
+
+    name: str
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BlendedLearner:
+    """Fitted learners whose effects are averaged."""
+
+    learners: tuple[EffectModel, ...]
+
+    def effect(self, frame: pd.DataFrame) -> np.ndarray:
+        """The mean of the learners' expected reductions in churn probability."""
+        return np.asarray(np.mean([learner.effect(frame) for learner in self.learners], axis=0))
 
 
 @dataclass(frozen=True)
@@ -94,7 +121,7 @@ def account_folds(account_ids: pd.Series, folds: int) -> np.ndarray:
 
 def cross_validated_qini(
     rows: pd.DataFrame,
-    candidates: Sequence[Candidate],
+    candidates: Sequence[Candidate | Blend],
     psi: np.ndarray,
     value: np.ndarray,
     folds: int,
@@ -104,7 +131,8 @@ def cross_validated_qini(
 
     Args:
         rows: Training rows (features, ``churn``, ``called``, ``account_id``).
-        candidates: The learners, in order of preference on a tie.
+        candidates: The learners and blends of them, in order of preference on a tie; a blend names learners
+            listed before it.
         psi: ``transformed_outcome`` of each row.
         value: What keeping each row's account is worth (ranks by effect × value).
         folds: Number of account folds.
@@ -114,11 +142,24 @@ def cross_validated_qini(
     scores = {c.name: 0.0 for c in candidates}
     for k in range(folds):
         train, held = rows[fold != k], rows[fold == k]
+        effects: dict[str, np.ndarray] = {}
         for candidate in candidates:
-            margin = candidate.fit(train).effect(held) * value[fold == k]
-            scores[candidate.name] += qini(margin, psi[fold == k]) / folds
+            if isinstance(candidate, Blend):
+                effects[candidate.name] = np.mean([effects[part] for part in candidate.parts], axis=0)
+            else:
+                effects[candidate.name] = np.asarray(candidate.fit(train).effect(held))
+            scores[candidate.name] += qini(effects[candidate.name] * value[fold == k], psi[fold == k]) / folds
     chosen = max(candidates, key=lambda c: scores[c.name]).name
     return Selection({name: round(score, 4) for name, score in scores.items()}, chosen)
+
+
+def refit(chosen: str, candidates: Sequence[Candidate | Blend], rows: pd.DataFrame) -> EffectModel:
+    """The chosen candidate fitted on all ``rows`` (a blend: each of its learners)."""
+    by_name = {c.name: c for c in candidates}
+    candidate = by_name[chosen]
+    if isinstance(candidate, Blend):
+        return BlendedLearner(tuple(refit(part, candidates, rows) for part in candidate.parts))
+    return candidate.fit(rows)
 
 
 def training_sample(rows: pd.DataFrame, params: UpliftParams, called: str = "called") -> pd.DataFrame:
@@ -131,8 +172,8 @@ def training_sample(rows: pd.DataFrame, params: UpliftParams, called: str = "cal
 
 def candidates(
     churn: RiskModel, design: Design, propensity_model: LGBMClassifier, categorical: list[str], params: UpliftParams
-) -> list[Candidate]:
-    """The learners the selection weighs: the interaction learner at each penalty, then the X-learner."""
+) -> list[Candidate | Blend]:
+    """The learners the selection weighs (module docstring), in order of preference on a tie."""
 
     def interaction(penalty: float) -> Fitter:
         def fit(rows: pd.DataFrame) -> EffectModel:
@@ -142,8 +183,17 @@ def candidates(
 
         return fit
 
-    out = [Candidate(f"interaction (penalty {penalty:g})", interaction(penalty)) for penalty in params.penalties]
+    def offset(rows: pd.DataFrame) -> EffectModel:
+        return fit_offset(rows, rows["called"].to_numpy(dtype=bool), rows["churn"].to_numpy(dtype=int), churn, params)
+
+    out: list[Candidate | Blend] = [
+        Candidate(f"interaction (penalty {penalty:g})", interaction(penalty)) for penalty in params.penalties
+    ]
+    out.append(Candidate(OFFSET, offset))
     out.append(Candidate("x-learner", lambda rows: fit_uplift(rows, list(churn.columns), categorical, params)))
+    if params.blend:
+        interactions = [c.name for c in out if c.name.startswith("interaction")]
+        out += [Blend(f"blend ({OFFSET} + {name})", (OFFSET, name)) for name in interactions]
     return out
 
 
@@ -159,12 +209,11 @@ def choose_uplift(rows: pd.DataFrame, churn: RiskModel, categorical: list[str], 
     counts = outcome_counts(rows)
     sample = training_sample(rows, params)
     columns = list(churn.columns)
-    design = Design.fit(sample, columns, categorical)
+    design = Design.fit(sample, columns, categorical, params.interaction_bins)
     desk = fit_propensity(sample, churn, params)
     value = incremental_margin(np.ones(len(sample)), sample, params)
     psi = transformed_outcome(value, sample["called"].to_numpy(dtype=bool), sample["churn"].to_numpy(dtype=int),
                               churn.predict_proba(sample), propensity(desk, churn, sample))  # fmt: skip
     learners = candidates(churn, design, desk, categorical, params)
     selection = cross_validated_qini(sample, learners, psi, value, params.folds, qini)
-    chosen = next(c for c in learners if c.name == selection.chosen)
-    return UpliftModel(chosen.fit(sample), selection.chosen, selection.scores, counts)
+    return UpliftModel(refit(selection.chosen, learners, sample), selection.chosen, selection.scores, counts)
