@@ -25,6 +25,14 @@ from typing import Any
 
 TABLES = ("accounts", "service_events", "invoices", "contacts", "cancellation_requests", "rate_changes",
           "service_lines")  # fmt: skip
+
+
+def table_pattern(clean: Path, name: str) -> str:
+    """The table's file, or a glob over its account shards' files (validation's ``validation_run.shards``)."""
+    single = clean / f"{name}.parquet"
+    return str(single if single.is_file() else clean / name / "*.parquet")
+
+
 DUCKDB_MEMORY_LIMIT = "4GB"
 """Two threads at DuckDB's recommended 1-4 GB each; the box has 24 GB, shared with others."""
 
@@ -217,7 +225,7 @@ def duckdb_features(clean: Path, as_of: date) -> Any:
     """The reference aggregates by DuckDB, fetched as an Arrow table sorted by ``account_id``."""
     import duckdb
 
-    params: dict[str, object] = {name: str(clean / f"{name}.parquet") for name in TABLES}
+    params: dict[str, object] = {name: table_pattern(clean, name) for name in TABLES}
     params["as_of"] = as_of
     with tempfile.TemporaryDirectory(prefix="duckdb-") as spill, duckdb.connect() as con:
         con.execute(f"SET threads = {len(os.sched_getaffinity(0))}")
@@ -232,7 +240,7 @@ def polars_features(clean: Path, as_of: date) -> Any:
     import polars as pl
 
     def scan(name: str, *dates: str) -> pl.LazyFrame:
-        return pl.scan_parquet(clean / f"{name}.parquet").with_columns(pl.col(d).cast(pl.Date) for d in dates)
+        return pl.scan_parquet(table_pattern(clean, name)).with_columns(pl.col(d).cast(pl.Date) for d in dates)
 
     def since(day: pl.Expr, days: int) -> pl.Expr:
         return day > as_of - timedelta(days=days)

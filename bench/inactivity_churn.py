@@ -27,19 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the packages, no
 from pipelines.settings import load_settings  # noqa: E402
 from pipelines.training import fit_and_evaluate, load_snapshots, time_split  # noqa: E402
 from pipelines.workspace import open_workspace  # noqa: E402
-from sources.simulator import SimulationConfig, simulate_hauler, write_hauler  # noqa: E402
+from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
+from sources.simulator.extracts import minimal_extract  # noqa: E402
 
 SETTINGS = '[churn]\ndefinition = "no_billing"\nno_billing_days = {days}\n'
-
-
-def minimal(folder: Path) -> None:
-    """Keep only the accounts (id, start, close) and invoices of ``folder``'s raw tables."""
-    raw = folder / "raw"
-    for path in raw.glob("*.parquet"):
-        if path.stem not in ("accounts", "invoices"):
-            path.unlink()
-    accounts = pd.read_parquet(raw / "accounts.parquet")
-    accounts[["account_id", "start_date", "close_date"]].to_parquet(raw / "accounts.parquet", index=False)
 
 
 def measure(folder: Path, seed: int, accounts: int, args: argparse.Namespace) -> dict[str, object]:
@@ -50,7 +41,7 @@ def measure(folder: Path, seed: int, accounts: int, args: argparse.Namespace) ->
     config = SimulationConfig(accounts=accounts, months=args.months, seed=seed, silent_leave_logit=logit)
     write_hauler(simulate_hauler(config), folder)
     if args.extract == "minimal":
-        minimal(folder)
+        minimal_extract(folder)
     (folder / "savedesk.toml").write_text(SETTINGS.format(days=args.no_billing_days) + args.extra_settings)
     settings = load_settings(folder)
     workspace = open_workspace(settings)

@@ -37,12 +37,23 @@ def scan_tables(folder: Path) -> Tables:
     """
     tables: Tables = {}
     for name in TABLES:
-        single, sharded = folder / f"{name}.parquet", folder / name
-        files = [single] if single.is_file() else sorted(sharded.glob("*.parquet")) if sharded.is_dir() else []
+        files = table_files(folder, name)
         if not files or (not table_info(name).required and not any(_rows(path) for path in files)):
             continue
-        tables[name] = pl.scan_parquet(single if single.is_file() else sharded / "*.parquet")
+        tables[name] = pl.scan_parquet(table_pattern(folder, name))
     return {name: with_date_types(name, frame) for name, frame in tables.items()}
+
+
+def table_files(folder: Path, name: str) -> list[Path]:
+    """The Parquet files of table ``name`` in ``folder``: ``<name>.parquet``, or ``<name>/*.parquet`` per shard."""
+    single, sharded = folder / f"{name}.parquet", folder / name
+    return [single] if single.is_file() else sorted(sharded.glob("*.parquet")) if sharded.is_dir() else []
+
+
+def table_pattern(folder: Path, name: str) -> str:
+    """One path (or glob) that DuckDB's ``read_parquet`` and polars' ``scan_parquet`` read table ``name`` from."""
+    single = folder / f"{name}.parquet"
+    return str(single if single.is_file() else folder / name / "*.parquet")
 
 
 def shard_layout(folder: Path) -> int:

@@ -15,28 +15,18 @@ import json
 import math
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
 from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
+from sources.simulator.extracts import minimal_extract
 
 pytestmark = pytest.mark.slow
 
 SETTINGS = '[churn]\ndefinition = "no_billing"\nno_billing_days = 45\n\n[churn.gate]\nmin_auc = 0.0\n'
 SILENT_LEAVERS = 0.003
 """Monthly chance of leaving without calling for an account with nothing wrong (``simulate --silent-leavers``)."""
-
-
-def minimal_extract(folder: Path) -> None:
-    """Keep only the accounts (id, start and close) and the invoices of the raw tables."""
-    raw = folder / "raw"
-    for path in raw.glob("*.parquet"):
-        if path.stem not in ("accounts", "invoices"):
-            path.unlink()
-    accounts = pd.read_parquet(raw / "accounts.parquet")
-    accounts[["account_id", "start_date", "close_date"]].to_parquet(raw / "accounts.parquet", index=False)
 
 
 def test_the_churn_model_beats_billing_recency_out_of_time(tmp_path: Path) -> None:

@@ -405,10 +405,16 @@ def _note(out: Review, rows: pd.DataFrame, why: str) -> None:
 
 
 def read_tables(folder: Any) -> dict[str, pd.DataFrame]:
-    """Every table of a folder of Parquet files (a workspace's ``clean`` or ``raw``)."""
+    """Every contract table of a folder of Parquet files (a workspace's ``clean``, one file or one per shard, or
+    ``raw``)."""
     from pathlib import Path
 
-    return {p.stem: pd.read_parquet(p) for p in sorted(Path(folder).glob("*.parquet"))}
+    from features.view import table_files
+    from sources.contract import TABLES
+
+    found = {name: table_files(Path(folder), name) for name in TABLES}
+    return {name: pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+            for name, files in found.items() if files}  # fmt: skip
 
 
 def as_date(value: Any) -> date:
