@@ -22,9 +22,12 @@ Only the last two read the truth for training; they bound what a learner on real
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the packages, not bench/features.py
 
 import numpy as np
 import pandas as pd
