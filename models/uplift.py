@@ -24,7 +24,8 @@ the ones most likely to leave (Ascarza 2018, "Retention futility"); an account w
 push away, and is never listed.
 
 Until the history holds ``min_called_outcomes`` and ``min_control_outcomes`` matured
-outcomes (``ready``), the model does not rank and the current ranking stays.
+outcomes (``ready``), the model does not rank and the current ranking stays; nor does it when ranking
+by churn risk alone scores better on held-out months than every learner (``UpliftModel.ranks``).
 
 ``qini`` judges a ranking by a known value per account (the simulator's true effects):
 the mean gap between the cumulative value of the top k and k / n of the total.
@@ -44,6 +45,8 @@ from models.outreach_params import UpliftParams
 
 CALLED = "called"
 """The treatment column: called in the month after the as-of date."""
+RISK = "churn risk"
+"""The candidate that ranks by churn risk alone (``models.uplift_selection.RiskRanking``): the bar a learner clears."""
 
 
 def incremental_margin(effect: np.ndarray, frame: pd.DataFrame, params: UpliftParams) -> np.ndarray:
@@ -63,6 +66,11 @@ class UpliftModel:
     """Cross-validated Qini of each candidate (``models.uplift_selection``)."""
     outcomes: dict[str, int]
     """Matured outcomes it was fitted on: ``called`` and ``control``."""
+
+    @property
+    def ranks(self) -> bool:
+        """Whether a learner beat ranking by churn risk on held-out months, so the model may rank the list."""
+        return self.chosen != RISK
 
     def effect(self, frame: pd.DataFrame) -> np.ndarray:
         """Expected reduction in churn probability if each account is called (negative: the call pushes it away)."""

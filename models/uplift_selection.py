@@ -17,7 +17,8 @@ margin; its score is the mean over folds of the Qini of that ranking against ψ
 (``models.uplift.qini``). A *blend* candidate averages the effects of named candidates (scored from
 their held-out effects, no refit). The candidate with the highest score is refitted on all rows and ranks.
 
-The candidates: the interaction learner at each penalty (``models.uplift_learners``), the offset
+The candidates: churn risk alone (``RiskRanking``, first, so it wins a tie: a learner must beat the ranking
+the list already has), the interaction learner at each penalty (``models.uplift_learners``), the offset
 learner (``models.uplift_offset``), the X-learner (``models.uplift``) and, with ``blend``, each
 interaction learner averaged with the offset learner.
 """
@@ -33,7 +34,7 @@ import pandas as pd
 from lightgbm import LGBMClassifier
 
 from models.outreach_params import UpliftParams
-from models.uplift import UpliftModel, fit_uplift, incremental_margin, outcome_counts, qini
+from models.uplift import RISK, UpliftModel, fit_uplift, incremental_margin, outcome_counts, qini
 from models.uplift_learners import Design, RiskModel, fit_interaction
 from models.uplift_offset import fit_offset
 from sources.keys import stable_bucket
@@ -62,6 +63,17 @@ class Candidate:
 
     name: str
     fit: Fitter
+
+
+@dataclass(frozen=True)
+class RiskRanking:
+    """Not a learner: the churn probability as the "effect", so calls go to the riskiest (by value)."""
+
+    churn: RiskModel
+
+    def effect(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each account's churn probability."""
+        return np.asarray(self.churn.predict_proba(frame))
 
 
 @dataclass(frozen=True)
@@ -186,9 +198,8 @@ def candidates(
     def offset(rows: pd.DataFrame) -> EffectModel:
         return fit_offset(rows, rows["called"].to_numpy(dtype=bool), rows["churn"].to_numpy(dtype=int), churn, params)
 
-    out: list[Candidate | Blend] = [
-        Candidate(f"interaction (penalty {penalty:g})", interaction(penalty)) for penalty in params.penalties
-    ]
+    out: list[Candidate | Blend] = [Candidate(RISK, lambda rows: RiskRanking(churn))]
+    out += [Candidate(f"interaction (penalty {penalty:g})", interaction(penalty)) for penalty in params.penalties]
     out.append(Candidate(OFFSET, offset))
     out.append(Candidate("x-learner", lambda rows: fit_uplift(rows, list(churn.columns), categorical, params)))
     if params.blend:

@@ -173,7 +173,7 @@ def train_and_keep_uplift(settings: Settings, workspace: Workspace, churn: Churn
     with partial.open("wb") as handle:
         pickle.dump({"model": model, "counts": counts}, handle)
     partial.replace(path)
-    return ranking_note(model is not None, counts, params)
+    return ranking_note(model, counts, params)
 
 
 def measured_effects(settings: Settings, tables: Tables, as_of: date) -> list[tuple[str, DeskEffect]]:

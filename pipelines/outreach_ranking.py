@@ -26,12 +26,24 @@ def uplift_path(settings: Settings) -> Path:
     return settings.features_dir / "uplift" / UPLIFT_FILE
 
 
-def ranking_note(ready_: bool, counts: dict[str, int], params: UpliftParams) -> str:
-    """What ranks proactive outreach tonight, in a manager's words."""
-    if ready_:
+def ranking_note(model: UpliftModel | None, counts: dict[str, int], params: UpliftParams) -> str:
+    """What ranks proactive outreach tonight, in a manager's words.
+
+    Args:
+        model: The kept uplift model (None: too few outcomes to fit one).
+        counts: Its matured outcomes per arm.
+        params: The uplift settings.
+    """
+    outcomes = f"{counts['called']:,} called and {counts['control']:,} uncalled outcomes"
+    if model is not None and model.ranks:
         return (
-            f"Proactive outreach is ranked by what a call changes (uplift model on {counts['called']:,} called and"
-            f" {counts['control']:,} uncalled outcomes); accounts a call is expected to push away are not listed."
+            f"Proactive outreach is ranked by what a call changes (uplift model on {outcomes}); accounts a call is"
+            " expected to push away are not listed."
+        )
+    if model is not None:
+        return (
+            f"Proactive outreach stays ranked by saveable value: tried on past months ({outcomes}), no uplift model"
+            " picked the accounts a call keeps better than churn risk did."
         )
     return (
         f"Proactive outreach stays ranked by saveable value: the uplift model needs {params.min_called_outcomes:,}"
@@ -41,6 +53,12 @@ def ranking_note(ready_: bool, counts: dict[str, int], params: UpliftParams) -> 
 
 
 def load_uplift(settings: Settings) -> tuple[UpliftModel | None, dict[str, int]]:
+    """The kept uplift model when it ranks (None: there is none, it is not ready, or risk ranked better)."""
+    model, counts = kept_uplift(settings)
+    return (model if model is not None and model.ranks else None), counts
+
+
+def kept_uplift(settings: Settings) -> tuple[UpliftModel | None, dict[str, int]]:
     """The kept uplift model (None when there is none or it is not ready) and its outcome counts."""
     path = uplift_path(settings)
     if not path.is_file():
@@ -55,12 +73,12 @@ def load_uplift(settings: Settings) -> tuple[UpliftModel | None, dict[str, int]]
 
 def outreach_manifest(settings: Settings) -> dict[str, object]:
     """The manifest's ``outreach``: how tonight's proactive list is ranked, and why."""
-    model, counts = load_uplift(settings)
+    model, counts = kept_uplift(settings)
     return {
-        "ranking": "uplift" if model is not None else "saveable_value",
+        "ranking": "uplift" if model is not None and model.ranks else "saveable_value",
         "called_outcomes": counts["called"],
         "control_outcomes": counts["control"],
-        "sentence": ranking_note(model is not None, counts, settings.outreach.uplift),
+        "sentence": ranking_note(model, counts, settings.outreach.uplift),
     }
 
 

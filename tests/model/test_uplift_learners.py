@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from models.outreach_params import UpliftParams
-from models.uplift import CALLED, qini
+from models.uplift import CALLED, RISK, qini
 from models.uplift_learners import Design, fit_interaction
 from models.uplift_offset import fit_offset
 from models.uplift_selection import (
@@ -94,7 +94,7 @@ def test_the_choice_is_made_on_training_rows_and_names_every_candidate() -> None
     params = UpliftParams(n_estimators=60, min_child_samples=100, penalties=(1e-4, 1.0), folds=2, offset_trees=100)
     model = choose_uplift(train, KnownRisk(), ["segment"], params)
     assert set(model.scores) == {
-        "interaction (penalty 0.0001)", "interaction (penalty 1)", "offset boosting", "x-learner",
+        "churn risk", "interaction (penalty 0.0001)", "interaction (penalty 1)", "offset boosting", "x-learner",
         "blend (offset boosting + interaction (penalty 0.0001))", "blend (offset boosting + interaction (penalty 1))",
     }  # fmt: skip
     assert model.chosen == max(model.scores, key=lambda name: model.scores[name])
@@ -170,3 +170,21 @@ def test_a_blend_is_scored_by_the_average_of_its_learners_held_out_effects() -> 
     blended = refit("a + b", learners, rows)
     assert isinstance(blended, BlendedLearner)
     assert np.allclose(blended.effect(rows), both / 2)
+
+
+def test_when_a_call_removes_a_fixed_share_of_the_risk_ranking_by_risk_is_kept() -> None:
+    """Every call removes 30 % of the account's risk: the riskiest are exactly whom a call moves most."""
+    rng = np.random.default_rng(12)
+    n = 24_000
+    frame = pd.DataFrame({
+        "account_id": [f"R{i:07d}" for i in range(n)], "risk": rng.uniform(0.02, 0.5, n),
+        "trouble": rng.uniform(0, 1, n), "renewal": rng.random(n) < 0.3,
+        "segment": rng.choice(["commercial", "residential"], n), "monthly_revenue": 100.0,
+    })  # fmt: skip
+    called = rng.random(n) < 0.3
+    churn = rng.random(n) < np.where(called, 0.7, 1.0) * frame["risk"].to_numpy()
+    rows = frame.assign(**{CALLED: called, "churn": churn.astype(int)})
+    params = UpliftParams(n_estimators=60, min_child_samples=100, penalties=(1e-3,), folds=3, offset_trees=100)
+    model = choose_uplift(rows, KnownRisk(), ["segment"], params)
+    assert model.chosen == RISK and not model.ranks
+    assert model.scores[RISK] == max(model.scores.values())

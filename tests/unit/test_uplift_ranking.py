@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.uplift import UpliftModel
-from pipelines.outreach_ranking import candidate_pool, load_uplift, rank_by_uplift, uplift_path
+from models.uplift import RISK, UpliftModel
+from pipelines.outreach_ranking import candidate_pool, load_uplift, outreach_manifest, rank_by_uplift, uplift_path
 from pipelines.settings import Settings, load_settings
 
 
@@ -50,3 +50,18 @@ def test_a_model_kept_by_an_older_savedesk_does_not_rank(tmp_path: Path) -> None
     settings = load_settings(tmp_path)
     keep(settings, KnownEffect())  # no learner: the pickle of an older release
     assert load_uplift(settings)[0] is None
+
+
+def test_when_risk_ranked_better_on_past_months_the_list_stays_and_says_why(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path)
+    scores = {RISK: 2.0, "offset boosting": 1.0}
+    keep(settings, UpliftModel(KnownEffect(), RISK, scores, {"called": 5000, "control": 5000}))
+    rows = pd.DataFrame({"account_id": ["A1", "A2"], "monthly_revenue": [100.0, 50.0]})
+    assert load_uplift(settings)[0] is None
+    assert candidate_pool(settings, 40) == 40
+    assert rank_by_uplift(settings, rows, rows.assign(effect=[0.1, -0.1]), 1).equals(rows)
+    manifest = outreach_manifest(settings)
+    assert manifest["ranking"] == "saveable_value"
+    assert "stays ranked by saveable value" in str(manifest["sentence"]) and "churn risk" in str(manifest["sentence"])
+    keep(settings, UpliftModel(KnownEffect(), "offset boosting", scores, {"called": 5000, "control": 5000}))
+    assert outreach_manifest(settings)["ranking"] == "uplift"
