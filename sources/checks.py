@@ -24,6 +24,7 @@ from sources.coercion import Coerced, DateRange, coerce_table
 from sources.contract import TABLES, table_info
 from sources.expectations import DateOrder, date_orders, describe_check, describe_nullable
 from sources.problems import concat_problems, found_text, no_problems, problem_frame
+from sources.validation_shards import per_run
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def contract_problems(raw: pd.DataFrame, coerced: Coerced, table: str) -> tuple[
         not happen after ``coerce_table``; they are reported, not raised).
     """
     try:
-        _checks_only(table).validate(coerced.frame, lazy=True)
+        _checks_only(table).validate(coerced.frame, lazy=True, inplace=True)  # checks only: nothing to copy
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
     else:
@@ -218,10 +219,15 @@ def orphan_problems(frame: pd.DataFrame, column: str, parent: str, keys: ParentK
 
 
 def _is_in(values: pd.Series, allowed: pd.Series) -> np.ndarray:
-    """Membership through Arrow: pandas' own ``isin`` on text turns ``allowed`` into a Python list."""
+    """Membership through Arrow: pandas' own ``isin`` on text turns ``allowed`` into a Python list.
+
+    Looked up once per run of equal values (``sources.validation_shards.per_run``): a child table exported by
+    account repeats each account id along its rows.
+    """
     array = arrow.array(values, from_pandas=True)
+    array = array.combine_chunks() if isinstance(array, arrow.ChunkedArray) else array
     value_set = arrow.array(allowed, from_pandas=True).cast(array.type)
-    return np.asarray(pc.is_in(array, value_set=value_set).fill_null(False))
+    return per_run(array, lambda some: np.asarray(pc.is_in(some, value_set=value_set).fill_null(False)))
 
 
 def after_end_problems(frame: pd.DataFrame, columns: Iterable[str], extract_end: date) -> pd.DataFrame:

@@ -106,7 +106,9 @@ def coerce_table(raw: pd.DataFrame, schema: pa.DataFrameSchema, days: DateRange 
             if rows.size:
                 found.append(problem_frame(rows, name, rule, expected, found_text(raw[name], rows)))
     problems = pd.concat(found, ignore_index=True) if found else no_problems()
-    return Coerced(frame=pd.DataFrame(typed, index=raw.index), failed=failed, problems=problems)
+    # copy=False: the typed columns are fresh (or the raw ones, unchanged); not copying them into 2-D blocks
+    frame = pd.DataFrame(typed, index=raw.index, copy=False)
+    return Coerced(frame=frame, failed=failed, problems=problems)
 
 
 def coerce_column(values: pd.Series, dtype: str) -> tuple[pd.Series, np.ndarray]:

@@ -10,14 +10,16 @@ outcome one pass over the whole file would have had.
 from __future__ import annotations
 
 import shutil
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as arrow
 
 from sources.checks import ParentKeys
@@ -29,6 +31,9 @@ from sources.validation_checked import TableChecked, check_table, merge_checked
 from sources.validation_output import ENTANGLED, StagedOutputs
 from sources.validation_shards import POSITION, Entanglement, ShardOf, Split, read_piece, split_table
 from sources.validation_tables import OpenTable, Outcome, open_table, summarise, unreadable, without_rows
+
+SPLIT_THREADS = 2
+"""Tables split into account shards at once, in the process that runs validation (the split holds no GIL)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ def check_shard(job: ShardJob) -> dict[str, TableChecked]:
         info = table_info(split.table)
         rows = _rows(job, split)
         positions = rows.column(POSITION).to_numpy()
-        raw = rows.drop_columns([POSITION]).to_pandas(date_as_object=False).reset_index(drop=True)
+        # split_blocks: one block per column, as the checks read them, instead of copying them into 2-D blocks
+        raw = rows.drop_columns([POSITION]).to_pandas(date_as_object=False, split_blocks=True).reset_index(drop=True)
         unique = split.table in job.unique_keys
         stage = _stage(job, info.name)
         checked, keys = check_table(info, raw, positions, job.extract_end, parents, stage, unique_keys=unique)
@@ -95,6 +101,10 @@ def _stage(job: ShardJob, table: str) -> Callable[[pd.DataFrame], int]:
     return by_shard
 
 
+def _split(opened: OpenTable, folder: Path, shards: int) -> tuple[Split, pl.DataFrame]:
+    return split_table(opened.info.name, opened.batches(), opened.schema, folder, shards)
+
+
 def validate_in_shards(
     raw_dir: Path,
     folder: MappedFolder,
@@ -120,21 +130,35 @@ def validate_in_shards(
     outcomes: dict[str, Outcome] = {}
     checked_tables: dict[str, OpenTable] = {}
     splits = []
-    for name in TABLES:
-        opened = open_table(table_info(name), raw_dir, folder, stream=True)
-        if isinstance(opened, Outcome):
-            outcomes[name] = opened
-            continue
+
+    def settle(opened: OpenTable, splitting: Future[tuple[Split, pl.DataFrame]]) -> None:
+        """Take one table's split, in contract order (``Entanglement.note`` needs the parents' keys first)."""
+        name = opened.info.name
         try:
-            split = split_table(name, opened.batches(), opened.schema, pieces / name, shards, entanglement)
+            split, keys = splitting.result()
         except TableReadError as error:
             outcomes[name] = unreadable(opened.info, opened.path, error)
-            continue
+            return
+        entanglement.note(name, keys)
+        opened.frame = None  # a file read whole is in its pieces now
         if split.rows == 0 or not opened.columns:
             outcomes[name] = without_rows(opened)
-            continue
+            return
         checked_tables[name] = opened
         splits.append(split)
+
+    pending: deque[tuple[OpenTable, Future[tuple[Split, pl.DataFrame]]]] = deque()
+    with ThreadPoolExecutor(SPLIT_THREADS, thread_name_prefix="split") as splitter:
+        for name in TABLES:  # opened in contract order, here, so the mapping's record keeps that order
+            opened = open_table(table_info(name), raw_dir, folder, stream=True)
+            if isinstance(opened, Outcome):
+                outcomes[name] = opened
+                continue
+            pending.append((opened, splitter.submit(_split, opened, pieces / name, shards)))
+            if len(pending) == SPLIT_THREADS:
+                settle(*pending.popleft())
+        while pending:
+            settle(*pending.popleft())
     entangled = np.array(sorted(entanglement.accounts), dtype="uint64")
     unique = frozenset(entanglement.unique_keys)
     jobs = [ShardJob(s, shards, tuple(splits), entangled, extract_end, staged, unique) for s in range(shards)]

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute
+import pyarrow.parquet as pq
 import pytest
 
 from features.view import scan_tables
@@ -159,3 +162,55 @@ def test_dask_workers_check_the_shards_with_the_same_outcome(
 
     assert not report.fatal and (sharded / "clean" / "accounts" / "2.parquet").is_file()
     assert_same_outcome(one, sharded)
+
+
+def test_values_in_runs_get_what_each_value_alone_gets() -> None:
+    from sources.checks import _is_in
+    from sources.validation_shards import ShardOf, account_hashes, per_run
+
+    rng = np.random.default_rng(11)
+    ids = [f"A{number:04d}" for number in np.repeat(rng.integers(0, 50, 40), rng.integers(1, 9, 40))]
+    runs = pa.array(ids)
+    scattered = pa.array(list(rng.permutation(ids)))
+    gaps = pa.array([None if number % 7 == 0 else value for number, value in enumerate(ids)])
+
+    for values in (runs, scattered, gaps, runs.slice(3, 50)):
+        assert np.array_equal(per_run(values, account_hashes), account_hashes(values))
+        assert np.array_equal(ShardOf(5)(values), stable_bucket(pd.Series(values.to_pylist(), dtype=object), 5))
+    kept = pd.Series(ids[::3], dtype="str")
+    for values in (runs, gaps):
+        series = pd.Series(values.to_pylist(), dtype="str")
+        assert np.array_equal(_is_in(series, kept), series.isin(set(kept)).to_numpy() & series.notna().to_numpy())
+
+
+@pytest.mark.parametrize("layout", ["sorted", "shuffled", "with gaps", "ties"])
+def test_clean_rows_are_written_in_the_order_a_stable_sort_gives(tmp_path: Path, layout: str) -> None:
+    from sources.validation_output import write_sorted
+
+    rng = np.random.default_rng(3)
+    rows = 300
+    accounts = np.sort(rng.choice([f"A{n:03d}" for n in range(40)], rows))
+    frame = pd.DataFrame(
+        {
+            "invoice_id": [f"I{n:05d}" for n in range(rows)],
+            "account_id": accounts,
+            "invoice_date": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 9, rows), unit="D"),
+            "amount": rng.random(rows),
+        }
+    ).sort_values(["account_id", "invoice_date", "invoice_id"], ignore_index=True)
+    if layout == "shuffled":
+        frame = frame.sample(frac=1, random_state=1, ignore_index=True)
+    if layout == "with gaps":
+        frame.loc[::17, "invoice_date"] = pd.NaT
+    if layout == "ties":
+        frame["invoice_id"] = "I"
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    expected = table.take(
+        pa.compute.sort_indices(
+            table, [("account_id", "ascending"), ("invoice_date", "ascending"), ("invoice_id", "ascending")]
+        )  # fmt: skip
+    )
+
+    write_sorted(table_info("invoices"), table, tmp_path / "invoices.parquet")
+
+    assert pq.read_table(tmp_path / "invoices.parquet").equals(expected)
