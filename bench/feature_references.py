@@ -28,7 +28,10 @@ TABLES = ("accounts", "service_events", "invoices", "contacts", "cancellation_re
 
 
 def table_pattern(clean: Path, name: str) -> str:
-    """The table's file, or a glob over its account shards' files (validation's ``validation_run.shards``)."""
+    """The table's file, or a glob over its account shards' files (validation's ``validation_run.shards``).
+
+    ``features.view.table_pattern`` says the same; this module imports nothing of savedesk's, so it keeps its own.
+    """
     single = clean / f"{name}.parquet"
     return str(single if single.is_file() else clean / name / "*.parquet")
 

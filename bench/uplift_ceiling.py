@@ -42,19 +42,23 @@ from models.uplift_offset import correction
 from models.uplift_selection import choose_uplift, training_sample
 from pipelines.outreach import month_end, training_dates, true_effects, uplift_rows
 from pipelines.services import open_tracker
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import load_settings
 from pipelines.training import label_spec
 from pipelines.workspace import open_workspace
 
 
+def truth_of_rows(truth_dir: Path, rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The truth's ``call_effects`` columns of each training row (its account, the month after its as-of date)."""
+    effects = pd.read_parquet(truth_dir / "call_effects.parquet", columns=["account_id", "month", *columns])
+    effects["as_of"] = pd.to_datetime(effects["month"]) - timedelta(days=1)
+    keys = rows[["account_id", "as_of"]].assign(as_of=pd.to_datetime(rows["as_of"]))
+    return keys.merge(effects, on=["account_id", "as_of"], how="left")[columns]
+
+
 def true_outcomes(truth_dir: Path, rows: pd.DataFrame, months: int) -> np.ndarray:
     """Each training row's true probability of a request within ``months`` months, in the arm it was in."""
-    columns = ["account_id", "month", "request_hazard_uncalled", "request_hazard_called"]
-    hazards = pd.read_parquet(truth_dir / "call_effects.parquet", columns=columns)
-    hazards["as_of"] = pd.to_datetime(hazards["month"]) - timedelta(days=1)
-    joined = rows[["account_id", "as_of"]].assign(as_of=pd.to_datetime(rows["as_of"]))
-    joined = joined.merge(hazards, on=["account_id", "as_of"], how="left")
-    hazard = np.where(rows["called"], joined["request_hazard_called"], joined["request_hazard_uncalled"])
+    hazards = truth_of_rows(truth_dir, rows, ["request_hazard_uncalled", "request_hazard_called"])
+    hazard = np.where(rows["called"], hazards["request_hazard_called"], hazards["request_hazard_uncalled"])
     return np.asarray(1 - (1 - np.clip(hazard.astype(float), 0, 1)) ** months)
 
 
@@ -102,7 +106,7 @@ def main() -> None:
     uncalled_test = start_test - arms[1].predict(x_test, raw_score=True)
     rankings["offset learner on noise-free outcomes"] = expit(uncalled_test) - expit(start_test)
 
-    effects = true_effects_of_rows(settings, rows)
+    effects = truth_of_rows(settings.truth_dir, rows, ["retention_effect"])["retention_effect"]
     learned = LGBMRegressor(n_estimators=400, learning_rate=0.05, num_leaves=31, min_child_samples=100,
                             random_state=params.seed, n_jobs=params.threads, verbose=-1)  # fmt: skip
     learned.fit(x[effects.notna().to_numpy()], effects.dropna().to_numpy())
@@ -115,15 +119,6 @@ def main() -> None:
     for name, effect in rankings.items():
         score = risk if name == "risk" else qini(np.asarray(effect) * revenue, value)
         print(f"{name:<52}{score / oracle:>14.3f}{score / risk:>13.3f}")
-
-
-def true_effects_of_rows(settings: Settings, rows: pd.DataFrame) -> pd.Series:
-    """Each training row's true retention effect of a call in the month after its as-of date (NaN: unknown)."""
-    effects = pd.read_parquet(settings.truth_dir / "call_effects.parquet",
-                              columns=["account_id", "month", "retention_effect"])  # fmt: skip
-    effects["as_of"] = pd.to_datetime(effects["month"]) - timedelta(days=1)
-    keys = rows[["account_id", "as_of"]].assign(as_of=pd.to_datetime(rows["as_of"]))
-    return keys.merge(effects, on=["account_id", "as_of"], how="left")["retention_effect"]
 
 
 if __name__ == "__main__":
