@@ -28,11 +28,20 @@ def simulate(
             max=0.5,
         ),
     ] = 0.0,
+    batch_accounts: Annotated[
+        int,
+        typer.Option(
+            help="The most accounts simulated at once (about 8.5 GB of memory per million); a larger book is"
+            " simulated in independent batches of accounts and written as one.",
+            min=1,
+        ),
+    ] = 1_000_000,
     data: DataOption = None,
 ) -> None:
     """Simulate a hauler with known ground truth into OUT/raw and OUT/truth."""
     from pipelines.display import render_simulation_summary
     from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
+    from sources.simulator.batches import batch_sizes, simulate_in_batches
 
     settings = command_settings(out or data)
     silent = math.log(silent_leavers / (1 - silent_leavers)) if silent_leavers > 0 else None
@@ -40,10 +49,18 @@ def simulate(
     end_date = parse_date(end, "--end")
     if end_date is not None:
         config = config.with_end(end_date)
-    with console.status(f"Simulating {accounts:,} accounts over {months} months…"):
-        hauler = simulate_hauler(config)
-    with console.status(f"Writing tables to {settings.data}…"):
-        summary = write_hauler(hauler, settings.data)
+    if len(batch_sizes(accounts, batch_accounts)) > 1:
+        with console.status(f"Simulating {accounts:,} accounts over {months} months in batches…") as status:
+
+            def progress(batch: int, batches: int) -> None:
+                status.update(f"Simulating {accounts:,} accounts over {months} months: batch {batch + 1} of {batches}…")
+
+            summary = simulate_in_batches(config, settings.data, batch_accounts, progress)
+    else:
+        with console.status(f"Simulating {accounts:,} accounts over {months} months…"):
+            hauler = simulate_hauler(config)
+        with console.status(f"Writing tables to {settings.data}…"):
+            summary = write_hauler(hauler, settings.data)
     render_simulation_summary(summary, console)
 
 
