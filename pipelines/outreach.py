@@ -14,6 +14,7 @@ and the matured outcomes per arm (``outreach.called_outcomes``, ``outreach.contr
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
@@ -29,11 +30,12 @@ from models.holdout import risk_band
 from models.names import CHURN_MODEL
 from models.outreach_effect import HELD_OUT, LISTED, DeskEffect, desk_effect
 from models.outreach_params import UpliftParams
+from models.training_sample import draw_keys
 from models.uplift import CALLED, UpliftModel, outcome_counts, qini, ready
 from models.uplift_selection import choose_uplift
 from pipelines.outreach_ranking import ranking_note, uplift_path
 from pipelines.settings import Settings
-from pipelines.training import label_spec
+from pipelines.training import book_snapshot, label_spec
 from pipelines.workspace import Workspace
 from serving.publication.catalog import HOLDOUT_FILE, LIST_FILES
 
@@ -77,14 +79,68 @@ def uplift_rows(settings: Settings, workspace: Workspace, dates: list[date]) -> 
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def sampled_uplift_rows(
+    settings: Settings, workspace: Workspace, dates: list[date]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The uplift rows of a book too large for one process (``churn.training = "sample"``), and its outcomes.
+
+    The outcomes per arm are the whole book's, counted first from the labels alone. Then each month's snapshot
+    is built one account shard at a time and cut as it goes: the called accounts, and the uncalled ones of a
+    seeded account draw (``control_share``), both thinned alike (``thin``) when they would come to more than
+    ``churn.max_training_rows``. An account's place in the draw is the churn sample's stable key
+    (``models.training_sample.draw_keys``), so an account is a control in every month or in none, and the same
+    accounts are drawn on every machine and run.
+    """
+    spec, params = label_spec(settings), settings.outreach.uplift
+    called = {day: called_after(workspace, day) for day in dates}
+    outcomes = {"called": 0, "control": 0}
+    for day in dates:
+        accounts = churn_labels(workspace.tables, day, workspace.end, spec)["account_id"]
+        reached = int(accounts.is_in(pl.Series(list(called[day]), dtype=accounts.dtype)).sum())
+        outcomes["called"] += reached
+        outcomes["control"] += len(accounts) - reached
+    control_share, thin = uplift_draw(outcomes, params.control_per_called, settings.churn.max_training_rows)
+
+    def keep(day: date) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        def cut(frame: pl.DataFrame) -> pl.DataFrame:
+            is_called = frame["account_id"].is_in(pl.Series(list(called[day]), dtype=frame["account_id"].dtype))
+            place = draw_keys(frame["account_id"].to_list(), params.seed) / float(2**64)
+            kept = np.where(is_called.to_numpy(), place < thin, place < thin * control_share)
+            return frame.with_columns(is_called.alias(CALLED)).filter(pl.Series(kept))
+
+        return cut
+
+    frames = [book_snapshot(settings, workspace, day, keep(day)).to_pandas() for day in dates]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), outcomes
+
+
+def uplift_draw(outcomes: dict[str, int], control_per_called: float, max_rows: int) -> tuple[float, float]:
+    """The share of uncalled accounts kept, and the thinning of both arms that keeps the rows within ``max_rows``.
+
+    Twice the ``control_per_called`` uncalled rows per called one are kept: the selection then draws its own
+    ``control_per_called`` from them (``models.uplift_selection.training_sample``).
+    """
+    called, control = outcomes["called"], outcomes["control"]
+    control_share = min(1.0, 2 * control_per_called * called / max(1, control))
+    rows = called + control_share * control
+    return control_share, min(1.0, max_rows / max(1.0, rows))
+
+
 def train_uplift(
     settings: Settings, workspace: Workspace, test: date, churn: ChurnModel, params: UpliftParams
 ) -> tuple[UpliftModel | None, dict[str, int]]:
-    """The uplift model on the churn model's features (None until there are enough outcomes), and the counts."""
-    rows = uplift_rows(settings, workspace, training_dates(settings, workspace, test))
+    """The uplift model on the churn model's features (None until there are enough outcomes), and the counts.
+
+    Under ``churn.training = "sample"`` the rows are ``sampled_uplift_rows`` and the counts the whole book's.
+    """
+    dates = training_dates(settings, workspace, test)
+    if settings.churn.training == "sample":
+        rows, counts = sampled_uplift_rows(settings, workspace, dates)
+    else:
+        rows = uplift_rows(settings, workspace, dates)
+        counts = outcome_counts(rows) if not rows.empty else {"called": 0, "control": 0}
     if rows.empty:
         return None, {"called": 0, "control": 0}
-    counts = outcome_counts(rows)
     if not ready(counts, params):
         return None, counts
     categorical = [c for c in churn.columns if c in BY_NAME and BY_NAME[c].categorical]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -95,20 +95,13 @@ def write_snapshots(
     rows = {}
     for as_of in dates:
         partition = out / f"as_of={as_of.isoformat()}"
-        scratch = out / f".features-{as_of.isoformat()}"
         try:
-            first = book_start(workspace.tables, as_of)
-            parts = [feature_shard(source, as_of, k, shards, first, scratch) for k in range(shards)]
-            territory = territory_figures(parts, workspace.tables)
             written = []
-            for k in range(shards):
-                frame = snapshot_shard(source, as_of, workspace.end, spec, k, shards, parts[k], territory)
+            for k, frame in shard_snapshots(workspace, as_of, spec, shards, source, out / f".features-{as_of}"):
                 write_parquet_atomically(frame.drop("as_of"), partition / f"{k}.parquet")
                 written.append(frame.height)
         except LabelWindowError as error:
             raise WorkspaceError(str(error)) from error
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
         for stale in partition.glob("*.parquet"):  # files of an earlier layout or shard count
             if not stale.stem.isdigit() or int(stale.stem) >= shards:
                 stale.unlink()
@@ -116,3 +109,45 @@ def write_snapshots(
         if progress is not None:
             progress(as_of)
     return rows
+
+
+def shard_snapshots(
+    workspace: Workspace, as_of: date, spec: LabelSpec, shards: int, source: BookSource, scratch: Path
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """The snapshot of ``as_of`` one account shard at a time: each shard's features and labels, as it is built.
+
+    The shards' own account features go to ``scratch`` first (removed afterwards), so the book's territory
+    figures are known before any shard is finished; then each shard is finished and handed over, and only one
+    shard's snapshot is in memory at a time. Sorted by ``account_id``, the shards together are ``snapshot``'s
+    frame (``tests/unit/test_shard_features.py``).
+
+    Raises:
+        features.labels.LabelWindowError: The label window runs past the data.
+    """
+    try:
+        first = book_start(workspace.tables, as_of)
+        parts = [feature_shard(source, as_of, k, shards, first, scratch) for k in range(shards)]
+        territory = territory_figures(parts, workspace.tables)
+        for k in range(shards):
+            yield k, snapshot_shard(source, as_of, workspace.end, spec, k, shards, parts[k], territory)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def cut_snapshot(
+    workspace: Workspace,
+    as_of: date,
+    spec: LabelSpec,
+    keep: Callable[[pl.DataFrame], pl.DataFrame],
+    shards: int,
+    source: BookSource,
+    scratch: Path,
+) -> pl.DataFrame:
+    """The rows ``keep`` keeps of the snapshot of ``as_of``, cut shard by shard as each is built, by account.
+
+    Holds one shard's snapshot and the rows kept so far, never the whole book's month: how training reads a
+    sample of a book too large for one process. Equal to ``keep(snapshot(...))`` sorted by account, for a
+    ``keep`` that decides each row on its own.
+    """
+    kept = [keep(frame) for _, frame in shard_snapshots(workspace, as_of, spec, shards, source, scratch)]
+    return pl.concat(kept, how="vertical_relaxed").sort("account_id")

@@ -32,7 +32,9 @@ from models.list_changes import ListChanges
 from models.names import CHURN_MODEL
 from models.search import SearchReport, search_by_time
 from models.training_sample import AccountSample, sample_accounts
+from pipelines.book import BookSource
 from pipelines.settings import Settings
+from pipelines.snapshots import cut_snapshot
 from pipelines.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -94,41 +96,57 @@ class Snapshots(dict[date, pd.DataFrame]):
 def load_snapshots(settings: Settings, workspace: Workspace, split: TimeSplit) -> Snapshots:
     """Features and labels of every as-of date of the split (of the sampled accounts under ``churn.training``).
 
-    Under "sample" each month's snapshot is cut to the sample as soon as it is built, so no more than one
-    month of the whole book is held at once.
+    Under "sample" each month's snapshot is built one account shard at a time (``nightly.shards``) and cut to
+    the sample as each shard is built, so the process holds one shard of the book and the sampled rows, never a
+    month of the whole book.
     """
     spec = label_spec(settings)
     sample = training_sample(settings, workspace, split) if settings.churn.training == "sample" else None
     frames = Snapshots()
     frames.sample = sample
+    kept = sample.accounts if sample is not None else np.array([], dtype=object)
+    accounts = pl.DataFrame({"account_id": kept}, schema={"account_id": pl.String})
     for day in split.all_dates:
-        frame = snapshot(workspace.tables, day, workspace.end, spec)
         if sample is not None and sample.sampled:
-            frame = frame.filter(pl.col("account_id").is_in(sample.accounts.tolist()))
+            frame = book_snapshot(settings, workspace, day, lambda f: f.join(accounts, on="account_id", how="semi"))
+        else:
+            frame = snapshot(workspace.tables, day, workspace.end, spec)
         frames[day] = frame.to_pandas()
     return frames
+
+
+def book_snapshot(
+    settings: Settings, workspace: Workspace, day: date, keep: Callable[[pl.DataFrame], pl.DataFrame]
+) -> pl.DataFrame:
+    """The rows ``keep`` keeps of ``day``'s snapshot, built in ``nightly.shards`` account shards (one in memory)."""
+    shards = settings.nightly.shards
+    scratch = settings.features_dir / f".training-{day.isoformat()}"
+    source = BookSource.of(workspace, settings.clean_dir)
+    return cut_snapshot(workspace, day, label_spec(settings), keep, shards, source, scratch)
 
 
 def training_sample(settings: Settings, workspace: Workspace, split: TimeSplit) -> AccountSample:
     """The stratified, seeded account sample of ``churn.max_training_rows`` (``models.training_sample``).
 
     Drawn from the labels alone (no features are built for it): every account labelled in a month of the
-    split, its stratum whether it churned in a training month, and the held-in training rows of the book.
+    split, its stratum whether it churned in a training month, and the held-in training rows of the book. The
+    accounts are gathered month by month, each once.
     """
     spec = label_spec(settings)
-    accounts: list[pl.Series] = []
-    churners: list[pl.Series] = []
+    accounts = pl.Series("account_id", [], dtype=pl.String)
+    churners = pl.Series("account_id", [], dtype=pl.String)
     book_rows = 0
     for day in split.all_dates:
         labels = churn_labels(workspace.tables, day, workspace.end, spec)
-        accounts.append(labels["account_id"])
+        accounts = pl.concat([accounts, labels["account_id"].cast(pl.String)]).unique()
         if day in split.train:
             book_rows += int((~held_out(labels["account_id"].to_pandas())).sum())
-            churners.append(labels.filter(pl.col("churn"))["account_id"])
-    ids = pl.concat(accounts).unique().sort().to_numpy()
-    churned = np.isin(ids, pl.concat(churners).unique().to_numpy()) if churners else np.zeros(len(ids), dtype=bool)
+            churned = labels.filter(pl.col("churn"))["account_id"].cast(pl.String)
+            churners = pl.concat([churners, churned]).unique()
+    ids = accounts.sort().to_numpy()
+    churned_ids = np.isin(ids, churners.to_numpy()) if len(churners) else np.zeros(len(ids), dtype=bool)
     churn = settings.churn
-    return sample_accounts(ids, churned, book_rows, churn.max_training_rows, churn.sample_seed)
+    return sample_accounts(ids, churned_ids, book_rows, churn.max_training_rows, churn.sample_seed)
 
 
 def read_oracle(settings: Settings, as_of: date) -> pd.DataFrame | None:

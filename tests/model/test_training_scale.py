@@ -17,6 +17,8 @@ from models.evaluation import evaluate_scores
 from models.gate import decide
 from models.names import CHURN_MODEL
 from models.training_sample import sample_accounts
+from models.uplift import CALLED, outcome_counts
+from pipelines.outreach import sampled_uplift_rows, training_dates, uplift_rows
 from pipelines.settings import ChurnModelSettings, Settings, load_settings
 from pipelines.training import fit_and_evaluate, load_snapshots, record_and_gate, time_split
 from pipelines.workspace import open_workspace
@@ -78,6 +80,9 @@ def test_a_sampled_model_keeps_each_account_whole_passes_the_gate_and_is_close_t
         # An account in the sample is there with its row of every month, as in the whole book.
         whole = full[day]
         assert set(frame["account_id"]) == set(whole.loc[whole["account_id"].isin(kept), "account_id"])
+        # Built one account shard at a time and cut as it goes, the rows are the whole month's, cut afterwards.
+        cut_afterwards = whole[whole["account_id"].isin(kept)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(frame, cut_afterwards, check_dtype=False)  # a shard may have no gaps
     train_rows = sum((~held_out(sampled[d]["account_id"])).sum() for d in split.train)
     assert train_rows == pytest.approx(sampled_settings.churn.max_training_rows, rel=0.05)
     assert sampled[split.train[0]]["churn"].mean() == pytest.approx(full[split.train[0]]["churn"].mean(), abs=0.01)
@@ -95,3 +100,30 @@ def test_a_sampled_model_keeps_each_account_whole_passes_the_gate_and_is_close_t
     assert run.data.params["training.mode"] == "sample"
     assert float(run.data.params["training.sample_share"]) == pytest.approx(sample.share, rel=1e-5)
     assert outcome.version == 1
+
+
+def test_sampled_uplift_rows_are_the_whole_books_rows_cut_by_account_within_the_bound(book: Path) -> None:
+    full_settings = _settings(book, "local")
+    workspace = open_workspace(full_settings)
+    dates = training_dates(full_settings, workspace, workspace.end)
+    whole = uplift_rows(full_settings, workspace, dates)
+    key = ["account_id", "as_of"]
+    for max_rows in (10_000_000, 20_000):
+        rows, outcomes = sampled_uplift_rows(_settings(book, "sample", max_rows), workspace, dates)
+        assert outcomes == outcome_counts(whole)  # the book's outcomes, not the sample's
+        assert len(rows) <= 1.05 * max_rows
+        # Every kept row is the whole book's row, features, label and arm alike.
+        joined = rows.merge(whole, on=key, suffixes=("", "_whole"), validate="one_to_one")
+        assert len(joined) == len(rows)
+        for column in ("churn", CALLED, "monthly_revenue", "tenure_days"):
+            pd.testing.assert_series_equal(joined[column], joined[f"{column}_whole"], check_names=False,
+                                           check_dtype=False)  # fmt: skip
+        # An account is a control in every month it is uncalled, or in none.
+        uncalled = whole[~whole[CALLED]]
+        drawn = set(rows.loc[~rows[CALLED], "account_id"])
+        assert (~rows[CALLED]).sum() == uncalled["account_id"].isin(drawn).sum()
+    called_rows, _ = sampled_uplift_rows(_settings(book, "sample", 10_000_000), workspace, dates)
+    assert called_rows[CALLED].sum() == whole[CALLED].sum()  # within the bound every call is kept
+    uncalled_share = (~called_rows[CALLED]).sum() / (~whole[CALLED]).sum()
+    expected = min(1.0, 2 * 3.0 * whole[CALLED].sum() / (~whole[CALLED]).sum())
+    assert uncalled_share == pytest.approx(expected, rel=0.15)
