@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from models.names import CHURN_MODEL
+from models.names import CHURN_MODEL, SAVE_MODEL
 from models.point_wording import KIND_INTRODUCTIONS
 
 if TYPE_CHECKING:
@@ -94,6 +94,30 @@ def render_figures(figures: dict[str, Any], console: Console) -> None:
     for name, value in sorted(figures.items()):
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
+
+
+def render_flow_training(summary: dict[str, Any], console: Console) -> None:
+    """Print what the savedesk-train flow's tasks reported: each model's version, gate and headline figures."""
+    churn, save = summary["churn"], summary["save"]
+    rows = f"{churn['rows']:,} training rows"
+    if "sample_share" in churn:
+        rows += f" (a sample of {churn['sample_share']:.0%} of the accounts)"
+    console.print(f"Churn model: AUC {churn['auc']:.4f} on the test month, trained on {rows}.")
+    _render_verdict(CHURN_MODEL, churn, console)
+    console.print(churn["uplift"])
+    if save["version"] is None:
+        console.print(f"[yellow]{save.get('skipped', 'No save model trained.')}[/yellow]")
+        return
+    value = save.get("policy_value_ratio")
+    policy = f", policy value {value:.3f} of the oracle's" if value is not None else ""
+    console.print(f"Save model: AUC {save['auc']:.4f}{policy}.")
+    _render_verdict(SAVE_MODEL, save, console)
+
+
+def _render_verdict(name: str, reported: dict[str, Any], console: Console) -> None:
+    verdict = "[green]promoted to champion[/green]" if reported["promoted"] else "[yellow]not promoted[/yellow]"
+    console.print(f"Registered {name} v{reported['version']} ({reported['model_uri']}): {verdict}")
+    console.print(f"Gate: {reported['gate']}")
 
 
 def render_training(training: Any, outcome: Any, console: Console) -> None:

@@ -193,12 +193,16 @@ def intraday(data: str, as_of: str | None = None) -> dict[str, Any]:
 
 
 @flow(name="savedesk-train", on_failure=[flow_failed], on_crashed=[flow_failed])
-def train(data: str, as_of: str | None = None) -> dict[str, Any]:
-    """Snapshots → churn model, requests → save model; each registered as challenger and gated."""
+def train(data: str, as_of: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    """Snapshots → churn model and the uplift model on it; requests → save model; each gated as challenger.
+
+    Each model is trained by one task on the task runner: on a Dask cluster, on a worker, so the flow's process
+    holds only what the tasks report.
+    """
     settings = load_settings(Path(data))
     workspace = open_workspace_task(settings)
-    churn = train_churn_task(settings, workspace, as_of)
-    save = train_save_task(settings, workspace)
+    churn = train_churn_task.submit(settings, workspace, as_of, reason).result()
+    save = train_save_task.submit(settings, workspace, reason).result()
     get_run_logger().info("Churn model v%s (promoted: %s); save model v%s (promoted: %s)",
                           churn["version"], churn["promoted"], save["version"], save["promoted"])  # fmt: skip
     return {"churn": churn, "save": save}

@@ -53,6 +53,9 @@ def train(
         if all(held):
             console.print("Both models have a champion already: " + ", ".join(v.label for v in held if v))
             return
+    if settings.nightly.task_runner == "dask":
+        _train_on_cluster(settings, as_of, reason)
+        return
     workspace = checked_workspace(settings)
     fed = workspace.outcomes
     if fed.attempts or fed.resolutions or fed.skipped:
@@ -94,6 +97,32 @@ def train(
     render_save_training(save, save_outcome, console)
     _render_list_changes(save_outcome)
     _alert_if_refused(settings, SAVE_MODEL, save_outcome)
+
+
+def _train_on_cluster(settings: Any, as_of: str | None, reason: str | None) -> None:
+    """Train through the savedesk-train flow: each model is fitted by a task on a Dask worker, not in this process.
+
+    With ``nightly.task_runner = "dask"`` the book may be too large for this process (``churn.training =
+    "sample"`` bounds what each task holds); what comes back is each model's version, gate and figures.
+    """
+    import os
+
+    from pipelines.display import render_flow_training
+    from pipelines.settings import prefect_environment
+    from pipelines.workspace import WorkspaceError
+
+    parse_date(as_of, "--as-of")
+    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    from pipelines.flows import configured
+    from pipelines.flows import train as train_flow
+
+    try:
+        summary = configured(train_flow, settings)(str(settings.data), as_of, reason)
+    except (WorkspaceError, LookupError) as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    render_flow_training(summary, console)
 
 
 def _alert_if_refused(settings: Any, model: str, outcome: Any) -> None:

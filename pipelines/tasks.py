@@ -30,6 +30,7 @@ from pipelines.faults import retry_transient
 from pipelines.freshness import check_extract
 from pipelines.left_out import LeftOut, merged
 from pipelines.nightly import Scored, ShardNight
+from pipelines.outreach import train_and_keep_uplift
 from pipelines.save_training import fit_save_model, load_requests, record_and_gate_save, request_split
 from pipelines.services import open_tracker
 from pipelines.settings import Settings
@@ -234,18 +235,31 @@ def publish_task(
 
 
 @task
-def train_churn_task(settings: Settings, workspace: Workspace, as_of: str | None) -> dict[str, Any]:
-    """Snapshots → churn model → record → gate."""
+def train_churn_task(
+    settings: Settings, workspace: Workspace, as_of: str | None, reason: str | None = None
+) -> dict[str, Any]:
+    """Snapshots → churn model → record → gate, then the uplift model on the new churn model, kept for the nightly.
+
+    Returns what the flow reports, small (the rows and the model stay where the task ran; the uplift model is
+    written to the workspace).
+    """
     split = time_split(settings, workspace, date.fromisoformat(as_of) if as_of else None)
     training = fit_and_evaluate(settings, split, load_snapshots(settings, workspace, split))
-    outcome = record_and_gate(settings, training, workspace=workspace)
+    outcome = record_and_gate(settings, training, reason=reason, workspace=workspace)
     if not outcome.promoted:
         gate_refused(settings, CHURN_MODEL, outcome.version, outcome.summary, run_link())
-    return {"version": outcome.version, "promoted": outcome.promoted, "auc": training.evaluation.metrics["auc"]}
+    result = {"version": outcome.version, "promoted": outcome.promoted, "auc": training.evaluation.metrics["auc"],
+              "gate": outcome.summary, "model_uri": outcome.model_uri, "rows": len(training.train)}  # fmt: skip
+    if training.sample is not None:
+        result["sample_share"] = training.sample.share
+    model = training.model
+    del training  # the snapshots: the uplift rows are built next
+    result["uplift"] = train_and_keep_uplift(settings, workspace, model)
+    return result
 
 
 @task
-def train_save_task(settings: Settings, workspace: Workspace) -> dict[str, Any]:
+def train_save_task(settings: Settings, workspace: Workspace, reason: str | None = None) -> dict[str, Any]:
     """Requests → save model → policy values → record → gate."""
     split = request_split(settings, workspace)
     decisions = load_requests(settings, workspace, split)
@@ -255,9 +269,9 @@ def train_save_task(settings: Settings, workspace: Workspace) -> dict[str, Any]:
         get_run_logger().warning("%s", why)
         return {"version": None, "promoted": False, "auc": None, "policy_value_ratio": None, "skipped": why}
     training = fit_save_model(settings, decisions, split)
-    outcome = record_and_gate_save(settings, training)
+    outcome = record_and_gate_save(settings, training, reason=reason)
     if not outcome.promoted:
         gate_refused(settings, SAVE_MODEL, outcome.version, outcome.summary, run_link())
     value = training.policy.flat()["policy.value_ratio"] if training.policy is not None else None
     return {"version": outcome.version, "promoted": outcome.promoted, "auc": training.metrics["auc"],
-            "policy_value_ratio": value}  # fmt: skip
+            "policy_value_ratio": value, "gate": outcome.summary, "model_uri": outcome.model_uri}  # fmt: skip
