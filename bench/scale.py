@@ -115,13 +115,14 @@ def worker_cpu(pids: list[int]) -> float:
     return total
 
 
-def stage_command(stage: str, workspace: Path, end: str) -> list[str]:
+def stage_command(stage: str, workspace: Path, end: str, shards: int) -> list[str]:
     """The savedesk command of a stage."""
     savedesk = str(Path(sys.executable).with_name("savedesk"))
     data = ["--data", str(workspace)]
+    features = ["--as-of", end, "--out", str(workspace / "bench-features.parquet"), "--shards", str(shards)]
     return {
         "validate": [savedesk, "validate", *data],
-        "features": [savedesk, "features", *data, "--as-of", end, "--out", str(workspace / "bench-features.parquet")],
+        "features": [savedesk, "features", *data, *features],
         "train": [savedesk, "train", *data],
         "nightly": [savedesk, "nightly", *data],
     }[stage]
@@ -133,7 +134,8 @@ def run_stage(stage: str, workspace: Path, end: str, client: Client, env: dict[s
     before_pids = worker_pids(client)
     log = (workspace / f"bench-{stage}.log").open("w")
     started = time.perf_counter()
-    child = subprocess.Popen(stage_command(stage, workspace, end), env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    command = stage_command(stage, workspace, end, int(env["SAVEDESK_NIGHTLY__SHARDS"]))
+    child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     sampler = Sampler(psutil.Process(child.pid), client, figures)
     sampler.start()
     figures.exit_code = child.wait()
@@ -211,7 +213,10 @@ def main() -> None:
     client = Client(cluster)
     env = {**os.environ, "SAVEDESK_NIGHTLY__TASK_RUNNER": "dask",
            "SAVEDESK_NIGHTLY__DASK_ADDRESS": cluster.scheduler_address, "SAVEDESK_CHURN__TRAINING": "sample",
-           "SAVEDESK_CHURN__MAX_TRAINING_ROWS": str(args.max_training_rows)}  # fmt: skip
+           "SAVEDESK_CHURN__MAX_TRAINING_ROWS": str(args.max_training_rows),
+           "SAVEDESK_VALIDATION_RUN__TASK_RUNNER": "dask", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+           "OMP_WAIT_POLICY": "passive", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
     print(f"cluster {cluster.scheduler_address}: {args.workers} workers x 1 thread, memory limit {args.memory_limit}")
     print(
         "| accounts | stage | wall s | flow GiB | children GiB | worker peaks GiB | worker CPU s | ran on | over cap |"
@@ -224,7 +229,7 @@ def main() -> None:
             continue
         workspace = workspace_for(book, args.work)
         shards = max(4, math.ceil(accounts_of(workspace) / args.accounts_per_shard))
-        book_env = {**env, "SAVEDESK_NIGHTLY__SHARDS": str(shards)}
+        book_env = {**env, "SAVEDESK_NIGHTLY__SHARDS": str(shards), "SAVEDESK_VALIDATION_RUN__SHARDS": str(shards)}
         for stage in args.stages.split(","):
             figures.append(run_stage(stage, workspace, extract_end(workspace), client, book_env, book.name))
             print(row(figures[-1], cap), flush=True)

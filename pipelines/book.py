@@ -11,6 +11,8 @@ rows stay in the shard files under ``DIR/features/nightly/as_of=<date>.shards/``
 
 from __future__ import annotations
 
+import shutil
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.build import RATE_CHANGE, account_part, finish, territory_table, usable
+from features.build import RATE_CHANGE, account_part, book_start, finish, territory_table, usable
 from features.requests import account_context
 from features.shards import restrict
 from features.view import Tables, scan_shard, shard_layout
@@ -183,3 +185,50 @@ def _write(frame: pl.DataFrame, path: Path) -> None:
     partial = path.with_name(f".{path.name}.partial")
     frame.write_parquet(partial)
     partial.replace(path)
+
+
+def finished_shard(
+    source: BookSource, day: date, shard: int, shards: int, part: FeatureShard, territory: pl.DataFrame | None
+) -> Path:
+    """One shard's finished features (its own with the book's territory figures), beside its own features."""
+    path = part.path.with_name(f"finished-{shard}.parquet")
+    _write(finish(pl.read_parquet(part.path), territory, source.tables), path)
+    return path
+
+
+def write_features(source: BookSource, day: date, shards: int, out: Path, executor: Executor) -> int:
+    """The book's features as of ``day``, built shard by shard on ``executor`` and written to one Parquet file.
+
+    Each shard's features are built where the executor runs them (threads here, or Dask workers), the territory
+    figures once from all of them, then each shard is finished there too; this process only streams the
+    finished shards into ``out``, one at a time (rows shard after shard, each shard's sorted by account: the
+    rows of ``features.build.build_features``, in another order). Returns the rows written.
+    """
+    scratch = out.parent / f".{out.name}.shards"
+    try:
+        first = book_start(source.tables, day)
+        built = [executor.submit(feature_shard, source, day, k, shards, first, scratch) for k in range(shards)]
+        parts = [future.result() for future in built]
+        territory = territory_figures(parts, source.tables)
+        finished = [executor.submit(finished_shard, source, day, k, shards, parts[k], territory) for k in range(shards)]
+        return concatenate([future.result() for future in finished], out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def concatenate(paths: list[Path], out: Path) -> int:
+    """Stream Parquet files into one, holding one file at a time; written beside ``out``, renamed into place.
+
+    Their schemas are unified: a column without a value in one shard is null there.
+    """
+    schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    rows = 0
+    with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
+        for path in paths:
+            table = pq.read_table(path)
+            writer.write_table(table.select(schema.names).cast(schema))
+            rows += table.num_rows
+    partial.replace(out)
+    return rows

@@ -108,12 +108,20 @@ def features(
     as_of: Annotated[str, typer.Option("--as-of", help="Day the features describe (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
     data: DataOption = None,
-    shards: Annotated[int, typer.Option(help="Build in this many account shards (bounded memory).", min=1)] = 1,
+    shards: Annotated[
+        int,
+        typer.Option(
+            help="Build in this many account shards, on nightly.task_runner (threads, or the Dask cluster), and"
+            " stream them into --out shard after shard: this process holds one shard, not the book.",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Build features as of a date: one row per account in service, written as Parquet."""
     from features.build import build_features
+    from pipelines.book import BookSource, write_features
     from pipelines.snapshots import write_parquet_atomically
-    from pipelines.workspace import WorkspaceError
+    from pipelines.workspace import WorkspaceError, shard_executor
 
     settings = command_settings(data)
     day = parse_date(as_of, "--as-of")
@@ -124,8 +132,17 @@ def features(
     except WorkspaceError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    if shards > 1:
+        desk = settings.nightly
+        source = BookSource.of(workspace, settings.clean_dir)
+        with console.status(f"Building features as of {day} in {shards} shards…"), shard_executor(
+            settings, desk.task_runner, desk.threads
+        ) as executor:
+            rows = write_features(source, day, shards, out, executor)
+        console.print(f"{rows:,} accounts as of {day}, {shards} shards → {out}")
+        return
     with console.status(f"Building features as of {day}…"):
-        frame = build_features(workspace.tables, day, shards=shards)
+        frame = build_features(workspace.tables, day)
     write_parquet_atomically(frame, out)
     console.print(f"{frame.height:,} accounts × {frame.width - 1} features as of {day} → {out}")
 

@@ -76,21 +76,33 @@ def validation_runner(settings: Settings) -> Iterator[Executor | None]:
     run = settings.validation_run
     if run.shards == 1:
         yield None
-    elif run.task_runner == "threads":
-        with ThreadPoolExecutor(run.threads, thread_name_prefix="validate") as threads:
-            yield threads
-    else:
-        from distributed import Client, LocalCluster
+        return
+    with shard_executor(settings, run.task_runner, run.threads) as executor:
+        yield executor
 
-        desk = settings.nightly
-        if desk.dask_address:
-            with Client(desk.dask_address) as client:
-                yield client.get_executor()
-            return
-        cluster = LocalCluster(n_workers=desk.dask_workers, threads_per_worker=1, memory_limit=desk.worker_memory,
-                               dashboard_address=":0")  # fmt: skip
-        with cluster, Client(cluster) as client:
+
+@contextmanager
+def shard_executor(settings: Settings, task_runner: str, threads: int) -> Iterator[Executor]:
+    """An executor for account-shard work: ``threads`` threads here, or the nightly's Dask cluster.
+
+    ``dask``: ``nightly.dask_address``, or a local cluster of ``nightly.dask_workers`` capped at
+    ``nightly.worker_memory``.
+    """
+    if task_runner == "threads":
+        with ThreadPoolExecutor(threads, thread_name_prefix="shards") as pool:
+            yield pool
+        return
+    from distributed import Client, LocalCluster
+
+    desk = settings.nightly
+    if desk.dask_address:
+        with Client(desk.dask_address) as client:
             yield client.get_executor()
+        return
+    cluster = LocalCluster(n_workers=desk.dask_workers, threads_per_worker=1, memory_limit=desk.worker_memory,
+                           dashboard_address=":0")  # fmt: skip
+    with cluster, Client(cluster) as client:
+        yield client.get_executor()
 
 
 def validate_with_settings(settings: Settings, **options: Any) -> ValidationReport:

@@ -29,6 +29,20 @@ def test_features_writes_one_row_per_account(workspace: Path, tmp_path: Path) ->
     assert frame.columns[0] == "account_id" and frame["account_id"].is_unique().all()
 
 
+@pytest.mark.parametrize("shards", [3, 7])
+def test_features_built_in_shards_are_the_one_process_rows(workspace: Path, tmp_path: Path, shards: int) -> None:
+    whole, sharded = tmp_path / "whole.parquet", tmp_path / "sharded.parquet"
+    for out, extra in ((whole, []), (sharded, ["--shards", str(shards)])):
+        args = ["features", "--data", str(workspace), "--as-of", "2026-06-30", "--out", str(out), *extra]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    one = pl.read_parquet(whole)
+    by_shard = pl.read_parquet(sharded)
+    assert by_shard.columns == one.columns
+    assert by_shard.sort("account_id").equals(one, null_equal=True)
+    assert not list(tmp_path.glob(".*"))  # the shards' scratch files are gone
+
+
 @pytest.mark.parametrize("as_of", ["2030-01-31", "2020-01-31"])
 def test_features_refuses_an_as_of_outside_the_data(workspace: Path, tmp_path: Path, as_of: str) -> None:
     result = runner.invoke(app, ["features", "--data", str(workspace), "--as-of", as_of, "--out", str(tmp_path / "f")])
