@@ -132,6 +132,7 @@ def run_stage(stage: str, workspace: Path, end: str, client: Client, env: dict[s
     """Run one stage's command and measure it."""
     figures = StageFigures(book, accounts_of(workspace), stage)
     before_pids = worker_pids(client)
+    cpu_before = worker_cpu(before_pids)
     log = (workspace / f"bench-{stage}.log").open("w")
     started = time.perf_counter()
     command = stage_command(stage, workspace, end, int(env["SAVEDESK_NIGHTLY__SHARDS"]))
@@ -144,7 +145,7 @@ def run_stage(stage: str, workspace: Path, end: str, client: Client, env: dict[s
     sampler.join()
     log.close()
     after_pids = worker_pids(client)
-    figures.worker_cpu_s = worker_cpu([p for p in after_pids if p in before_pids]) - worker_cpu(before_pids)
+    figures.worker_cpu_s = worker_cpu([p for p in after_pids if p in before_pids]) - cpu_before
     figures.worker_cpu_s += sum(worker_cpu([p]) for p in after_pids if p not in before_pids)
     figures.restarts = len(set(figures.worker_peaks) - set(before_pids))
     return figures

@@ -250,7 +250,7 @@ def train_churn_task(
         gate_refused(settings, CHURN_MODEL, outcome.version, outcome.summary, run_link())
     result = {"version": outcome.version, "promoted": outcome.promoted, "auc": training.evaluation.metrics["auc"],
               "gate": outcome.summary, "model_uri": outcome.model_uri, "rows": len(training.train)}  # fmt: skip
-    if training.sample is not None:
+    if training.sample is not None and training.sample.sampled:
         result["sample_share"] = training.sample.share
     model = training.model
     del training  # the snapshots: the uplift rows are built next
