@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import pyarrow as arrow
 
 from sources.checks import ParentKeys
@@ -29,7 +28,7 @@ from sources.reader import TableReadError
 from sources.reject_limits import RejectLimits
 from sources.validation_checked import TableChecked, check_table, merge_checked
 from sources.validation_output import ENTANGLED, StagedOutputs
-from sources.validation_shards import POSITION, Entanglement, ShardOf, Split, read_piece, split_table
+from sources.validation_shards import POSITION, Entanglement, KeyBuckets, ShardOf, Split, read_piece, split_table
 from sources.validation_tables import OpenTable, Outcome, open_table, summarise, unreadable, without_rows
 
 SPLIT_THREADS = 2
@@ -101,8 +100,8 @@ def _stage(job: ShardJob, table: str) -> Callable[[pd.DataFrame], int]:
     return by_shard
 
 
-def _split(opened: OpenTable, folder: Path, shards: int) -> tuple[Split, pl.DataFrame]:
-    return split_table(opened.info.name, opened.batches(), opened.schema, folder, shards)
+def _split(opened: OpenTable, folder: Path, shards: int, buckets: int) -> tuple[Split, KeyBuckets]:
+    return split_table(opened.info.name, opened.batches(), opened.schema, folder, shards, buckets)
 
 
 def validate_in_shards(
@@ -130,8 +129,9 @@ def validate_in_shards(
     outcomes: dict[str, Outcome] = {}
     checked_tables: dict[str, OpenTable] = {}
     splits = []
+    noted: list[KeyBuckets] = []
 
-    def settle(opened: OpenTable, splitting: Future[tuple[Split, pl.DataFrame]]) -> None:
+    def settle(opened: OpenTable, splitting: Future[tuple[Split, KeyBuckets]]) -> None:
         """Take one table's split, in contract order (``Entanglement.note`` needs the parents' keys first)."""
         name = opened.info.name
         try:
@@ -140,6 +140,7 @@ def validate_in_shards(
             outcomes[name] = unreadable(opened.info, opened.path, error)
             return
         entanglement.note(name, keys)
+        noted.append(keys)
         opened.frame = None  # a file read whole is in its pieces now
         if split.rows == 0 or not opened.columns:
             outcomes[name] = without_rows(opened)
@@ -147,18 +148,20 @@ def validate_in_shards(
         checked_tables[name] = opened
         splits.append(split)
 
-    pending: deque[tuple[OpenTable, Future[tuple[Split, pl.DataFrame]]]] = deque()
+    pending: deque[tuple[OpenTable, Future[tuple[Split, KeyBuckets]]]] = deque()
     with ThreadPoolExecutor(SPLIT_THREADS, thread_name_prefix="split") as splitter:
         for name in TABLES:  # opened in contract order, here, so the mapping's record keeps that order
             opened = open_table(table_info(name), raw_dir, folder, stream=True)
             if isinstance(opened, Outcome):
                 outcomes[name] = opened
                 continue
-            pending.append((opened, splitter.submit(_split, opened, pieces / name, shards)))
+            pending.append((opened, splitter.submit(_split, opened, pieces / name, shards, entanglement.buckets)))
             if len(pending) == SPLIT_THREADS:
                 settle(*pending.popleft())
         while pending:
             settle(*pending.popleft())
+    for keys in noted:  # the entanglement is known: the keys' buckets are no longer needed
+        shutil.rmtree(keys.folder, ignore_errors=True)
     entangled = np.array(sorted(entanglement.accounts), dtype="uint64")
     unique = frozenset(entanglement.unique_keys)
     jobs = [ShardJob(s, shards, tuple(splits), entangled, extract_end, staged, unique) for s in range(shards)]

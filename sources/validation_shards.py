@@ -11,6 +11,11 @@ notes every account that shares such a key with another account; those accounts 
 none) are checked together in one extra group, drawn from their shards' pieces. So each group holds every
 row any of its rows can be compared with, and the outcome is that of one pass over the whole extract.
 
+The compared keys are not held in memory for the whole table: ``split_table`` writes each key column's hashed
+values, with their accounts' hashes, into ``KEY_BUCKETS`` files by the value's hash (``KeyBuckets``). A value's
+repeats, and a child's reference with the parent row it names, fall into the same bucket, so
+``Entanglement.note`` reads one bucket of a column at a time and keeps only the entangled accounts.
+
 ``split_table`` streams a Parquet table in row batches (any other file, or a mapped one, is read whole
 first), so the process that splits holds one batch, not the book. The pieces carry each row's position
 in the file (``POSITION``) for the report and the rejects.
@@ -101,53 +106,159 @@ class ShardOf:
         return buckets[where]
 
 
+KEY_BUCKETS = 64
+"""Buckets each compared key column is written into, by its values' hash (``KeyBuckets``).
+
+Fixed, not drawn from a table's rows, because a child's references and its parent's key are joined bucket by
+bucket and must be bucketed alike. A bucket holds 16 bytes per row (two 64-bit hashes) of 1/64 of a column:
+at 5 million accounts the largest table (invoices, some 105 million rows) gives about 26 MB a bucket, a few
+times that while it is grouped or joined, where the whole column would be about 1.7 GB. 64 files per column
+stay cheap to write at 1 million rows a batch (some 15,000 rows a write), and a small table's buckets are
+only the ones its values reach."""
+KEY_SCHEMA = arrow.schema([arrow.field("value", arrow.uint64()), arrow.field("account", arrow.uint64())])
+"""A key bucket's rows: the hash of a key value (never missing) and of its row's account (``account_hashes``)."""
+
+
+@dataclass(frozen=True)
+class KeyBuckets:
+    """One table's compared key columns, hashed, in ``buckets`` files per column by the value's hash.
+
+    ``folder/<column>/<bucket>.arrow`` (Arrow IPC, ``KEY_SCHEMA``) holds the rows whose value's hash is the
+    bucket modulo ``buckets``; a row whose value is missing is in none (it repeats and references nothing).
+    For a table keyed by ``account_id``, that column's values are the accounts' hashes. A bucket no value
+    reached has no file.
+    """
+
+    table: str
+    folder: Path
+    buckets: int
+    columns: tuple[str, ...]
+
+    def file(self, column: str, bucket: int) -> Path:
+        """The file of one bucket of one column."""
+        return self.folder / column / f"{bucket}.arrow"
+
+    def read(self, column: str, bucket: int) -> pl.DataFrame:
+        """One bucket of one column: ``value`` and ``account`` (no rows if no value reached it)."""
+        path = self.file(column, bucket)
+        if column not in self.columns or not path.is_file():
+            return pl.DataFrame(schema={"value": pl.UInt64, "account": pl.UInt64})
+        return pl.DataFrame(arrow.ipc.open_file(arrow.memory_map(str(path))).read_all())
+
+
+class KeyBucketWriter:
+    """Writes a table's hashed keys, batch after batch, into their ``KeyBuckets`` files (opened when first used)."""
+
+    def __init__(self, keys: KeyBuckets) -> None:
+        """Into ``keys``' folder, in its buckets."""
+        self.keys = keys
+        self.writers: dict[tuple[str, int], arrow.ipc.RecordBatchFileWriter] = {}
+
+    def write(self, hashed: pl.DataFrame) -> None:
+        """Add one batch's hashed keys (``_hashed_keys``: ``account`` and a column per compared key)."""
+        for column in self.keys.columns:
+            values = hashed["account"] if column == ACCOUNT else hashed[column]
+            pairs = pl.DataFrame({"value": values, "account": hashed["account"]}).drop_nulls("value")
+            self._write_column(column, pairs["value"].to_numpy(), pairs["account"].to_numpy())
+
+    def _write_column(self, column: str, values: np.ndarray, accounts: np.ndarray) -> None:
+        """Write one column's pairs, each into the bucket of its value's hash."""
+        buckets = self.keys.buckets
+        bucket = values % np.uint64(buckets)
+        # Buckets fit a small integer, which NumPy sorts by radix (the order within a bucket does not matter).
+        order = np.argsort(bucket.astype(np.uint8 if buckets <= 256 else np.int64), kind="stable")
+        rows = arrow.record_batch([arrow.array(values[order]), arrow.array(accounts[order])], schema=KEY_SCHEMA)
+        bounds = np.searchsorted(bucket[order], np.arange(buckets + 1, dtype=np.uint64))
+        for number in np.flatnonzero(np.diff(bounds)):
+            self._writer(column, int(number)).write_batch(
+                rows.slice(bounds[number], bounds[number + 1] - bounds[number])
+            )
+
+    def _writer(self, column: str, bucket: int) -> arrow.ipc.RecordBatchFileWriter:
+        """The open file of one bucket, opened the first time a value reaches it."""
+        writer = self.writers.get((column, bucket))
+        if writer is None:
+            path = self.keys.file(column, bucket)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = self.writers[(column, bucket)] = arrow.ipc.new_file(path, KEY_SCHEMA)
+        return writer
+
+    def close(self) -> None:
+        """Close every bucket file."""
+        for writer in self.writers.values():
+            writer.close()
+
+
 @dataclass
 class Entanglement:
     """Accounts that share a non-account key with another account, found while the tables are split.
 
+    Each table's keys are taken one bucket at a time (``KeyBuckets``): only the entangled accounts and the
+    tables with unique keys are kept from one table to the next, the parents' keys staying on disk.
+
     Attributes:
+        buckets: How many buckets every table's keys are split into (the same for parents and children).
         accounts: Hashes (``account_hashes``) of the entangled accounts.
-        parents: Per referenced ``table.column`` (a line id, a request id), its values' and accounts' hashes.
+        parents: Per referenced ``table.column`` (a line id, a request id), the parent table's key buckets.
     """
 
+    buckets: int = KEY_BUCKETS
     accounts: set[int] = field(default_factory=set)
-    parents: dict[str, pl.DataFrame] = field(default_factory=dict)
+    parents: dict[str, KeyBuckets] = field(default_factory=dict)
     unique_keys: set[str] = field(default_factory=set)
     """Tables in which no key value occurs twice (their duplicate check has nothing to find)."""
 
-    def note(self, table: str, keys: pl.DataFrame) -> None:
-        """Note one whole table's keys: ``account`` and, per key or foreign-key column, its values' hashes."""
+    def note(self, table: str, keys: KeyBuckets) -> None:
+        """Note one whole table's keys, split by ``split_table`` into this entanglement's buckets."""
+        if keys.buckets != self.buckets:
+            raise ValueError(f"{table}'s keys are in {keys.buckets} buckets, not {self.buckets}")
         info = table_info(table)
-        key = keys["account"] if info.key == ACCOUNT else keys[info.key]
-        # Counting distinct hashes is several times cheaper than marking the repeated ones: mark only if some are.
-        shared = keys.clear() if _all_distinct(key) else keys.filter(key.is_not_null() & key.is_duplicated())
-        if shared.is_empty():
+        if self._note_repeats(keys, info.key):
             self.unique_keys.add(table)
-        elif info.key != ACCOUNT:
-            self._mark(shared.group_by(info.key).agg(pl.col("account")).filter(pl.col("account").list.n_unique() > 1))
         for column, (parent, parent_column) in info.foreign_keys.items():
             reference = self.parents.get(f"{parent}.{parent_column}")
-            if column == ACCOUNT or reference is None:
-                continue
-            pairs = keys.select(pl.col(column).alias("value"), "account").join(reference, on="value")
-            crossed = pairs.filter(pl.col("account") != pl.col("parent_account"))
-            self.accounts.update(crossed["account"].to_list() + crossed["parent_account"].to_list())
-        for column in {c for name in TABLES for p, c in table_info(name).foreign_keys.values() if p == table}:
+            if column != ACCOUNT and reference is not None:
+                for bucket in range(self.buckets):
+                    self._note_crossed(keys.read(column, bucket), reference.read(parent_column, bucket))
+        for column in _referenced(table):
             if column != ACCOUNT:
-                frame = keys.select(pl.col(column).alias("value"), pl.col("account").alias("parent_account"))
-                self.parents[f"{table}.{column}"] = frame.filter(pl.col("value").is_not_null()).unique()
+                self.parents[f"{table}.{column}"] = keys
 
-    def _mark(self, groups: pl.DataFrame) -> None:
-        for accounts in groups["account"].to_list():
-            self.accounts.update(accounts)
+    def _note_repeats(self, keys: KeyBuckets, key: str) -> bool:
+        """Mark the accounts sharing a value of the key, bucket by bucket; whether no value occurs twice."""
+        unique = True
+        for bucket in range(self.buckets):
+            rows = keys.read(key, bucket)
+            # Counting distinct hashes is several times cheaper than marking the repeated ones: mark only if some are.
+            if _all_distinct(rows["value"]):
+                continue
+            unique = False
+            if key == ACCOUNT:  # an account's rows are all in its own group: nothing to mark
+                break
+            shared = rows.filter(pl.col("value").is_duplicated()).group_by("value").agg(pl.col("account"))
+            for accounts in shared.filter(pl.col("account").list.n_unique() > 1)["account"].to_list():
+                self.accounts.update(accounts)
+        return unique
+
+    def _note_crossed(self, references: pl.DataFrame, parents: pl.DataFrame) -> None:
+        """Mark both accounts of every reference to a parent row of another account (one bucket of each)."""
+        if references.is_empty() or parents.is_empty():
+            return
+        parent_rows = parents.rename({"account": "parent_account"}).unique()
+        crossed = references.join(parent_rows, on="value").filter(pl.col("account") != pl.col("parent_account"))
+        self.accounts.update(crossed["account"].to_list() + crossed["parent_account"].to_list())
 
     @staticmethod
     def columns(table: str) -> list[str]:
         """The columns whose values it compares: the key and the foreign keys other than ``account_id``."""
         info = table_info(table)
         named = [info.key, *(c for c in info.foreign_keys if c != ACCOUNT)]
-        referenced = [c for name in TABLES for p, c in table_info(name).foreign_keys.values() if p == table]
-        return [c for c in dict.fromkeys([*named, *referenced]) if c != ACCOUNT]
+        return [c for c in dict.fromkeys([*named, *_referenced(table)]) if c != ACCOUNT]
+
+
+def _referenced(table: str) -> list[str]:
+    """The table's columns that other tables' foreign keys reference."""
+    return list(dict.fromkeys(c for name in TABLES for p, c in table_info(name).foreign_keys.values() if p == table))
 
 
 def _all_distinct(values: pl.Series) -> bool:
@@ -170,13 +281,18 @@ class Split:
 
 
 def split_table(
-    table: str, batches: Iterable[arrow.RecordBatch], schema: arrow.Schema, folder: Path, shards: int
-) -> tuple[Split, pl.DataFrame]:
-    """Write a table's rows into one piece per account shard, in file order; return its pieces and its keys.
+    table: str,
+    batches: Iterable[arrow.RecordBatch],
+    schema: arrow.Schema,
+    folder: Path,
+    shards: int,
+    buckets: int = KEY_BUCKETS,
+) -> tuple[Split, KeyBuckets]:
+    """Write a table's rows into one piece per account shard, in file order, and its keys into their buckets.
 
     Reading, hashing, reordering and writing run in Arrow, NumPy and polars without the GIL, so tables can be
-    split on several threads at once. The keys are for ``Entanglement.note``, which takes the tables in contract
-    order.
+    split on several threads at once. The keys (``folder/keys``) are for ``Entanglement.note``, which takes the
+    tables in contract order.
 
     Args:
         table: The contract table.
@@ -184,6 +300,7 @@ def split_table(
         schema: Their schema.
         folder: Where the pieces go.
         shards: How many.
+        buckets: How many buckets per compared key column (``Entanglement.buckets``).
     """
     folder.mkdir(parents=True, exist_ok=True)
     shard_of = ShardOf(shards)
@@ -191,7 +308,9 @@ def split_table(
     options = arrow.ipc.IpcWriteOptions(compression=PIECE_COMPRESSION)
     writers = [arrow.ipc.new_file(folder / f"{shard}.arrow", written, options=options) for shard in range(shards)]
     compared = [c for c in Entanglement.columns(table) if c in schema.names]
-    keys: list[pl.DataFrame] = []
+    keyed = [ACCOUNT] if table_info(table).key == ACCOUNT else []
+    keys = KeyBuckets(table, folder / "keys", buckets, tuple(keyed + compared))
+    key_writer = KeyBucketWriter(keys)
     rows = 0
     try:
         for batch in batches:
@@ -204,12 +323,13 @@ def split_table(
             for number, writer in enumerate(writers):
                 if bounds[number + 1] > bounds[number]:
                     writer.write_batch(placed.slice(bounds[number], bounds[number + 1] - bounds[number]))
-            keys.append(_hashed_keys(batch, compared))
+            key_writer.write(_hashed_keys(batch, compared))
             rows += batch.num_rows
     finally:
         for writer in writers:
             writer.close()
-    return Split(table, folder, rows), pl.concat(keys) if keys else _hashed_keys(schema.empty_table(), compared)
+        key_writer.close()
+    return Split(table, folder, rows), keys
 
 
 def _hashed_keys(batch: arrow.RecordBatch | arrow.Table, columns: list[str]) -> pl.DataFrame:
@@ -226,8 +346,28 @@ def _hashed_keys(batch: arrow.RecordBatch | arrow.Table, columns: list[str]) -> 
 
 
 def parquet_batches(file: pq.ParquetFile) -> Iterator[arrow.RecordBatch]:
-    """A Parquet file's rows in batches of ``BATCH_ROWS``."""
-    yield from file.iter_batches(batch_size=BATCH_ROWS, use_pandas_metadata=True)
+    """A Parquet file's rows in batches of ``BATCH_ROWS``, read by a fresh reader every run of row groups.
+
+    One reader over the whole file keeps what it read of every row group until it is done (apache/arrow#39808):
+    the process would hold a compressed copy of the file, over 1 GB for invoices at 5 million accounts.
+    """
+    for groups in _row_group_runs(file.metadata, BATCH_ROWS):
+        yield from file.iter_batches(batch_size=BATCH_ROWS, row_groups=groups, use_pandas_metadata=True)
+
+
+def _row_group_runs(metadata: pq.FileMetaData, rows: int) -> Iterator[list[int]]:
+    """Consecutive row groups, as many as fit ``rows`` rows together (a larger group alone)."""
+    run: list[int] = []
+    held = 0
+    for group in range(metadata.num_row_groups):
+        size = metadata.row_group(group).num_rows
+        if run and held + size > rows:
+            yield run
+            run, held = [], 0
+        run.append(group)
+        held += size
+    if run:
+        yield run
 
 
 def read_piece(split: Split, shard: int, entangled: np.ndarray, *, keep_entangled: bool) -> arrow.Table:

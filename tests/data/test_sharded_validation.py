@@ -214,3 +214,22 @@ def test_clean_rows_are_written_in_the_order_a_stable_sort_gives(tmp_path: Path,
     write_sorted(table_info("invoices"), table, tmp_path / "invoices.parquet")
 
     assert pq.read_table(tmp_path / "invoices.parquet").equals(expected)
+
+
+def test_a_parquet_file_is_read_a_run_of_row_groups_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sources import validation_shards
+    from sources.validation_shards import _row_group_runs, parquet_batches
+
+    table = pa.table({"account_id": [f"A{n:03d}" for n in range(70)], "amount": np.arange(70.0)})
+    writer = pq.ParquetWriter(tmp_path / "rows.parquet", table.schema)
+    for start, size in ((0, 4), (4, 4), (8, 4), (12, 25), (37, 3), (40, 30)):
+        writer.write_table(table.slice(start, size))
+    writer.close()
+    file = pq.ParquetFile(tmp_path / "rows.parquet")
+    monkeypatch.setattr(validation_shards, "BATCH_ROWS", 10)
+
+    batches = list(parquet_batches(file))
+
+    assert list(_row_group_runs(file.metadata, 10)) == [[0, 1], [2], [3], [4], [5]]
+    assert pa.Table.from_batches(batches).equals(table)
+    assert max(batch.num_rows for batch in batches) <= 10
