@@ -3,6 +3,7 @@
 Usage:
     .venv/bin/python bench/scale.py [--books data/scale/m1,data/scale/m2,data/scale/m5]
         [--stages validate,features,train,nightly] [--workers 2] [--memory-limit 4GB] [--work data/h20t/scale]
+        [--max-training-rows 1000000] [--models TRAINED_WORKSPACE]
 
 For each book (a simulated workspace; its ``raw`` and ``truth`` folders are linked into a fresh workspace under
 ``--work``, so the book itself is never written) it runs the real commands one after another, each in its own
@@ -14,6 +15,9 @@ runs, psutil samples every 0.2 s the resident memory of the command's process (t
 processes, and of each worker, and the workers' CPU time, so each row says where the stage's work ran. A worker
 over its cap shows as a peak above it or as a restart (Dask's nanny replaces a worker past 95 % of its limit;
 a new process id).
+
+Without a train stage, ``--models`` lends the nightly a trained workspace's registry and uplift model (models
+trained on a smaller book of the same simulator).
 
 Prints one row per book and stage, then the growth of each stage's time and peak memory per doubling of the
 book ((t₂ / t₁) ^ (log 2 / log(n₂ / n₁)): 2.0 is linear).
@@ -157,6 +161,19 @@ def accounts_of(workspace: Path) -> int:
     return int(summary["rows"]["accounts"]) if "rows" in summary else int(summary["accounts"])
 
 
+def borrowed_models(models: Path, workspace: Path) -> dict[str, str]:
+    """Point the workspace at a trained workspace's registry and copy its uplift model: the settings to add."""
+    from pipelines.outreach_ranking import uplift_path
+    from pipelines.settings import load_settings
+
+    trained, here = load_settings(models), load_settings(workspace)
+    if uplift_path(trained).is_file():
+        uplift_path(here).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(uplift_path(trained), uplift_path(here))
+    return {"SAVEDESK_MLFLOW__TRACKING_URI": trained.mlflow_tracking_uri,
+            "SAVEDESK_MLFLOW__ARTIFACT_ROOT": trained.mlflow_artifact_root}  # fmt: skip
+
+
 def workspace_for(book: Path, work: Path) -> Path:
     """A fresh workspace reading the book's raw tables and truth through links."""
     workspace = work / book.name
@@ -207,6 +224,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("data/h20t/scale"))
     parser.add_argument("--max-training-rows", type=int, default=2_000_000)
     parser.add_argument("--accounts-per-shard", type=int, default=250_000, help="nightly.shards: at least 4")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="A trained workspace whose registry (and uplift model) the nightly uses when the run has "
+                        "no train stage")  # fmt: skip
     args = parser.parse_args()
     cap = parse_bytes(args.memory_limit)
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
@@ -231,6 +251,8 @@ def main() -> None:
         workspace = workspace_for(book, args.work)
         shards = max(4, math.ceil(accounts_of(workspace) / args.accounts_per_shard))
         book_env = {**env, "SAVEDESK_NIGHTLY__SHARDS": str(shards), "SAVEDESK_VALIDATION_RUN__SHARDS": str(shards)}
+        if args.models is not None and "train" not in args.stages.split(","):
+            book_env |= borrowed_models(args.models, workspace)
         for stage in args.stages.split(","):
             figures.append(run_stage(stage, workspace, extract_end(workspace), client, book_env, book.name))
             print(row(figures[-1], cap), flush=True)
