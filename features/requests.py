@@ -159,7 +159,8 @@ def request_decisions(
         start: First request date.
         end: Last request date.
         spec: How long a save must last to be durable.
-        contexts: ``account_context`` frames by as-of date, reused when given (and filled in).
+        contexts: ``account_context`` frames by as-of date, reused when given (and filled in); without it each
+            month's context is built, joined and dropped, so one month of the book is held at a time.
 
     Returns:
         ``REQUEST_COLUMNS``, ``LOGGED_COLUMNS``, then the account context
@@ -189,13 +190,17 @@ def request_decisions(
     requests["decided_as_of"] = pd.to_datetime(
         pd.Series([month_end_before(d.date()) for d in requests["request_date"]], index=requests.index, dtype=object)
     )
-    contexts = {} if contexts is None else contexts
     parts = []
     for key, group in requests.groupby("decided_as_of", sort=True):
         as_of = pd.Timestamp(str(key)).date()
-        if as_of not in contexts:
-            contexts[as_of] = account_context(tables, as_of)
-        parts.append(group.merge(contexts[as_of].drop(columns="as_of"), on="account_id", how="inner"))
+        # Without a cache given, each month's context (the whole book's) is dropped once its requests are joined.
+        context = contexts.get(as_of) if contexts is not None else None
+        if context is None:
+            context = account_context(tables, as_of)
+            if contexts is not None:
+                contexts[as_of] = context
+        parts.append(group.merge(context.drop(columns="as_of"), on="account_id", how="inner"))
+        del context
     first = [*REQUEST_COLUMNS, *LOGGED_COLUMNS]
     if not parts:  # no decision: the same columns, in their types
         return requests.iloc[0:0][first].reset_index(drop=True)
