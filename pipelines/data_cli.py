@@ -135,9 +135,10 @@ def features(
     if shards > 1:
         desk = settings.nightly
         source = BookSource.of(workspace, settings.clean_dir)
-        with console.status(f"Building features as of {day} in {shards} shards…"), shard_executor(
-            settings, desk.task_runner, desk.threads
-        ) as executor:
+        with (
+            console.status(f"Building features as of {day} in {shards} shards…"),
+            shard_executor(settings, desk.task_runner, desk.threads) as executor,
+        ):
             rows = write_features(source, day, shards, out, executor)
         console.print(f"{rows:,} accounts as of {day}, {shards} shards → {out}")
         return
