@@ -23,7 +23,7 @@ from pipelines.services import open_tracker
 from pipelines.settings import NightlySettings, load_settings
 from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
-SAMPLED = '\n[churn]\ntraining = "sample"\nmax_training_rows = 12000\n\n[nightly]\nshards = 3\n'
+SAMPLED = '\n[churn]\ntraining = "sample"\nmax_training_rows = 10000\n\n[nightly]\nshards = 3\n'
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def cluster() -> Iterator[Client]:
 @pytest.fixture(scope="module")
 def book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cluster-train") / "book"
-    write_hauler(simulate_hauler(SimulationConfig(accounts=3_000, months=24, seed=21, surcharges=False)), path)
+    write_hauler(simulate_hauler(SimulationConfig(accounts=4_500, months=24, seed=21, surcharges=False)), path)
     (path / "savedesk.toml").write_text(RELAXED_GATES + SAMPLED)
     return path
 
