@@ -105,6 +105,65 @@ def account_part(tables: Tables, as_of: date, first_invoice: date | None) -> Acc
     return AccountPart(features, active.collect(), requests.collect())
 
 
+def territory_part(tables: Tables, as_of: date) -> AccountPart:
+    """What the territory figures need of the accounts of ``tables``, without their other features.
+
+    Reads the accounts, their lines and rate changes, and the requests (never the invoices, service events or
+    contacts): its ``features`` hold ``RATE_CHANGE`` of every account in service (none without rate changes),
+    the values ``account_part`` gives them. Cheap enough to run over the whole book when only a sample of its
+    accounts is built in full (``features_of``).
+    """
+    view = as_of_view(tables, as_of)
+    spine = _typed(account_features(view, as_of)).select("account_id", "territory")
+    if "rate_changes" in usable(view):
+        changes = price_features(view, as_of).select("account_id", "rate_change_pct_365d")
+        spine = spine.join(_typed(changes), on="account_id", how="left")
+    else:
+        spine = spine.with_columns(pl.lit(None, pl.Float64).alias("rate_change_pct_365d"))
+    features = spine.select(*RATE_CHANGE).collect(engine="streaming")
+    if "cancellation_requests" not in view:
+        return AccountPart(features)
+    active, requests = territory_counts(view, as_of)
+    return AccountPart(features, active.collect(), requests.collect())
+
+
+def book_territory(parts: list[AccountPart], tables: Tables) -> pl.DataFrame | None:
+    """The book's territory figures from every shard's ``territory_part`` (or ``account_part``)."""
+    changes = None
+    if "rate_changes" in usable(tables):
+        changes = pl.concat([part.features.select(*RATE_CHANGE) for part in parts]).lazy()
+    active = [part.active for part in parts if part.active is not None]
+    requests = [part.requests for part in parts if part.requests is not None]
+    return territory_table(active, requests, changes)
+
+
+def only(tables: Tables, accounts: pl.DataFrame) -> Tables:
+    """The rows of ``tables`` that belong to ``accounts`` (a frame with ``account_id``)."""
+    members = accounts.select("account_id").lazy()
+    return {name: frame.join(members, on="account_id", how="semi") for name, frame in tables.items()}
+
+
+def features_of(
+    tables: Tables,
+    as_of: date,
+    accounts: pl.DataFrame,
+    shards: int = 1,
+    territory: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The rows of ``build_features(tables, as_of)`` of ``accounts`` (those in service), built for them alone.
+
+    The territory figures are the whole book's: ``territory`` when the caller computed them, else
+    ``territory_part`` over ``shards`` account shards, one after another. Every other feature is an account's
+    own, built from the rows of ``accounts`` only.
+    """
+    first_invoice = book_start(tables, as_of)
+    if territory is None:
+        parts = [territory_part(restrict(tables, k, shards), as_of) for k in range(shards)]
+        territory = book_territory(parts, tables)
+    features = account_part(only(tables, accounts), as_of, first_invoice).features
+    return finish(features, territory, tables)
+
+
 def territory_table(
     active: list[pl.DataFrame], requests: list[pl.DataFrame], changes: pl.LazyFrame | None
 ) -> pl.DataFrame | None:
@@ -154,12 +213,7 @@ def build_features(tables: Tables, as_of: date, shards: int = 1) -> pl.DataFrame
     """
     first_invoice = book_start(tables, as_of)
     parts = [account_part(restrict(tables, k, shards), as_of, first_invoice) for k in range(shards)]
-    changes = None
-    if "rate_changes" in usable(tables):
-        changes = pl.concat([part.features.select(*RATE_CHANGE) for part in parts]).lazy()
-    active = [part.active for part in parts if part.active is not None]
-    requests = [part.requests for part in parts if part.requests is not None]
-    territory = territory_table(active, requests, changes)
+    territory = book_territory(parts, tables)
     frame = pl.concat([finish(part.features, territory, tables) for part in parts])
     return frame if frame["account_id"].is_sorted() else frame.sort("account_id")
 

@@ -12,13 +12,14 @@ label when its window lies inside the data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.build import build_features
+from features.build import build_features, features_of, only
 from features.labels import DEFAULT_LABELS, LabelSpec, durable_save_labels
 from features.view import Tables, as_of_view
 
@@ -150,6 +151,7 @@ def request_decisions(
     end: date,
     spec: LabelSpec = DEFAULT_LABELS,
     contexts: dict[date, pd.DataFrame] | None = None,
+    territory: Callable[[date], pl.DataFrame | None] | None = None,
 ) -> pd.DataFrame:
     """Every answered cancellation request dated in ``[start, end]`` with the context it was decided on.
 
@@ -159,8 +161,11 @@ def request_decisions(
         start: First request date.
         end: Last request date.
         spec: How long a save must last to be durable.
-        contexts: ``account_context`` frames by as-of date, reused when given (and filled in); without it each
-            month's context is built, joined and dropped, so one month of the book is held at a time.
+        contexts: ``account_context`` frames of the whole book by as-of date, reused when given (and filled
+            in); without it each month's context is built for that month's requesting accounts alone (their own
+            rows, the book's territory figures: ``features.build.features_of``), joined and dropped.
+        territory: The book's territory figures as of a date, when the caller computes them (by account shard);
+            default: from the whole tables at once.
 
     Returns:
         ``REQUEST_COLUMNS``, ``LOGGED_COLUMNS``, then the account context
@@ -193,12 +198,15 @@ def request_decisions(
     parts = []
     for key, group in requests.groupby("decided_as_of", sort=True):
         as_of = pd.Timestamp(str(key)).date()
-        # Without a cache given, each month's context (the whole book's) is dropped once its requests are joined.
-        context = contexts.get(as_of) if contexts is not None else None
-        if context is None:
-            context = account_context(tables, as_of)
-            if contexts is not None:
-                contexts[as_of] = context
+        if contexts is None:  # the month's requesting accounts alone: the rows of the book's context
+            asking = pl.DataFrame(
+                {"account_id": group["account_id"].unique().tolist()}, schema={"account_id": pl.String}
+            )
+            figures = territory(as_of) if territory is not None else None
+            built = features_of(tables, as_of, asking, territory=figures)
+            context = account_context(only(tables, asking), as_of, built)
+        elif (context := contexts.get(as_of)) is None:
+            context = contexts[as_of] = account_context(tables, as_of)
         parts.append(group.merge(context.drop(columns="as_of"), on="account_id", how="inner"))
         del context
     first = [*REQUEST_COLUMNS, *LOGGED_COLUMNS]

@@ -96,14 +96,16 @@ def sampled_uplift_rows(
     outcomes = {"called": 0, "control": 0}
     for day in dates:
         accounts = churn_labels(workspace.tables, day, workspace.end, spec)["account_id"]
-        reached = int(accounts.is_in(pl.Series(list(called[day]), dtype=accounts.dtype)).sum())
+        reached = int(accounts.is_in(pl.Series(list(called[day]), dtype=accounts.dtype).implode()).sum())
         outcomes["called"] += reached
         outcomes["control"] += len(accounts) - reached
     control_share, thin = uplift_draw(outcomes, params.control_per_called, settings.churn.max_training_rows)
 
     def keep(day: date) -> Callable[[pl.DataFrame], pl.DataFrame]:
         def cut(frame: pl.DataFrame) -> pl.DataFrame:
-            is_called = frame["account_id"].is_in(pl.Series(list(called[day]), dtype=frame["account_id"].dtype))
+            is_called = frame["account_id"].is_in(
+                pl.Series(list(called[day]), dtype=frame["account_id"].dtype).implode()
+            )
             place = draw_keys(frame["account_id"].to_list(), params.seed) / float(2**64)
             kept = np.where(is_called.to_numpy(), place < thin, place < thin * control_share)
             return frame.with_columns(is_called.alias(CALLED)).filter(pl.Series(kept))

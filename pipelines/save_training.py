@@ -29,7 +29,9 @@ from models.offer_propensity import LOGGED_PROPENSITY
 from models.policy import plan_offers
 from models.policy_value import PolicyValues, evaluate_policy
 from models.save import SaveModel, train_save_model
+from pipelines.book import BookSource
 from pipelines.settings import Settings
+from pipelines.snapshots import month_territory
 from pipelines.training import GateOutcome, own_intervals
 from pipelines.workspace import Workspace
 
@@ -68,7 +70,16 @@ def load_requests(
     """Every labelled request up to the end of the test period (or only the test period's), with its context."""
     spec = LabelSpec(durable_days=settings.save.durable_days)
     start = split.test_start + timedelta(days=1) if test_only else workspace.start
-    decisions = request_decisions(workspace.tables, workspace.end, start, split.test_end, spec)
+    source = BookSource.of(workspace, settings.clean_dir)
+    shards = settings.nightly.shards
+    decisions = request_decisions(
+        workspace.tables,
+        workspace.end,
+        start,
+        split.test_end,
+        spec,
+        territory=lambda day: month_territory(source, day, shards),
+    )
     decisions = decisions[decisions["durable_save"].notna()].copy()
     decisions["durable_save"] = decisions["durable_save"].astype(bool)
     return with_logged_propensity(decisions, workspace.tables)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.build import book_start, finish
+from features.build import account_part, book_start, book_territory, finish, only, territory_part
 from features.labels import DEFAULT_LABELS, LabelSpec, LabelWindowError, churn_labels
 from features.snapshots import labelled, month_ends
 from pipelines.book import BookSource, FeatureShard, feature_shard, territory_figures
@@ -141,13 +141,31 @@ def cut_snapshot(
     keep: Callable[[pl.DataFrame], pl.DataFrame],
     shards: int,
     source: BookSource,
-    scratch: Path,
 ) -> pl.DataFrame:
-    """The rows ``keep`` keeps of the snapshot of ``as_of``, cut shard by shard as each is built, by account.
+    """The rows ``keep`` keeps of the snapshot of ``as_of``, built for the kept accounts alone, shard by shard.
 
-    Holds one shard's snapshot and the rows kept so far, never the whole book's month: how training reads a
-    sample of a book too large for one process. Equal to ``keep(snapshot(...))`` sorted by account, for a
-    ``keep`` that decides each row on its own.
+    ``keep`` decides each row by its account alone (it may add columns of the account): it is applied to each
+    shard's accounts first, and only those accounts' features and labels are built, from their own rows, with
+    the territory figures of the whole book (``features.build.territory_part`` of every shard: its accounts,
+    lines, rate changes and requests, never its invoices or service events); then to the finished rows. So the
+    process holds one shard's accounts and the rows kept so far, and builds in full only what training reads:
+    how training reads a sample of a book too large for one process. Equal to ``keep(snapshot(...))`` sorted by
+    account (``tests/model/test_training_scale.py``).
+
+    Raises:
+        features.labels.LabelWindowError: The label window runs past the data.
     """
-    kept = [keep(frame) for _, frame in shard_snapshots(workspace, as_of, spec, shards, source, scratch)]
+    first = book_start(workspace.tables, as_of)
+    territory = month_territory(source, as_of, shards)
+    kept = []
+    for k in range(shards):
+        tables = source.shard(k, shards)
+        cut = only(tables, keep(tables["accounts"].select("account_id").collect()))
+        features = finish(account_part(cut, as_of, first).features, territory, source.tables)
+        kept.append(keep(labelled(features, churn_labels(cut, as_of, workspace.end, spec), as_of)))
     return pl.concat(kept, how="vertical_relaxed").sort("account_id")
+
+
+def month_territory(source: BookSource, as_of: date, shards: int) -> pl.DataFrame | None:
+    """The book's territory figures as of ``as_of``, from ``territory_part`` of each account shard in turn."""
+    return book_territory([territory_part(source.shard(k, shards), as_of) for k in range(shards)], source.tables)

@@ -118,11 +118,9 @@ def load_snapshots(settings: Settings, workspace: Workspace, split: TimeSplit) -
 def book_snapshot(
     settings: Settings, workspace: Workspace, day: date, keep: Callable[[pl.DataFrame], pl.DataFrame]
 ) -> pl.DataFrame:
-    """The rows ``keep`` keeps of ``day``'s snapshot, built in ``nightly.shards`` account shards (one in memory)."""
-    shards = settings.nightly.shards
-    scratch = settings.features_dir / f".training-{day.isoformat()}"
+    """The rows ``keep`` keeps of ``day``'s snapshot, built for the kept accounts alone (``cut_snapshot``)."""
     source = BookSource.of(workspace, settings.clean_dir)
-    return cut_snapshot(workspace, day, label_spec(settings), keep, shards, source, scratch)
+    return cut_snapshot(workspace, day, label_spec(settings), keep, settings.nightly.shards, source)
 
 
 def training_sample(settings: Settings, workspace: Workspace, split: TimeSplit) -> AccountSample:

@@ -9,14 +9,14 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from features.build import book_start, build_features
-from features.requests import account_context
+from features.build import book_start, build_features, features_of
+from features.requests import account_context, request_decisions
 from features.snapshots import snapshot
 from features.view import Tables, from_frames, scan_tables, shard_layout
 from models.drift import add_counts, bin_counts, profile, psi, psi_of_counts
 from pipelines.book import BookSource, NightBook, context_shard, feature_shard, territory_figures
 from pipelines.nightly import shard
-from pipelines.snapshots import write_snapshots
+from pipelines.snapshots import month_territory, write_snapshots
 from pipelines.workspace import Workspace
 from sources.keys import stable_bucket
 from sources.simulator import SimulationConfig, simulate_hauler
@@ -101,3 +101,37 @@ def test_snapshots_written_by_shard_are_the_one_process_snapshot(raw: dict[str, 
     together = pl.concat([pl.read_parquet(f) for f in files]).sort("account_id")
     assert rows[AS_OF] == together.height
     assert together.equals(snapshot(tables, AS_OF, end).drop("as_of"))
+
+
+@pytest.mark.parametrize("absent", [(), ("rate_changes",), ("cancellation_requests", "save_attempts")])
+@pytest.mark.parametrize("shards", [1, SHARDS])
+def test_a_sample_built_alone_is_the_books_rows_of_the_sample(
+    raw: dict[str, pd.DataFrame], absent: tuple[str, ...], shards: int
+) -> None:
+    # Training builds only its sampled accounts' features, with the territory figures of the whole book: the rows
+    # must be the one-process build's rows of those accounts, with or without the tables behind the territory.
+    tables = from_frames({name: frame for name, frame in raw.items() if name not in absent})
+    ids = raw["accounts"]["account_id"]
+    sample = pl.DataFrame({"account_id": ids[stable_bucket(ids, 7) < 2].tolist()})
+    for day in (date(2025, 12, 31), AS_OF):
+        whole = build_features(tables, day)
+        alone = features_of(tables, day, sample, shards=shards)
+        assert 0 < alone.height < whole.height
+        assert alone.equals(whole.join(sample, on="account_id", how="semi"))
+
+
+@pytest.mark.parametrize("layout", [0, SHARDS], ids=["one-file-per-table", "one-file-per-shard"])
+def test_requests_decided_on_their_accounts_alone_are_the_decisions_on_the_whole_books_context(
+    raw: dict[str, pd.DataFrame], tmp_path: Path, layout: int
+) -> None:
+    # The save model's rows: each month's context built for that month's requesting accounts alone, with the
+    # book's territory figures taken shard by shard, equals the context of the whole book cut to them.
+    folder = write_clean(raw, tmp_path / "clean", layout)
+    tables = scan_tables(folder)
+    source = BookSource(tables, folder, shard_layout(folder))
+    end, start = date(2026, 10, 31), date(2025, 9, 1)
+    alone = request_decisions(tables, end, start, end, territory=lambda day: month_territory(source, day, SHARDS))
+    whole = request_decisions(tables, end, start, end, contexts={})
+    assert len(alone) > 100 and alone["decided_as_of"].nunique() > 6
+    pd.testing.assert_frame_equal(alone, whole, check_exact=True)
+    pd.testing.assert_frame_equal(request_decisions(tables, end, start, end), whole, check_exact=True)
