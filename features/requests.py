@@ -205,8 +205,10 @@ def request_decisions(
             figures = territory(as_of) if territory is not None else None
             built = features_of(tables, as_of, asking, territory=figures)
             context = account_context(only(tables, asking), as_of, built)
-        elif (context := contexts.get(as_of)) is None:
-            context = contexts[as_of] = account_context(tables, as_of)
+        else:
+            kept = contexts.get(as_of)
+            context = account_context(tables, as_of) if kept is None else kept
+            contexts[as_of] = context
         parts.append(group.merge(context.drop(columns="as_of"), on="account_id", how="inner"))
         del context
     first = [*REQUEST_COLUMNS, *LOGGED_COLUMNS]
