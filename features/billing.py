@@ -35,7 +35,7 @@ def _month_index(day: date) -> int:
 
 def extract_first_invoice(view: Tables) -> date | None:
     """The extract's first invoice date in ``view`` (None without invoices): a figure of the whole book."""
-    first = view["invoices"].select(pl.col("invoice_date").min()).collect().item()
+    first = view["invoices"].select(pl.col("invoice_date").min()).collect(engine="streaming").item()
     return first if isinstance(first, date) else None
 
 

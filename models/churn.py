@@ -20,6 +20,7 @@ categories, so the same ``prepare`` and ``matrix`` serve it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -295,6 +296,10 @@ def choose_tree_count(
     return best + 1, float(aucs[best])
 
 
+def _weights(weight: Callable[[pd.DataFrame], np.ndarray] | None, frame: pd.DataFrame) -> np.ndarray | None:
+    return None if weight is None else weight(frame)
+
+
 def train_churn_model(
     train: pd.DataFrame,
     valid: pd.DataFrame | None,
@@ -303,6 +308,7 @@ def train_churn_model(
     categorical: list[str],
     label: str = "churn",
     params: ChurnParams | None = None,
+    weight: Callable[[pd.DataFrame], np.ndarray] | None = None,
 ) -> ChurnModel:
     """Fit LightGBM on ``train`` with early stopping on ``valid``; calibrate on ``calibrate``.
 
@@ -315,6 +321,8 @@ def train_churn_model(
         categorical: Which of them are categories.
         label: The label column (bool or 0/1).
         params: Hyper-parameters.
+        weight: Each frame's row weights, the same rule for the fit, the early stopping's AUC and the
+            calibrator (a case-control sample's, ``models.training_sample``); None: every row weighs 1.
 
     Returns:
         The fitted model.
@@ -323,13 +331,16 @@ def train_churn_model(
     model = untrained_model(train, columns, categorical, params, label)
     classifier = lgb.LGBMClassifier(**params.lightgbm())
     if valid is None:
-        classifier.fit(model.prepare(train), train[label].astype(int))
+        classifier.fit(model.prepare(train), train[label].astype(int), sample_weight=_weights(weight, train))
     else:
+        valid_weight = _weights(weight, valid)
         classifier.fit(
             model.prepare(train),
             train[label].astype(int),
+            sample_weight=_weights(weight, train),
             eval_X=(model.prepare(valid),),
             eval_y=(valid[label].astype(int),),
+            eval_sample_weight=None if valid_weight is None else [valid_weight],
             eval_metric="auc",
             callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
         )
@@ -338,10 +349,16 @@ def train_churn_model(
     model.booster.best_iteration = model.best_iteration
     if calibrate is not None and params.calibration == "isotonic":
         isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        isotonic.fit(model.uncalibrated(calibrate), calibrate[label].astype(int))
+        isotonic.fit(
+            model.uncalibrated(calibrate), calibrate[label].astype(int), sample_weight=_weights(weight, calibrate)
+        )
         model.calibrator = isotonic
     elif calibrate is not None and params.calibration == "platt":
         platt = LogisticRegression(C=1e6)
-        platt.fit(model.raw_score(calibrate).reshape(-1, 1), calibrate[label].astype(int))
+        platt.fit(
+            model.raw_score(calibrate).reshape(-1, 1),
+            calibrate[label].astype(int),
+            sample_weight=_weights(weight, calibrate),
+        )
         model.calibrator = platt
     return model

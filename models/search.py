@@ -179,12 +179,14 @@ def cross_validate(
     params: ChurnParams,
     folds: Sequence[Fold],
     label: str = "churn",
+    weights: np.ndarray | None = None,
 ) -> tuple[int, float]:
     """The tree count that maximises the folds' mean AUC, and that AUC.
 
     Each fold's model is fitted on its own rows only (its categories and any ranking of them included) and
     early-stopped on its judging rows after ``params.early_stopping_rounds`` trees without improvement, at
-    most ``params.n_estimators``; a fold that stopped early keeps its last AUC for the longer counts.
+    most ``params.n_estimators``; a fold that stopped early keeps its last AUC for the longer counts. With
+    ``weights`` (one per row of ``train``: a case-control sample's) each fold is fitted and judged weighted.
     """
     curves = []
     for fit, judge in folds:
@@ -196,8 +198,10 @@ def cross_validate(
         classifier.fit(
             model.prepare(rows),
             rows[label].astype(int),
+            sample_weight=None if weights is None else weights[fit],
             eval_X=(model.prepare(held),),
             eval_y=(held[label].astype(int),),
+            eval_sample_weight=None if weights is None else [weights[judge]],
             eval_metric="auc",
             callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
         )
@@ -242,6 +246,7 @@ def search_settings(
     fold_kind: str,
     label: str = "churn",
     clock: Callable[[], float] = time.monotonic,
+    weights: np.ndarray | None = None,
 ) -> SearchReport:
     """The settings that cross-validate best inside ``train``: the declared ones unless a trial beats them.
 
@@ -256,6 +261,7 @@ def search_settings(
         fold_kind: How the folds were made, for the report.
         label: The label column.
         clock: Seconds, for the budget (a test may stop the clock).
+        weights: Each training row's weight (a case-control sample's), or None: every row weighs 1.
 
     Returns:
         The report; with a zero budget, the declared settings and no trials.
@@ -264,7 +270,7 @@ def search_settings(
     if search.budget_seconds <= 0:
         return report
     start = clock()
-    report.trees, report.cv_auc = cross_validate(train, columns, categorical, declared, folds, label)
+    report.trees, report.cv_auc = cross_validate(train, columns, categorical, declared, folds, label, weights)
     report.declared_cv_auc = report.cv_auc
     levels = max((train[c].nunique() for c in categorical), default=0)
     many_levels = levels > declared.high_cardinality
@@ -278,7 +284,7 @@ def search_settings(
         trial = study.ask()
         candidate = propose(trial, base, len(train), many_levels)
         began = clock()
-        trees, auc = cross_validate(train, columns, categorical, candidate, folds, label)
+        trees, auc = cross_validate(train, columns, categorical, candidate, folds, label, weights)
         study.tell(trial, auc)
         report.trials.append(Trial(trial.number, settings_of(candidate), trees, auc, began - start, clock() - began))
         if auc > (report.cv_auc or 0.0):
@@ -294,12 +300,14 @@ def search_by_time(
     declared: ChurnParams,
     search: SearchParams,
     label: str = "churn",
+    weights: np.ndarray | None = None,
 ) -> tuple[ChurnParams, SearchReport]:
     """The event route's search over monthly training snapshots (``time_folds``), and the settings to train.
 
     The declared settings are first sized to the training rows (``ChurnParams.for_rows``: a small book's leaves
     are smaller). The settings to train keep the declared tree cap and early stopping (the model is early-stopped
     on its own validation month), raised to the search's ``max_trees`` when a slower learning rate was chosen.
+    ``weights`` (one per training row, a case-control sample's) weigh every fold's fit and judgement.
 
     Returns:
         (the settings to train with, the report).
@@ -307,7 +315,7 @@ def search_by_time(
     declared = declared.for_rows(len(train))
     folds = time_folds(train, search.folds, search.seed) if search.budget_seconds > 0 else []
     kind = f"{len(folds) or search.folds} folds by time over the training months (later months judge, other accounts)"
-    report = search_settings(train, columns, categorical, declared, search, folds, kind, label)
+    report = search_settings(train, columns, categorical, declared, search, folds, kind, label, weights=weights)
     if report.chosen == declared:
         return declared, report
     trained = replace(

@@ -2,27 +2,34 @@
 
 Training holds every training month's rows at once (``churn.train_months`` snapshots of the whole book), which
 grows with the book until no single machine holds it. With ``churn.training = "sample"`` the churn model is
-trained, early-stopped, calibrated and judged on a sample of *accounts* instead, drawn so that:
+trained, early-stopped, calibrated and judged on a sample of *accounts* instead: a case-control sample.
 
-- an account is in or out with all its months (consecutive snapshots share most of their label window, so
-  rows of one account on both sides would flatter the model, as ``models.dataset`` explains);
-- it is stratified by whether the account churned in any training month: each stratum keeps the same share,
-  so the sample's churn rate is the book's, to the account;
-- it is seeded and stable: an account's place in the draw is a mix of the CRC-32 of its id with the seed
-  (the same on every machine and run), so retraining on a longer history keeps the same accounts, and a
-  champion and a challenger are judged on the same rows;
-- it is independent of the held-out fifth of ``models.dataset.held_out`` (the mix scatters the CRC-32), so the
+- Every account that churned in a training month is kept (churn is rare; most of what there is to learn about
+  it is in the accounts that left), and the rest of the row budget (``churn.max_training_rows``) is filled with
+  the accounts that stayed, in the order of a seeded draw, until their training rows would pass it.
+- Each kept stayed account's rows weigh ``stayed_weight`` = the book's stayed training rows over the kept ones
+  (one over the stayed share), a churned account's rows weigh 1, so the weighted rows have the book's
+  proportions: the model's fit, its early stopping, its Platt calibration and the test month's figures see the
+  book, not the sample (``AccountSample.weights``; the weighted stayed training rows add up to the book's).
+- When the churned accounts' rows alone pass the budget, both strata keep the same share of their rows
+  (``max_rows`` over the book's training rows), in the draw's order, and every row weighs 1 (the sample's
+  churn rate is then the book's). A book whose rows fit is not sampled.
+- An account is in or out with all its months (consecutive snapshots share most of their label window, so
+  rows of one account on both sides would flatter the model, as ``models.dataset`` explains).
+- The draw is seeded and stable: an account's place in it is a mix of the CRC-32 of its id with the seed (the
+  same on every machine and run), so retraining on a longer history keeps the same accounts, a larger budget
+  only adds accounts, and a champion and a challenger are judged on the same rows.
+- It is independent of the held-out fifth of ``models.dataset.held_out`` (the mix scatters the CRC-32), so the
   validation and calibration months keep a fifth of the sample.
 
-The share kept is ``max_rows`` over the training rows the whole book would give (all of it when they fit).
-How close the sampled model comes to the full one is measured by ``bench/train.py --sample``.
+How close the sampled model comes to the full one is measured by ``bench/train.py --compare``.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,59 +46,130 @@ def draw_keys(account_ids: Iterable[object], seed: int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+WHOLE_BOOK, CASE_CONTROL, EQUAL_SHARE = "whole book", "case-control", "equal share"
+"""How a sample was drawn: nothing left out; every churned account and a weighted share of the stayed ones;
+the same share of both strata (the churned accounts' rows alone pass the budget)."""
+
+
 @dataclass(frozen=True)
 class AccountSample:
-    """The accounts kept for training, and how they were drawn."""
+    """The accounts kept for training, how they were drawn, and what each kept account's rows weigh."""
 
     accounts: np.ndarray
     """The kept account ids, sorted."""
     share: float
-    """The share of each stratum kept (1.0: every account, nothing was sampled)."""
+    """The share of the book's training rows kept (1.0: every account, nothing was sampled)."""
     book_rows: int
     """Training rows the whole book gives (the held-in accounts' rows of the training months)."""
     strata: dict[str, tuple[int, int]]
     """Accounts kept and accounts in each stratum ("churned" in a training month, "stayed")."""
     seed: int
+    churned: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    """The kept accounts of the churned stratum, sorted (their rows weigh 1)."""
+    stayed_share: float = 1.0
+    """The share of the stayed stratum's training rows kept."""
+    stayed_weight: float = 1.0
+    """What each row of a kept stayed account weighs: the book's stayed training rows over the kept ones."""
+    scheme: str = WHOLE_BOOK
+    """``CASE_CONTROL``, ``EQUAL_SHARE`` or ``WHOLE_BOOK``."""
+    rows: int = 0
+    """Training rows kept (the held-in kept accounts' rows of the training months)."""
 
     @property
     def sampled(self) -> bool:
         """Whether any account was left out."""
-        return self.share < 1.0
+        return any(kept < total for kept, total in self.strata.values())
 
-    def describe(self) -> dict[str, float | int]:
+    @property
+    def weighted(self) -> bool:
+        """Whether the rows weigh differently (a case-control sample that left stayed accounts out)."""
+        return self.stayed_weight != 1.0
+
+    def weights(self, account_ids: Iterable[object]) -> np.ndarray:
+        """Each row's weight, by its account: 1 for a churned account, ``stayed_weight`` for a stayed one."""
+        ids = np.asarray(account_ids, dtype=object)
+        if not self.weighted:
+            return np.ones(len(ids))
+        return np.where(np.isin(ids, self.churned), 1.0, self.stayed_weight)
+
+    def book_like(self, account_ids: Iterable[object]) -> np.ndarray:
+        """Which rows to keep so that unweighted rows have the book's proportions (all of them when unweighted).
+
+        The churned accounts are thinned to the stayed share by their place in the draw (a stayed account is
+        always kept), for figures that take no weights, such as the drift reference.
+        """
+        ids = np.asarray(account_ids, dtype=object)
+        if not self.weighted:
+            return np.ones(len(ids), dtype=bool)
+        drawn_early = draw_keys(ids, self.seed + 1) < np.uint64(int(self.stayed_share * float(2**64 - 1)))
+        return ~np.isin(ids, self.churned) | drawn_early
+
+    def describe(self) -> dict[str, float | int | str]:
         """The sample as run parameters (``training.*``)."""
         kept = {f"training.sample_{name}_accounts": kept for name, (kept, _) in self.strata.items()}
         total = {f"training.book_{name}_accounts": total for name, (_, total) in self.strata.items()}
-        return {"training.sample_share": round(self.share, 6), "training.book_rows": self.book_rows,
+        return {"training.sample_scheme": self.scheme, "training.sample_share": round(self.share, 6),
+                "training.sample_rows": self.rows, "training.book_rows": self.book_rows,
+                "training.sample_stayed_share": round(self.stayed_share, 6),
+                "training.sample_stayed_weight": round(self.stayed_weight, 6),
                 "training.sample_seed": self.seed, **kept, **total}  # fmt: skip
 
 
 def sample_accounts(
-    account_ids: np.ndarray, churned: np.ndarray, book_rows: int, max_rows: int, seed: int
+    account_ids: np.ndarray, churned: np.ndarray, rows: np.ndarray, max_rows: int, seed: int
 ) -> AccountSample:
-    """The stratified, seeded sample of accounts whose training rows come to at most about ``max_rows``.
+    """The seeded case-control sample of accounts whose training rows come to at most ``max_rows``.
 
     Args:
         account_ids: Every account that may be trained or judged on (each once).
         churned: Whether each account churned in any training month (the stratum).
-        book_rows: The training rows the whole book gives.
+        rows: Each account's training rows (its held-in rows of the training months; 0 for a held-out one).
         max_rows: The most training rows wanted (``churn.max_training_rows``).
         seed: The draw's seed (``churn.sample_seed``).
 
     Returns:
-        Every account when ``book_rows <= max_rows``; otherwise ``round(share × n)`` accounts of each stratum of
-        ``n``, those first in the seeded draw, with ``share = max_rows / book_rows``.
+        Every account when the book's training rows fit ``max_rows``. Otherwise, when the churned accounts'
+        rows fit: every churned account, and the stayed accounts first in the seeded draw whose rows fill the
+        rest, weighted by the book's stayed rows over theirs. Otherwise (the churned rows alone pass
+        ``max_rows``): in each stratum the accounts first in the draw whose rows come to ``max_rows`` over the
+        book's training rows of the stratum's rows, unweighted.
     """
     ids = np.asarray(account_ids)
     stratum = np.asarray(churned, dtype=bool)
-    share = 1.0 if book_rows <= max_rows else max_rows / book_rows
+    counts = np.asarray(rows, dtype=np.int64)
     keys = draw_keys(ids, seed)
-    kept: list[np.ndarray] = []
+    book_rows = int(counts.sum())
+    churned_rows = int(counts[stratum].sum())
+    stayed_rows = book_rows - churned_rows
+    if book_rows <= max_rows:
+        scheme, budgets = WHOLE_BOOK, (churned_rows, stayed_rows)
+    elif churned_rows <= max_rows:
+        scheme, budgets = CASE_CONTROL, (churned_rows, max_rows - churned_rows)
+    else:
+        share = max_rows / book_rows
+        scheme, budgets = EQUAL_SHARE, (int(share * churned_rows), int(share * stayed_rows))
+    kept: dict[str, np.ndarray] = {}
+    kept_rows: dict[str, int] = {}
     strata: dict[str, tuple[int, int]] = {}
-    for name, members in (("churned", stratum), ("stayed", ~stratum)):
+    for (name, members), budget in zip((("churned", stratum), ("stayed", ~stratum)), budgets, strict=True):
         index = np.flatnonzero(members)
-        count = len(index) if share >= 1.0 else int(round(share * len(index)))
-        chosen = index[np.argsort(keys[index], kind="stable")[:count]]
-        kept.append(ids[chosen])
+        order = index[np.argsort(keys[index], kind="stable")]
+        count = int(np.searchsorted(np.cumsum(counts[order]), budget, side="right"))
+        kept[name] = np.sort(ids[order[:count]])
+        kept_rows[name] = int(counts[order[:count]].sum())
         strata[name] = (count, len(index))
-    return AccountSample(np.sort(np.concatenate(kept)), share, book_rows, strata, seed)
+    stayed_share = kept_rows["stayed"] / stayed_rows if stayed_rows else 1.0
+    weight = 1.0 / stayed_share if scheme == CASE_CONTROL and kept_rows["stayed"] else 1.0
+    total = kept_rows["churned"] + kept_rows["stayed"]
+    return AccountSample(
+        accounts=np.sort(np.concatenate([kept["churned"], kept["stayed"]])),
+        share=total / book_rows if book_rows else 1.0,
+        book_rows=book_rows,
+        strata=strata,
+        seed=seed,
+        churned=kept["churned"],
+        stayed_share=stayed_share,
+        stayed_weight=weight,
+        scheme=scheme,
+        rows=total,
+    )

@@ -124,27 +124,31 @@ def book_snapshot(
 
 
 def training_sample(settings: Settings, workspace: Workspace, split: TimeSplit) -> AccountSample:
-    """The stratified, seeded account sample of ``churn.max_training_rows`` (``models.training_sample``).
+    """The seeded case-control account sample of ``churn.max_training_rows`` (``models.training_sample``).
 
     Drawn from the labels alone (no features are built for it): every account labelled in a month of the
-    split, its stratum whether it churned in a training month, and the held-in training rows of the book. The
-    accounts are gathered month by month, each once.
+    split, its stratum whether it churned in a training month, and its held-in training rows. The accounts are
+    gathered month by month, each once.
     """
     spec = label_spec(settings)
     accounts = pl.Series("account_id", [], dtype=pl.String)
     churners = pl.Series("account_id", [], dtype=pl.String)
-    book_rows = 0
+    counts = pl.DataFrame(schema={"account_id": pl.String, "rows": pl.Int64})
     for day in split.all_dates:
         labels = churn_labels(workspace.tables, day, workspace.end, spec)
-        accounts = pl.concat([accounts, labels["account_id"].cast(pl.String)]).unique()
+        ids = labels["account_id"].cast(pl.String)
+        accounts = pl.concat([accounts, ids]).unique()
         if day in split.train:
-            book_rows += int((~held_out(labels["account_id"].to_pandas())).sum())
-            churned = labels.filter(pl.col("churn"))["account_id"].cast(pl.String)
-            churners = pl.concat([churners, churned]).unique()
-    ids = accounts.sort().to_numpy()
-    churned_ids = np.isin(ids, churners.to_numpy()) if len(churners) else np.zeros(len(ids), dtype=bool)
+            held_in = ~np.asarray(held_out(ids.to_pandas()), dtype=bool)
+            month = pl.DataFrame({"account_id": ids.filter(pl.Series(held_in)), "rows": 1}).cast({"rows": pl.Int64})
+            counts = pl.concat([counts, month]).group_by("account_id").agg(pl.col("rows").sum())
+            churners = pl.concat([churners, labels.filter(pl.col("churn"))["account_id"].cast(pl.String)]).unique()
+    ordered = accounts.sort().to_frame().join(counts, on="account_id", how="left", maintain_order="left")
+    ids_np = ordered["account_id"].to_numpy()
+    rows = ordered["rows"].fill_null(0).to_numpy()
+    churned_ids = np.isin(ids_np, churners.to_numpy()) if len(churners) else np.zeros(len(ids_np), dtype=bool)
     churn = settings.churn
-    return sample_accounts(ids, churned_ids, book_rows, churn.max_training_rows, churn.sample_seed)
+    return sample_accounts(ids_np, churned_ids, rows, churn.max_training_rows, churn.sample_seed)
 
 
 def read_oracle(settings: Settings, as_of: date) -> pd.DataFrame | None:
@@ -162,25 +166,42 @@ def training_rows(frames: dict[date, pd.DataFrame], split: TimeSplit) -> pd.Data
 
 
 def fit_and_evaluate(settings: Settings, split: TimeSplit, frames: dict[date, pd.DataFrame]) -> ChurnTraining:
-    """Fit the churn model on the split's snapshots and judge it on the test month."""
+    """Fit the churn model on the split's snapshots and judge it on the test month.
+
+    Under a case-control sample (``models.training_sample``) every step weighs each row by its account: the
+    settings search, the fit, the early stopping, the Platt calibration and the test month's figures.
+    """
+    sample: AccountSample | None = getattr(frames, "sample", None)
+    weight = row_weights(sample)
     train = training_rows(frames, split)
     valid, calibrate = (frames[d][held_out(frames[d]["account_id"])] for d in (split.valid, split.calibrate))
     check_classes(settings, split, train, frames[split.test])
     columns = [c for c in train.columns if c in BY_NAME]
     categorical = [c for c in columns if BY_NAME[c].categorical]
-    params, search = search_by_time(train, columns, categorical, settings.churn.params, settings.churn.search)
-    model = train_churn_model(train, valid, calibrate, columns, categorical, params=params)
-    # What the model was trained on, kept inside it: the nightly run measures drift against it.
-    reference = train[columns].assign(churn_probability=model.predict_proba(train))
+    params, search = search_by_time(
+        train, columns, categorical, settings.churn.params, settings.churn.search,
+        weights=weight(train) if weight else None,
+    )  # fmt: skip
+    model = train_churn_model(train, valid, calibrate, columns, categorical, params=params, weight=weight)
+    # What the model was trained on, kept inside it: the nightly run measures drift against it (in the book's
+    # proportions: a case-control sample's churned accounts thinned to the stayed share).
+    reference = train[sample.book_like(train["account_id"])] if sample is not None else train
+    reference = reference[columns].assign(churn_probability=model.predict_proba(reference))
     model.metadata["reference"] = profile(reference, [*columns, "churn_probability"], categorical)
     test = frames[split.test]
     evaluation = evaluate_churn_model(
-        model, train, test, categorical, settings.churn.empc, oracle=read_oracle(settings, split.test)
-    )
+        model, train, test, categorical, settings.churn.empc, oracle=read_oracle(settings, split.test),
+        weights=weight(test) if weight else None,
+    )  # fmt: skip
     evaluation.extras.update(trivial_figures(train, test))
-    return ChurnTraining(
-        model, split, train, test, evaluation, columns, categorical, search, getattr(frames, "sample", None)
-    )
+    return ChurnTraining(model, split, train, test, evaluation, columns, categorical, search, sample)
+
+
+def row_weights(sample: AccountSample | None) -> Callable[[pd.DataFrame], np.ndarray] | None:
+    """Each row's weight by its account under a case-control sample (None: every row weighs 1)."""
+    if sample is None or not sample.weighted:
+        return None
+    return lambda frame: sample.weights(frame["account_id"])
 
 
 def check_classes(settings: Settings, split: TimeSplit, train: pd.DataFrame, test: pd.DataFrame) -> None:
@@ -295,9 +316,10 @@ def record_and_gate(
         def changes(champion: ChurnModel, challenger: ChurnModel) -> ListChanges:
             return latest_churn_changes(workspace.tables, workspace.end, champion, challenger, desk)
 
+    weight = row_weights(training.sample)
     decision, champion = gate_churn(
         tracker, version.version, training.model, training.test, settings.churn.gate, settings.churn.empc,
-        name=name, reason=reason, changes=changes,
+        name=name, reason=reason, changes=changes, weights=weight(training.test) if weight else None,
     )  # fmt: skip
     callout = trivial_callout(evaluation)
     tags = {**(workspace.shape.tags() if workspace is not None else {}), "baseline.no_better_than_trivial":
@@ -340,24 +362,27 @@ def gate_churn(
     name: str = CHURN_MODEL,
     reason: str | None = None,
     changes: Callable[[ChurnModel, ChurnModel], ListChanges] | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple[GateDecision, RegisteredVersion | None]:
     """Judge registered ``version`` against the champion on ``test`` and apply the gate (recorded and audited).
 
     The champion is loaded from the registry (as served, not as remembered) and scored on the same rows; the
     paired interval of the AUC gain is drawn over the test month's accounts (``pipelines.promotion``), and
-    ``changes(champion, challenger)`` says how the lists would change.
+    ``changes(champion, challenger)`` says how the lists would change. With ``weights`` (a case-control
+    sample's test month) both models' figures are weighted, the book's; the bootstrap intervals are drawn
+    unweighted over the sample's accounts.
 
     Returns:
         The decision, and the champion it was compared with (None when there was none).
     """
     from pipelines.promotion import churn_interval
 
-    mine = evaluate_scores(test, model.predict_proba(test), empc)
+    mine = evaluate_scores(test, model.predict_proba(test), empc, weights=weights)
     champion = tracker.champion_version(name)
     champion_metrics = champion_segments = interval = listed = None
     if champion is not None and champion.version != version:
         incumbent = tracker.load_churn_model(champion.model_uri)
-        judged = evaluate_scores(test, incumbent.predict_proba(test), empc)
+        judged = evaluate_scores(test, incumbent.predict_proba(test), empc, weights=weights)
         champion_metrics, champion_segments = judged.metrics, judged.segment_aucs()
         interval = churn_interval(incumbent, model, test, rules)
         listed = changes(incumbent, model) if changes is not None else None
@@ -437,9 +462,11 @@ def evaluate_champion(
     frames = load_snapshots(settings, workspace, split)
     train = training_rows(frames, split)
     categorical = [c for c in model.columns if BY_NAME[c].categorical]
+    weight = row_weights(frames.sample)
     evaluation = evaluate_churn_model(
-        model, train, frames[split.test], categorical, settings.churn.empc, read_oracle(settings, split.test)
-    )
+        model, train, frames[split.test], categorical, settings.churn.empc, read_oracle(settings, split.test),
+        weights=weight(frames[split.test]) if weight else None,
+    )  # fmt: skip
     evaluation.extras.update(trivial_figures(train, frames[split.test]))
     return {
         **evaluation.flat("churn"),
