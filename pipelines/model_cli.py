@@ -57,13 +57,7 @@ def train(
         _train_on_cluster(settings, as_of, reason)
         return
     workspace = checked_workspace(settings)
-    fed = workspace.outcomes
-    if fed.attempts or fed.resolutions or fed.skipped:
-        skipped = ", ".join(f"{n} {why}" for why, n in sorted(fed.skipped.items())) or "none"
-        console.print(
-            f"Outcomes recorded at the desk: {fed.attempts} save attempts and {fed.resolutions} resolutions joined"
-            f" the training data; skipped: {skipped}"
-        )
+    _render_outcomes(workspace)
     try:
         split = time_split(settings, workspace, parse_date(as_of, "--as-of"))
         requests = request_split(settings, workspace)
@@ -105,15 +99,13 @@ def _train_on_cluster(settings: Any, as_of: str | None, reason: str | None) -> N
     With ``nightly.task_runner = "dask"`` the book may be too large for this process (``churn.training =
     "sample"`` bounds what each task holds); what comes back is each model's version, gate and figures.
     """
-    import os
-
     from pipelines.display import render_flow_training
-    from pipelines.settings import prefect_environment
+    from pipelines.settings import use_prefect
     from pipelines.workspace import WorkspaceError
 
     parse_date(as_of, "--as-of")
-    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
-    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    _render_outcomes(checked_workspace(settings))
+    use_prefect(settings)
     from pipelines.flows import configured
     from pipelines.flows import train as train_flow
 
@@ -123,6 +115,17 @@ def _train_on_cluster(settings: Any, as_of: str | None, reason: str | None) -> N
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     render_flow_training(summary, console)
+
+
+def _render_outcomes(workspace: Any) -> None:
+    """Say which outcomes recorded at the desk joined the training data, when there are any."""
+    fed = workspace.outcomes
+    if fed.attempts or fed.resolutions or fed.skipped:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(fed.skipped.items())) or "none"
+        console.print(
+            f"Outcomes recorded at the desk: {fed.attempts} save attempts and {fed.resolutions} resolutions joined"
+            f" the training data; skipped: {skipped}"
+        )
 
 
 def _alert_if_refused(settings: Any, model: str, outcome: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -39,7 +38,7 @@ def nightly(
     """
     from pipelines.display import render_nightly
     from pipelines.freshness import StaleExtract
-    from pipelines.settings import prefect_environment
+    from pipelines.settings import use_prefect
     from pipelines.workspace import WorkspaceError
 
     settings = command_settings(data)
@@ -49,8 +48,7 @@ def nightly(
     if missing:
         errors.print(f"[red]{missing}[/red]")
         raise typer.Exit(2)
-    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
-    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    use_prefect(settings)
     from pipelines.flows import configured
     from pipelines.flows import nightly as nightly_flow
 
@@ -93,10 +91,10 @@ def deploy(
     ``PREFECT_API_URL``, ``SAVEDESK_PREFECT__API_URL`` or Prefect's profile. With
     ``--serve`` (the default) this process stays up and runs each deployment on its schedule.
     """
-    from pipelines.settings import prefect_environment
+    from pipelines.settings import use_prefect
 
     settings = command_settings(data)
-    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
+    use_prefect(settings)
     from pipelines.prefect_server import api_url, server_answers
 
     url = api_url()

@@ -398,6 +398,15 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def use_prefect(settings: Settings) -> None:
+    """What a command does before it imports Prefect: its environment set, and its home created.
+
+    ``prefect_environment`` goes into this process's environment, where a value set already wins.
+    """
+    os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+
+
 def load_settings(data: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings for one workspace.
 
