@@ -174,9 +174,14 @@ def borrowed_models(models: Path, workspace: Path) -> dict[str, str]:
             "SAVEDESK_MLFLOW__ARTIFACT_ROOT": trained.mlflow_artifact_root}  # fmt: skip
 
 
-def workspace_for(book: Path, work: Path) -> Path:
-    """A fresh workspace reading the book's raw tables and truth through links."""
+def workspace_for(book: Path, work: Path, reuse: bool = False) -> Path:
+    """A fresh workspace reading the book's raw tables and truth through links (``reuse``: the one validated
+    already under ``work``, its clean tables kept and its models and features removed)."""
     workspace = work / book.name
+    if reuse and (workspace / "clean").is_dir():
+        for made in ("mlflow", "features", "prefect", "lists", "models"):
+            shutil.rmtree(workspace / made, ignore_errors=True)
+        return workspace
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir(parents=True)
     for folder in ("raw", "truth"):
@@ -227,6 +232,11 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=None,
                         help="A trained workspace whose registry (and uplift model) the nightly uses when the run has "
                         "no train stage")  # fmt: skip
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Keep a workspace validated by an earlier run under --work (stages without validate)",
+    )
     args = parser.parse_args()
     cap = parse_bytes(args.memory_limit)
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
@@ -248,7 +258,7 @@ def main() -> None:
         if not (book / "raw" / "extract.json").is_file():
             print(f"| {book} | not simulated: skipped |")
             continue
-        workspace = workspace_for(book, args.work)
+        workspace = workspace_for(book, args.work, reuse=args.reuse)
         shards = max(4, math.ceil(accounts_of(workspace) / args.accounts_per_shard))
         book_env = {**env, "SAVEDESK_NIGHTLY__SHARDS": str(shards), "SAVEDESK_VALIDATION_RUN__SHARDS": str(shards)}
         if args.models is not None and "train" not in args.stages.split(","):

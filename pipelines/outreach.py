@@ -16,6 +16,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from datetime import date, timedelta
+from itertools import product
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from models.outreach_params import UpliftParams
 from models.training_sample import draw_keys
 from models.uplift import CALLED, UpliftModel, outcome_counts, qini, ready
 from models.uplift_selection import choose_uplift
+from pipelines.book import BookSource
 from pipelines.outreach_ranking import ranking_note, uplift_path
 from pipelines.settings import Settings
 from pipelines.training import book_snapshot, label_spec
@@ -84,18 +86,19 @@ def sampled_uplift_rows(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The uplift rows of a book too large for one process (``churn.training = "sample"``), and its outcomes.
 
-    The outcomes per arm are the whole book's, counted first from the labels alone. Then each month's snapshot
-    is built one account shard at a time and cut as it goes: the called accounts, and the uncalled ones of a
-    seeded account draw (``control_share``), both thinned alike (``thin``) when they would come to more than
-    ``churn.max_training_rows``. An account's place in the draw is the churn sample's stable key
+    The outcomes per arm are the whole book's, counted first from the labels alone, shard by shard. Then each
+    month's snapshot is built for the kept accounts alone (``cut_snapshot``): the called accounts, and the
+    uncalled ones of a seeded account draw (``control_share``), both thinned alike (``thin``) when they would
+    come to more than ``churn.max_training_rows``. An account's place in the draw is the churn sample's stable key
     (``models.training_sample.draw_keys``), so an account is a control in every month or in none, and the same
     accounts are drawn on every machine and run.
     """
     spec, params = label_spec(settings), settings.outreach.uplift
     called = {day: called_after(workspace, day) for day in dates}
     outcomes = {"called": 0, "control": 0}
-    for day in dates:
-        accounts = churn_labels(workspace.tables, day, workspace.end, spec)["account_id"]
+    source, shards = BookSource.of(workspace, settings.clean_dir), settings.nightly.shards
+    for day, k in product(dates, range(shards)):  # one shard's labels at a time
+        accounts = churn_labels(source.shard(k, shards), day, workspace.end, spec)["account_id"]
         reached = int(accounts.is_in(pl.Series(list(called[day]), dtype=accounts.dtype).implode()).sum())
         outcomes["called"] += reached
         outcomes["control"] += len(accounts) - reached
