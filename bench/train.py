@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python bench/train.py [--data bench/out/simulate-100k] [--accounts 100000]
         [--training local|sample] [--max-rows 600000] [--seed 7]
-    .venv/bin/python bench/train.py --data D --compare 300000,600000 [--seeds 7,8,9]
+    .venv/bin/python bench/train.py --data D --compare 300000,600000 [--seeds 7,8,9] [--booster-seeds 8,9]
 
 One run prints the time to build the snapshots (``pipelines.training.load_snapshots``: under "sample" the
 labels pass that draws the accounts included) and to fit and judge (``fit_and_evaluate``: LightGBM with early
@@ -13,9 +13,14 @@ reference measured in the same run: LightGBM's own ``lgb.train`` on the same mat
 trees, without early stopping, calibration or data preparation.
 
 ``--compare`` trains the whole book's model ("local") and one per ``--compare`` row cap × ``--seeds`` sample
-of the same snapshots, and prints the sampled models' AUC beside the full one's on the same whole test month:
-the figure behind ``churn.training = "sample"`` (within 0.002 AUC of the full model). Peak memory is a
-process's: run ``--training local`` and ``--training sample`` alone for each's own.
+of the same snapshots (``models.training_sample``: every churned account, stayed accounts weighted), and prints
+each sampled model's AUC and gap beside the full one's on the same whole test month, then the median and worst
+gap per row cap: the figure behind ``churn.training = "sample"`` (the issue asks within 0.002 AUC of the full
+model). Each line also shows the model's calibration on the whole test month (ECE, mean score against the churn
+rate) and its weighted AUC on the sample's own test month (what the gate judges). ``--booster-seeds`` also
+trains the whole book's model again with other LightGBM seeds (``churn.params.seed``; rows and columns are
+drawn per tree), the noise floor a sample's gap is read against. Peak memory is a process's: run ``--training
+local`` and ``--training sample`` alone for each's own.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from statistics import median
 
@@ -104,10 +110,19 @@ def compare(args: argparse.Namespace) -> None:
     frames = load_snapshots(settings, workspace, split)
     test = frames[split.test]
     full = fit_and_evaluate(settings, split, frames)
-    full_auc = float(roc_auc_score(test["churn"].astype(int), full.model.predict_proba(test)))
-    print(
-        f"local   all rows: {len(full.train):,} rows; trees {full.model.best_iteration}; AUC {full_auc:.4f}", flush=True
-    )
+    full_scores = full.model.predict_proba(test)
+    full_auc = float(roc_auc_score(test["churn"].astype(int), full_scores))
+    full_judged = evaluate_scores(test, full_scores, settings.churn.empc)
+    print(f"local   all rows: {len(full.train):,} rows; trees {full.model.best_iteration}; AUC {full_auc:.4f};"
+          f" ECE {full_judged.metrics['ece']:.4f}, mean score {full_judged.metrics['mean_score']:.4f} against"
+          f" churn rate {full_judged.metrics['base_rate']:.4f} on {len(test):,} rows", flush=True)  # fmt: skip
+    for booster_seed in (int(s) for s in args.booster_seeds.split(",") if s):
+        reseeded = replace(settings.churn.params, seed=booster_seed)
+        again = settings.model_copy(update={"churn": settings.churn.model_copy(update={"params": reseeded})})
+        other = fit_and_evaluate(again, split, frames)
+        auc = float(roc_auc_score(test["churn"].astype(int), other.model.predict_proba(test)))
+        print(f"local   all rows, LightGBM seed {booster_seed}: trees {other.model.best_iteration}; AUC {auc:.4f}"
+              f" (differs from the full model by {full_auc - auc:+.4f})", flush=True)  # fmt: skip
     for max_rows in (int(n) for n in args.compare.split(",")):
         gaps = []
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -123,10 +138,16 @@ def compare(args: argparse.Namespace) -> None:
             judged = evaluate_scores(test, scores, settings.churn.empc)
             gate = decide(judged.metrics, None, settings.churn.gate, judged.segment_aucs())
             gaps.append(full_auc - auc)
-            print(f"sample  max {max_rows:>10,} seed {seed}: {len(result.train):>10,} rows (share {sample.share:.3f});"
+            kept = ", ".join(f"{name} {k:,}/{n:,}" for name, (k, n) in sample.strata.items())
+            print(f"sample  max {max_rows:>10,} seed {seed}: {len(result.train):>10,} rows ({sample.scheme}, share"
+                  f" {sample.share:.3f}; accounts {kept}; stayed weight {sample.stayed_weight:.3f});"
                   f" trees {result.model.best_iteration:>4}; AUC {auc:.4f} (gap {full_auc - auc:+.4f});"
-                  f" fit {fit_s:.1f} s; gate {'pass' if gate.promote else 'refused'}", flush=True)  # fmt: skip
-        print(f"max_rows {max_rows:>10,}: AUC gap to the full model, median {median(gaps):+.4f}, "
+                  f" ECE {judged.metrics['ece']:.4f}, mean score {judged.metrics['mean_score']:.4f};"
+                  f" on its own test month (weighted) AUC {result.evaluation.metrics['auc']:.4f}, churn rate"
+                  f" {result.evaluation.metrics['base_rate']:.4f}; fit {fit_s:.1f} s;"
+                  f" gate {'pass' if gate.promote else 'refused'}", flush=True)  # fmt: skip
+        print(f"max_rows {max_rows:>10,}: AUC gap to the full model per seed "
+              f"{', '.join(f'{g:+.4f}' for g in gaps)}; median {median(gaps):+.4f}, "
               f"worst {max(gaps):+.4f} over {len(gaps)} seeds", flush=True)  # fmt: skip
 
 
@@ -158,6 +179,7 @@ def main() -> None:
     parser.add_argument("--train-months", type=int, default=10, help="10 training + validation + calibration = 12")
     parser.add_argument("--compare", default="", help="comma-separated --max-rows to run against the full model")
     parser.add_argument("--seeds", default="7", help="comma-separated sample seeds for --compare")
+    parser.add_argument("--booster-seeds", default="", help="other LightGBM seeds to train the full model with")
     args = parser.parse_args()
     savedesk = Path(sys.executable).with_name("savedesk")
     if not (args.data / "raw" / "extract.json").is_file():

@@ -183,6 +183,12 @@ def evaluate_churn_model(
     return evaluation
 
 
+def oracle_month(as_of: date, lead_days: int = 0) -> date:
+    """The month whose true hazard ``oracle_scores`` reads: the one the churn window starts in."""
+    first = as_of + timedelta(days=lead_days + 1)
+    return date(first.year, first.month, 1)
+
+
 def oracle_scores(hazard: pd.DataFrame, as_of: date, horizon_days: int, lead_days: int = 0) -> pd.DataFrame:
     """The best possible ranking of the churn window, from the simulator's true hazard.
 
@@ -202,9 +208,7 @@ def oracle_scores(hazard: pd.DataFrame, as_of: date, horizon_days: int, lead_day
     Returns:
         ``account_id`` and ``oracle``.
     """
-    first = as_of + timedelta(days=lead_days + 1)
-    month = pd.Timestamp(first.year, first.month, 1)
-    rows = hazard[pd.to_datetime(hazard["month"]) == month]
+    rows = hazard[pd.to_datetime(hazard["month"]) == pd.Timestamp(oracle_month(as_of, lead_days))]
     stay = (1 - rows["request_hazard"].astype(float)) * (1 - rows["closure_hazard"].astype(float))
     hazard_score = 1 - stay ** (horizon_days / DAYS_PER_MONTH)
     score = np.where(rows["exit_decided"].to_numpy(), 1.0, hazard_score.to_numpy())

@@ -90,7 +90,7 @@ class AccountSample:
         ids = np.asarray(account_ids, dtype=object)
         if not self.weighted:
             return np.ones(len(ids))
-        return np.where(np.isin(ids, self.churned), 1.0, self.stayed_weight)
+        return np.where(np.isin(ids.astype(str), np.asarray(self.churned, dtype=str)), 1.0, self.stayed_weight)
 
     def book_like(self, account_ids: Iterable[object]) -> np.ndarray:
         """Which rows to keep so that unweighted rows have the book's proportions (all of them when unweighted).
@@ -102,7 +102,7 @@ class AccountSample:
         if not self.weighted:
             return np.ones(len(ids), dtype=bool)
         drawn_early = draw_keys(ids, self.seed + 1) < np.uint64(int(self.stayed_share * float(2**64 - 1)))
-        return ~np.isin(ids, self.churned) | drawn_early
+        return ~np.isin(ids.astype(str), np.asarray(self.churned, dtype=str)) | drawn_early
 
     def describe(self) -> dict[str, float | int | str]:
         """The sample as run parameters (``training.*``)."""

@@ -157,10 +157,9 @@ def true_effects(settings: Settings, as_of: date) -> pd.DataFrame | None:
     path = settings.truth_dir / "call_effects.parquet"
     if not path.is_file():
         return None
-    month = pd.Timestamp(as_of + timedelta(days=1))
-    effects = pd.read_parquet(path, columns=["account_id", "month", "callable", "retention_effect"])
-    effects = effects[(pd.to_datetime(effects["month"]) == month) & effects["callable"]]
-    return effects[["account_id", "retention_effect"]]
+    month = as_of + timedelta(days=1)
+    columns = ["account_id", "retention_effect"]  # that month's callable rows alone, not every month's
+    return pd.read_parquet(path, columns=columns, filters=[("month", "==", month), ("callable", "==", True)])
 
 
 def evaluate_outreach(

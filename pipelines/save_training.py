@@ -166,7 +166,11 @@ def judge(
         propensity = pd.Series(model.propensity.chosen(test), index=test["request_id"].to_numpy())
         policy = evaluate_policy(
             plans,
-            pd.read_parquet(truth, columns=["request_id", "offer", "durable_save_probability"]),
+            pd.read_parquet(
+                truth,
+                columns=["request_id", "offer", "durable_save_probability"],
+                filters=[("request_id", "in", test["request_id"].tolist())],  # the test requests', not the book's
+            ),
             test,
             propensity,
             save.guardrails,

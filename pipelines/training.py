@@ -26,7 +26,7 @@ from features.snapshots import snapshot
 from models.churn import ChurnModel, train_churn_model
 from models.dataset import TimeSplit, held_out
 from models.drift import profile
-from models.evaluation import ChurnEvaluation, evaluate_churn_model, evaluate_scores, oracle_scores
+from models.evaluation import ChurnEvaluation, evaluate_churn_model, evaluate_scores, oracle_month, oracle_scores
 from models.gate import GateDecision, decide
 from models.list_changes import ListChanges
 from models.names import CHURN_MODEL
@@ -127,28 +127,33 @@ def training_sample(settings: Settings, workspace: Workspace, split: TimeSplit) 
     """The seeded case-control account sample of ``churn.max_training_rows`` (``models.training_sample``).
 
     Drawn from the labels alone (no features are built for it): every account labelled in a month of the
-    split, its stratum whether it churned in a training month, and its held-in training rows. The accounts are
-    gathered month by month, each once.
+    split, its stratum whether it churned in a training month, and its held-in training rows. The labels are
+    read month by month and account shard by shard (``nightly.shards``), each shard's accounts kept apart: the
+    process holds one shard's labels of one month, never the whole book's (5 M accounts took a 4 GB worker
+    past its cap).
     """
-    spec = label_spec(settings)
-    accounts = pl.Series("account_id", [], dtype=pl.String)
-    churners = pl.Series("account_id", [], dtype=pl.String)
-    counts = pl.DataFrame(schema={"account_id": pl.String, "rows": pl.Int64})
+    spec, shards = label_spec(settings), settings.nightly.shards
+    source = BookSource.of(workspace, settings.clean_dir)
+    schema = {"account_id": pl.String, "rows": pl.Int64, "churned": pl.Boolean}
+    seen = [pl.DataFrame(schema=schema) for _ in range(shards)]  # each shard's accounts: one shard's labels at a time
     for day in split.all_dates:
-        labels = churn_labels(workspace.tables, day, workspace.end, spec)
-        ids = labels["account_id"].cast(pl.String)
-        accounts = pl.concat([accounts, ids]).unique()
-        if day in split.train:
-            held_in = ~np.asarray(held_out(ids.to_pandas()), dtype=bool)
-            month = pl.DataFrame({"account_id": ids.filter(pl.Series(held_in)), "rows": 1}).cast({"rows": pl.Int64})
-            counts = pl.concat([counts, month]).group_by("account_id").agg(pl.col("rows").sum())
-            churners = pl.concat([churners, labels.filter(pl.col("churn"))["account_id"].cast(pl.String)]).unique()
-    ordered = accounts.sort().to_frame().join(counts, on="account_id", how="left", maintain_order="left")
+        training = day in split.train
+        for k in range(shards):
+            labels = churn_labels(source.shard(k, shards), day, workspace.end, spec)
+            ids = labels["account_id"].cast(pl.String)
+            held_in = ~np.asarray(held_out(ids.to_pandas()), dtype=bool) & training
+            rows = held_in.astype(np.int64)
+            month = pl.DataFrame(
+                {"account_id": ids, "rows": rows, "churned": labels["churn"] & training}, schema=schema
+            )
+            both = pl.concat([seen[k], month])
+            seen[k] = both.group_by("account_id").agg(pl.col("rows").sum(), pl.col("churned").any())
+    ordered = pl.concat(seen).sort("account_id")
     ids_np = ordered["account_id"].to_numpy()
-    rows = ordered["rows"].fill_null(0).to_numpy()
-    churned_ids = np.isin(ids_np, churners.to_numpy()) if len(churners) else np.zeros(len(ids_np), dtype=bool)
     churn = settings.churn
-    return sample_accounts(ids_np, churned_ids, rows, churn.max_training_rows, churn.sample_seed)
+    return sample_accounts(
+        ids_np, ordered["churned"].to_numpy(), ordered["rows"].to_numpy(), churn.max_training_rows, churn.sample_seed
+    )
 
 
 def read_oracle(settings: Settings, as_of: date) -> pd.DataFrame | None:
@@ -156,8 +161,10 @@ def read_oracle(settings: Settings, as_of: date) -> pd.DataFrame | None:
     path = settings.truth_dir / "hazard.parquet"
     if not path.is_file():
         return None
-    hazard = pd.read_parquet(path)
-    return oracle_scores(hazard, as_of, settings.churn.horizon_days, settings.churn.lead_days)
+    churn = settings.churn
+    # The window's month alone: the whole truth is every account's every month (100 M rows at 5 M accounts).
+    hazard = pd.read_parquet(path, filters=[("month", "==", oracle_month(as_of, churn.lead_days))])
+    return oracle_scores(hazard, as_of, churn.horizon_days, churn.lead_days)
 
 
 def training_rows(frames: dict[date, pd.DataFrame], split: TimeSplit) -> pd.DataFrame:
