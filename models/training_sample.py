@@ -7,13 +7,13 @@ trained, early-stopped, calibrated and judged on a sample of *accounts* instead:
 - Every account that churned in a training month is kept (churn is rare; most of what there is to learn about
   it is in the accounts that left), and the rest of the row budget (``churn.max_training_rows``) is filled with
   the accounts that stayed, in the order of a seeded draw, until their training rows would pass it.
-- Each kept stayed account's rows weigh ``stayed_weight`` = the book's stayed training rows over the kept ones
-  (one over the stayed share), a churned account's rows weigh 1, so the weighted rows have the book's
-  proportions: the model's fit, its early stopping, its Platt calibration and the test month's figures see the
-  book, not the sample (``AccountSample.weights``; the weighted stayed training rows add up to the book's).
-- When the churned accounts' rows alone pass the budget, both strata keep the same share of their rows
-  (``max_rows`` over the book's training rows), in the draw's order, and every row weighs 1 (the sample's
-  churn rate is then the book's). A book whose rows fit is not sampled.
+- When the churned accounts' rows pass half the budget (a national book), the churned accounts are drawn too,
+  in the same seeded order, until their rows fill half of it; the stayed ones fill the other half.
+- Each kept stayed account's rows weigh ``stayed_weight`` = the churned share over the stayed share (with every
+  churned account kept: the book's stayed training rows over the kept ones), a churned account's rows weigh 1,
+  so the weighted rows have the book's proportions: the model's fit, its early stopping, its Platt calibration
+  and the test month's figures see the book, not the sample (``AccountSample.weights``; the weighted stayed
+  training rows over the churned ones are the book's). A book whose rows fit is not sampled.
 - An account is in or out with all its months (consecutive snapshots share most of their label window, so
   rows of one account on both sides would flatter the model, as ``models.dataset`` explains).
 - The draw is seeded and stable: an account's place in it is a mix of the CRC-32 of its id with the seed (the
@@ -46,9 +46,9 @@ def draw_keys(account_ids: Iterable[object], seed: int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-WHOLE_BOOK, CASE_CONTROL, EQUAL_SHARE = "whole book", "case-control", "equal share"
-"""How a sample was drawn: nothing left out; every churned account and a weighted share of the stayed ones;
-the same share of both strata (the churned accounts' rows alone pass the budget)."""
+WHOLE_BOOK, CASE_CONTROL = "whole book", "case-control"
+"""How a sample was drawn: nothing left out; the churned accounts (all of them while their rows fill at most
+half the budget) and a weighted share of the stayed ones."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,12 @@ class AccountSample:
     stayed_share: float = 1.0
     """The share of the stayed stratum's training rows kept."""
     stayed_weight: float = 1.0
-    """What each row of a kept stayed account weighs: the book's stayed training rows over the kept ones."""
+    """What each row of a kept stayed account weighs: the churned share of training rows kept over the stayed
+    share (with every churned account kept: the book's stayed training rows over the kept ones)."""
     scheme: str = WHOLE_BOOK
-    """``CASE_CONTROL``, ``EQUAL_SHARE`` or ``WHOLE_BOOK``."""
+    """``CASE_CONTROL`` or ``WHOLE_BOOK``."""
+    churned_share: float = 1.0
+    """The share of the churned stratum's training rows kept (1.0 while they fill at most half the budget)."""
     rows: int = 0
     """Training rows kept (the held-in kept accounts' rows of the training months)."""
 
@@ -95,13 +98,14 @@ class AccountSample:
     def book_like(self, account_ids: Iterable[object]) -> np.ndarray:
         """Which rows to keep so that unweighted rows have the book's proportions (all of them when unweighted).
 
-        The churned accounts are thinned to the stayed share by their place in the draw (a stayed account is
-        always kept), for figures that take no weights, such as the drift reference.
+        The churned accounts are thinned to one over ``stayed_weight`` (the stayed share over the churned share)
+        by their place in the draw (a stayed account is always kept), for figures that take no weights, such as
+        the drift reference.
         """
         ids = np.asarray(account_ids, dtype=object)
         if not self.weighted:
             return np.ones(len(ids), dtype=bool)
-        drawn_early = draw_keys(ids, self.seed + 1) < np.uint64(int(self.stayed_share * float(2**64 - 1)))
+        drawn_early = draw_keys(ids, self.seed + 1) < np.uint64(int(float(2**64 - 1) / self.stayed_weight))
         return ~np.isin(ids.astype(str), np.asarray(self.churned, dtype=str)) | drawn_early
 
     def describe(self) -> dict[str, float | int | str]:
@@ -111,6 +115,7 @@ class AccountSample:
         return {"training.sample_scheme": self.scheme, "training.sample_share": round(self.share, 6),
                 "training.sample_rows": self.rows, "training.book_rows": self.book_rows,
                 "training.sample_stayed_share": round(self.stayed_share, 6),
+                "training.sample_churned_share": round(self.churned_share, 6),
                 "training.sample_stayed_weight": round(self.stayed_weight, 6),
                 "training.sample_seed": self.seed, **kept, **total}  # fmt: skip
 
@@ -128,11 +133,10 @@ def sample_accounts(
         seed: The draw's seed (``churn.sample_seed``).
 
     Returns:
-        Every account when the book's training rows fit ``max_rows``. Otherwise, when the churned accounts'
-        rows fit: every churned account, and the stayed accounts first in the seeded draw whose rows fill the
-        rest, weighted by the book's stayed rows over theirs. Otherwise (the churned rows alone pass
-        ``max_rows``): in each stratum the accounts first in the draw whose rows come to ``max_rows`` over the
-        book's training rows of the stratum's rows, unweighted.
+        Every account when the book's training rows fit ``max_rows``. Otherwise the churned accounts (every one
+        while their rows come to at most half of ``max_rows``, else those first in the seeded draw whose rows
+        fill half), and the stayed accounts first in the draw whose rows fill the rest, weighted by the churned
+        share over the stayed share.
     """
     ids = np.asarray(account_ids)
     stratum = np.asarray(churned, dtype=bool)
@@ -143,11 +147,9 @@ def sample_accounts(
     stayed_rows = book_rows - churned_rows
     if book_rows <= max_rows:
         scheme, budgets = WHOLE_BOOK, (churned_rows, stayed_rows)
-    elif churned_rows <= max_rows:
-        scheme, budgets = CASE_CONTROL, (churned_rows, max_rows - churned_rows)
     else:
-        share = max_rows / book_rows
-        scheme, budgets = EQUAL_SHARE, (int(share * churned_rows), int(share * stayed_rows))
+        churned_budget = min(churned_rows, max_rows // 2)
+        scheme, budgets = CASE_CONTROL, (churned_budget, max_rows - churned_budget)
     kept: dict[str, np.ndarray] = {}
     kept_rows: dict[str, int] = {}
     strata: dict[str, tuple[int, int]] = {}
@@ -159,7 +161,8 @@ def sample_accounts(
         kept_rows[name] = int(counts[order[:count]].sum())
         strata[name] = (count, len(index))
     stayed_share = kept_rows["stayed"] / stayed_rows if stayed_rows else 1.0
-    weight = 1.0 / stayed_share if scheme == CASE_CONTROL and kept_rows["stayed"] else 1.0
+    churned_share = kept_rows["churned"] / churned_rows if churned_rows else 1.0
+    weight = churned_share / stayed_share if scheme == CASE_CONTROL and kept_rows["stayed"] else 1.0
     total = kept_rows["churned"] + kept_rows["stayed"]
     return AccountSample(
         accounts=np.sort(np.concatenate([kept["churned"], kept["stayed"]])),
@@ -171,5 +174,6 @@ def sample_accounts(
         stayed_share=stayed_share,
         stayed_weight=weight,
         scheme=scheme,
+        churned_share=churned_share,
         rows=total,
     )

@@ -101,7 +101,9 @@ def render_flow_training(summary: dict[str, Any], console: Console) -> None:
     churn, save = summary["churn"], summary["save"]
     rows = f"{churn['rows']:,} training rows"
     if "sample_share" in churn:
-        rows += f" (a sample of {churn['sample_share']:.0%} of the accounts)"
+        churned = churn.get("sample_churned_share", 1.0)
+        kept = "every churned account" if churned >= 1.0 else f"{churned:.0%} of the churned accounts' rows"
+        rows += f" (a case-control sample: {churn['sample_share']:.0%} of the training rows, {kept}, weighted)"
     console.print(f"Churn model: AUC {churn['auc']:.4f} on the test month, trained on {rows}.")
     _render_verdict(CHURN_MODEL, churn, console)
     console.print(churn["uplift"])

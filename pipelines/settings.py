@@ -72,9 +72,10 @@ class ChurnModelSettings(BaseModel):
     train_months: int = 5
     """Monthly snapshots before the validation month used for training."""
     training: Literal["local", "sample"] = "local"
-    """"local": every account of every month of the split in one process; "sample": a stratified, seeded
-    sample of accounts (all months of each) whose training rows come to at most ``max_training_rows``, trained,
-    calibrated and judged on (``models.training_sample``; the whole book when it fits)."""
+    """"local": every account of every month of the split in one process; "sample": a seeded case-control
+    sample of accounts (all months of each: every churned account, the stayed ones weighted by one over their
+    share) whose training rows come to at most ``max_training_rows``, trained, calibrated and judged on
+    (``models.training_sample``; the whole book when it fits)."""
     max_training_rows: int = Field(default=2_000_000, ge=10_000)
     """Under ``training = "sample"``: the most training rows (held-in accounts × training months)."""
     sample_seed: int = 7

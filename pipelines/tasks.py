@@ -251,7 +251,7 @@ def train_churn_task(
     result = {"version": outcome.version, "promoted": outcome.promoted, "auc": training.evaluation.metrics["auc"],
               "gate": outcome.summary, "model_uri": outcome.model_uri, "rows": len(training.train)}  # fmt: skip
     if training.sample is not None and training.sample.sampled:
-        result["sample_share"] = training.sample.share
+        result["sample_share"], result["sample_churned_share"] = training.sample.share, training.sample.churned_share
     model = training.model
     del training  # the snapshots: the uplift rows are built next
     result["uplift"] = train_and_keep_uplift(settings, workspace, model)

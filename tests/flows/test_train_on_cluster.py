@@ -73,7 +73,7 @@ def test_the_models_are_fitted_on_the_workers_and_equal_those_fitted_in_the_comm
     for output in (in_process, on_cluster):
         assert "savedesk-churn v1 (models:/savedesk-churn/1): promoted" in output
         assert "savedesk-save v1 (models:/savedesk-save/1): promoted" in output
-    assert "a sample of" in on_cluster
+    assert "a case-control sample: " in on_cluster and "of the training rows, " in on_cluster
     aucs = _test_aucs(here)
     assert {key.split()[0] for key in aucs} == {"savedesk-churn", "savedesk-save"}
     assert _test_aucs(there) == aucs

@@ -16,7 +16,7 @@ from models.dataset import held_out
 from models.evaluation import evaluate_scores
 from models.gate import decide
 from models.names import CHURN_MODEL
-from models.training_sample import CASE_CONTROL, EQUAL_SHARE, WHOLE_BOOK, sample_accounts
+from models.training_sample import CASE_CONTROL, WHOLE_BOOK, sample_accounts
 from models.uplift import CALLED, outcome_counts
 from pipelines.outreach import sampled_uplift_rows, training_dates, uplift_rows
 from pipelines.settings import ChurnModelSettings, Settings, load_settings
@@ -47,11 +47,24 @@ def test_every_churned_account_is_kept_and_the_stayed_ones_fill_the_budget_weigh
     assert whole.scheme == WHOLE_BOOK and (whole.weights(IDS) == 1.0).all()
 
 
-def test_churned_accounts_past_the_budget_are_sampled_alike_and_unweighted() -> None:
-    sample = sample_accounts(IDS, CHURNED, ROWS, max_rows=5_000, seed=7)  # the churned rows alone are 10,000
-    assert sample.scheme == EQUAL_SHARE and sample.sampled and not sample.weighted
-    assert sample.strata == {"churned": (100, 2_000), "stayed": (900, 18_000)}  # 5 % of each stratum's rows
-    assert sample.rows <= 5_000 and (sample.weights(sample.accounts) == 1.0).all()
+def test_churned_accounts_past_half_the_budget_are_drawn_too_weighted_to_the_books_proportions() -> None:
+    # A national book: the churned accounts' rows alone (10,000) pass the budget. Each stratum fills half of it,
+    # and the stayed rows weigh the churned share over the stayed share.
+    for max_rows in (5_000, 15_000):
+        sample = sample_accounts(IDS, CHURNED, ROWS, max_rows=max_rows, seed=7)
+        assert sample.scheme == CASE_CONTROL and sample.sampled and sample.weighted
+        half = max_rows // 2 // 5
+        assert sample.strata == {"churned": (half, 2_000), "stayed": (half, 18_000)}
+        assert sample.rows <= max_rows and sample.churned_share == pytest.approx(half / 2_000)
+        kept = np.isin(IDS, sample.accounts)
+        weighted = ROWS[kept] * sample.weights(IDS[kept])
+        assert (weighted[CHURNED[kept]] == 5.0).all()
+        stayed_per_churned = weighted[~CHURNED[kept]].sum() / weighted[CHURNED[kept]].sum()
+        assert stayed_per_churned == pytest.approx(ROWS[~CHURNED].sum() / ROWS[CHURNED].sum())
+        # Unweighted, the rows book_like keeps have the book's churned share of rows.
+        like = sample.book_like(IDS[kept])
+        churned_share = ROWS[kept & CHURNED][like[CHURNED[kept]]].sum() / ROWS[kept][like].sum()
+        assert churned_share == pytest.approx(0.1, rel=0.2)
 
 
 def test_uneven_rows_stay_within_the_budget_and_weigh_exactly_the_books_stayed_rows() -> None:
