@@ -54,14 +54,17 @@ def book_of(tables: Tables, folder: Path, out: Path) -> NightBook:
     return NightBook([context_shard(source, AS_OF, k, SHARDS, parts[k], territory) for k in range(SHARDS)])
 
 
-@pytest.mark.parametrize("layout", [0, SHARDS], ids=["one-file-per-table", "one-file-per-shard"])
-def test_the_shards_context_is_the_one_process_context(
-    raw: dict[str, pd.DataFrame], tmp_path: Path, layout: int
-) -> None:
-    folder = write_clean(raw, tmp_path / "clean", layout)
-    tables = scan_tables(folder)
-    book = book_of(tables, folder, tmp_path / "book")
-    assert shard_layout(folder) == layout
+@pytest.fixture(params=[0, SHARDS], ids=["one-file-per-table", "one-file-per-shard"])
+def clean(request: pytest.FixtureRequest, raw: dict[str, pd.DataFrame], tmp_path: Path) -> Path:
+    """The clean folder in either layout validation writes."""
+    folder = write_clean(raw, tmp_path / "clean", request.param)
+    assert shard_layout(folder) == request.param
+    return folder
+
+
+def test_the_shards_context_is_the_one_process_context(clean: Path, tmp_path: Path) -> None:
+    tables = scan_tables(clean)
+    book = book_of(tables, clean, tmp_path / "book")
 
     whole = account_context(tables, AS_OF, build_features(tables, AS_OF))
     assert len(book) == len(whole)
@@ -120,15 +123,11 @@ def test_a_sample_built_alone_is_the_books_rows_of_the_sample(
         assert alone.equals(whole.join(sample, on="account_id", how="semi"))
 
 
-@pytest.mark.parametrize("layout", [0, SHARDS], ids=["one-file-per-table", "one-file-per-shard"])
-def test_requests_decided_on_their_accounts_alone_are_the_decisions_on_the_whole_books_context(
-    raw: dict[str, pd.DataFrame], tmp_path: Path, layout: int
-) -> None:
+def test_requests_decided_on_their_accounts_alone_are_the_decisions_on_the_whole_books_context(clean: Path) -> None:
     # The save model's rows: each month's context built for that month's requesting accounts alone, with the
     # book's territory figures taken shard by shard, equals the context of the whole book cut to them.
-    folder = write_clean(raw, tmp_path / "clean", layout)
-    tables = scan_tables(folder)
-    source = BookSource(tables, folder, shard_layout(folder))
+    tables = scan_tables(clean)
+    source = BookSource(tables, clean, shard_layout(clean))
     end, start = date(2026, 10, 31), date(2025, 9, 1)
     alone = request_decisions(tables, end, start, end, territory=lambda day: month_territory(source, day, SHARDS))
     whole = request_decisions(tables, end, start, end, contexts={})
