@@ -31,6 +31,7 @@ from pipelines.nightly import (
     shard,
 )
 from pipelines.outreach_ranking import outreach_manifest
+from pipelines.prefect_server import load_server_modules
 from pipelines.settings import Settings, load_settings
 from pipelines.shard_tasks import (
     book_start_task,
@@ -209,7 +210,8 @@ def train(data: str, as_of: str | None = None, reason: str | None = None) -> dic
 
 
 def configured(flow_: Flow[P, R], settings: Settings) -> Flow[P, R]:
-    """``flow_`` with the task runner the settings choose."""
+    """``flow_`` with the task runner the settings choose (Prefect's server modules loaded first)."""
+    load_server_modules()
     return flow_.with_options(task_runner=task_runner(settings))
 
 

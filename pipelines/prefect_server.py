@@ -24,3 +24,14 @@ def server_answers(url: str, timeout_seconds: float = 5.0) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200
+
+
+def load_server_modules() -> None:
+    """Import the modules Prefect's client loads on first use, now, before a flow runs.
+
+    CPython 3.11 before 3.11.8 can fail to compile a module mid-run (``SystemError: AST constructor recursion
+    depth mismatch``, python/cpython#106905): a 2 M-account training run died of it when Prefect first imported
+    its server modules (docket, compiled through beartype) while submitting the save task. Importing them when
+    the command starts moves that compile to a quiet moment; it does not fix the interpreter (3.11.8 does).
+    """
+    import prefect.server.api.server  # noqa: F401, PLC0415
