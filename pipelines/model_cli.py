@@ -41,6 +41,7 @@ def train(
         record_and_gate_save,
         request_split,
     )
+    from pipelines.snapshots import territories_kept
     from pipelines.training import fit_and_evaluate, load_snapshots, record_and_gate, time_split
     from pipelines.workspace import WorkspaceError
 
@@ -64,19 +65,20 @@ def train(
     except WorkspaceError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    with console.status(f"Building {len(split.all_dates)} monthly snapshots…"):
-        frames = load_snapshots(settings, workspace, split)
-    with console.status("Training the churn model…"):
-        training = fit_and_evaluate(settings, split, frames)
-    with console.status("Recording the run and applying the gate…"):
-        outcome = record_and_gate(settings, training, reason=reason, workspace=workspace)
-    render_training(training, outcome, console)
-    _render_list_changes(outcome)
-    _alert_if_refused(settings, CHURN_MODEL, outcome)
-    with console.status("Training the uplift model (what a proactive call changes)…"):
-        from pipelines.outreach import train_and_keep_uplift
+    with territories_kept():  # the uplift rows' months are mostly the churn model's
+        with console.status(f"Building {len(split.all_dates)} monthly snapshots…"):
+            frames = load_snapshots(settings, workspace, split)
+        with console.status("Training the churn model…"):
+            training = fit_and_evaluate(settings, split, frames)
+        with console.status("Recording the run and applying the gate…"):
+            outcome = record_and_gate(settings, training, reason=reason, workspace=workspace)
+        render_training(training, outcome, console)
+        _render_list_changes(outcome)
+        _alert_if_refused(settings, CHURN_MODEL, outcome)
+        with console.status("Training the uplift model (what a proactive call changes)…"):
+            from pipelines.outreach import train_and_keep_uplift
 
-        console.print(train_and_keep_uplift(settings, workspace, training.model))
+            console.print(train_and_keep_uplift(settings, workspace, training.model))
     with console.status("Building the cancellation requests with what each was decided on…"):
         decisions = load_requests(settings, workspace, requests)
     if decisions.empty:

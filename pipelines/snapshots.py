@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 
@@ -166,6 +168,36 @@ def cut_snapshot(
     return pl.concat(kept, how="vertical_relaxed").sort("account_id")
 
 
+_KEPT_TERRITORIES: ContextVar[dict[tuple[object, ...], pl.DataFrame | None] | None] = ContextVar(
+    "kept_territories", default=None
+)
+
+
+@contextmanager
+def territories_kept() -> Iterator[None]:
+    """Within this block each month's territory figures are computed once (``month_territory``).
+
+    A training run builds the churn model's months and then the uplift model's, mostly the same months; each
+    month's figures are a pass over every shard of the book, the part of training that grows with it. Kept for
+    the block only: a later run (new clean data) computes them again.
+    """
+    token = _KEPT_TERRITORIES.set({})
+    try:
+        yield
+    finally:
+        _KEPT_TERRITORIES.reset(token)
+
+
 def month_territory(source: BookSource, as_of: date, shards: int) -> pl.DataFrame | None:
-    """The book's territory figures as of ``as_of``, from ``territory_part`` of each account shard in turn."""
-    return book_territory([territory_part(source.shard(k, shards), as_of) for k in range(shards)], source.tables)
+    """The book's territory figures as of ``as_of``, from ``territory_part`` of each account shard in turn.
+
+    Inside ``territories_kept`` a month already computed for the same source is not computed again.
+    """
+    kept = _KEPT_TERRITORIES.get()
+    key = (source.folder, source.layout, source.merged, tuple(source.tables), shards, as_of)
+    if kept is not None and key in kept:
+        return kept[key]
+    figures = book_territory([territory_part(source.shard(k, shards), as_of) for k in range(shards)], source.tables)
+    if kept is not None:
+        kept[key] = figures
+    return figures

@@ -34,6 +34,7 @@ from pipelines.outreach import train_and_keep_uplift
 from pipelines.save_training import fit_save_model, load_requests, record_and_gate_save, request_split
 from pipelines.services import open_tracker
 from pipelines.settings import Settings
+from pipelines.snapshots import territories_kept
 from pipelines.training import fit_and_evaluate, load_snapshots, record_and_gate, time_split
 from pipelines.workspace import Workspace, open_workspace
 from serving.call_lists import CallLists, DeskRules
@@ -244,17 +245,19 @@ def train_churn_task(
     written to the workspace).
     """
     split = time_split(settings, workspace, date.fromisoformat(as_of) if as_of else None)
-    training = fit_and_evaluate(settings, split, load_snapshots(settings, workspace, split))
-    outcome = record_and_gate(settings, training, reason=reason, workspace=workspace)
-    if not outcome.promoted:
-        gate_refused(settings, CHURN_MODEL, outcome.version, outcome.summary, run_link())
-    result = {"version": outcome.version, "promoted": outcome.promoted, "auc": training.evaluation.metrics["auc"],
-              "gate": outcome.summary, "model_uri": outcome.model_uri, "rows": len(training.train)}  # fmt: skip
-    if training.sample is not None and training.sample.sampled:
-        result["sample_share"], result["sample_churned_share"] = training.sample.share, training.sample.churned_share
-    model = training.model
-    del training  # the snapshots: the uplift rows are built next
-    result["uplift"] = train_and_keep_uplift(settings, workspace, model)
+    with territories_kept():  # the uplift rows' months are mostly the churn model's
+        training = fit_and_evaluate(settings, split, load_snapshots(settings, workspace, split))
+        outcome = record_and_gate(settings, training, reason=reason, workspace=workspace)
+        if not outcome.promoted:
+            gate_refused(settings, CHURN_MODEL, outcome.version, outcome.summary, run_link())
+        result = {"version": outcome.version, "promoted": outcome.promoted, "auc": training.evaluation.metrics["auc"],
+                  "gate": outcome.summary, "model_uri": outcome.model_uri, "rows": len(training.train)}  # fmt: skip
+        if training.sample is not None and training.sample.sampled:
+            result["sample_share"] = training.sample.share
+            result["sample_churned_share"] = training.sample.churned_share
+        model = training.model
+        del training  # the snapshots: the uplift rows are built next
+        result["uplift"] = train_and_keep_uplift(settings, workspace, model)
     return result
 
 

@@ -16,7 +16,7 @@ from features.view import Tables, from_frames, scan_tables, shard_layout
 from models.drift import add_counts, bin_counts, profile, psi, psi_of_counts
 from pipelines.book import BookSource, NightBook, context_shard, feature_shard, territory_figures
 from pipelines.nightly import shard
-from pipelines.snapshots import month_territory, write_snapshots
+from pipelines.snapshots import month_territory, territories_kept, write_snapshots
 from pipelines.workspace import Workspace
 from sources.keys import stable_bucket
 from sources.simulator import SimulationConfig, simulate_hauler
@@ -134,3 +134,29 @@ def test_requests_decided_on_their_accounts_alone_are_the_decisions_on_the_whole
     assert len(alone) > 100 and alone["decided_as_of"].nunique() > 6
     pd.testing.assert_frame_equal(alone, whole, check_exact=True)
     pd.testing.assert_frame_equal(request_decisions(tables, end, start, end), whole, check_exact=True)
+
+
+def test_a_months_territory_figures_are_computed_once_inside_a_training_run(
+    clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipelines.snapshots as snapshots
+
+    source = BookSource(scan_tables(clean), clean, shard_layout(clean))
+    passes: list[date] = []
+    real = snapshots.territory_part
+    monkeypatch.setattr(snapshots, "territory_part", lambda tables, as_of: passes.append(as_of) or real(tables, as_of))
+    other = date(2026, 4, 30)
+
+    alone = month_territory(source, AS_OF, SHARDS)
+    with territories_kept():
+        first, again, before = (month_territory(source, d, SHARDS) for d in (AS_OF, AS_OF, other))
+    after = month_territory(source, AS_OF, SHARDS)
+
+    # One pass over every shard per month inside the run; every call outside it makes its own.
+    assert passes == [AS_OF] * SHARDS + [AS_OF] * SHARDS + [other] * SHARDS + [AS_OF] * SHARDS
+    assert first is not None and before is not None
+    assert again is first  # kept, not recomputed
+    for figures in (first, after):  # a table by territory, in no particular order
+        assert figures is not None and alone is not None
+        assert figures.sort("territory").equals(alone.sort("territory"))
+    assert not before.sort("territory").equals(first.sort("territory"))
