@@ -70,6 +70,7 @@ def score_intervals(
     rounds: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    weights: np.ndarray | pd.Series | None = None,
 ) -> dict[str, MetricInterval]:
     """The bootstrap intervals of a model's AUC and ECE on its test rows (accounts drawn).
 
@@ -80,12 +81,16 @@ def score_intervals(
         rounds: Bootstrap draws.
         level: Coverage of each interval.
         seed: Seed of the draws.
+        weights: Each row's weight, one per account (a case-control sample's: ``models.training_sample``), or
+            None: every row weighs 1. With weights the figures are the weighted ones ``models.evaluation``
+            reports (the ECE over bins of equal weight), and each draw weighs an account by its weight times
+            how often it was drawn.
 
     Returns:
         ``{"auc": ..., "ece": ...}``.
 
     Raises:
-        ValueError: Lengths differ, or the rows hold only one class (no AUC).
+        ValueError: Lengths differ, the rows hold only one class (no AUC), or an account's rows weigh differently.
     """
     y, p = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
     if not len(y) == len(p) == len(accounts):
@@ -93,18 +98,23 @@ def score_intervals(
     if y.min(initial=1.0) == y.max(initial=0.0):
         raise ValueError("the rows hold only one class: no AUC to judge")
     codes, uniques = pd.factorize(pd.Series(np.asarray(accounts)), sort=False)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    account_weight = np.zeros(len(uniques))
+    account_weight[codes] = w
+    if len(w) != len(y) or not np.array_equal(account_weight[codes], w):
+        raise ValueError("weights must give one weight per row, the same for every row of an account")
     ranking = Ranking.of(y, p, codes)
-    gaps = _bin_gaps(y, p)
+    gaps = _bin_gaps(y, p, None if weights is None else w)
     aucs, eces = [], []
     for counts in account_draws(len(uniques), len(y), rounds, seed):
-        aucs.append(ranking.auc(counts))
-        weights = counts[:, codes]
-        eces.append(np.abs(weights @ gaps).sum(axis=1) / weights.sum(axis=1))
+        aucs.append(ranking.auc(counts * account_weight))
+        drawn_weights = counts[:, codes] * w
+        eces.append(np.abs(drawn_weights @ gaps).sum(axis=1) / drawn_weights.sum(axis=1))
     tail = (1.0 - level) / 2.0
-    once = np.ones((1, len(uniques)))
     auc_draws = np.concatenate(aucs)
     auc_draws = auc_draws[np.isfinite(auc_draws)]  # a draw with one class only has no AUC
-    auc, ece = float(ranking.auc(once)[0]), float(np.abs(gaps.sum(axis=0)).sum() / len(p))  # as metrics counts it
+    auc = float(ranking.auc(account_weight[None, :])[0])
+    ece = float(np.abs(w @ gaps).sum() / w.sum())  # as the metrics count it
     auc_low, auc_high = np.quantile(auc_draws, [tail, 1.0 - tail])
     ece_low, ece_high = np.quantile(np.concatenate(eces), [tail, 1.0 - tail])
     drawn = (level, rounds, seed, len(uniques), len(y))
@@ -117,10 +127,19 @@ def score_intervals(
     }
 
 
-def _bin_gaps(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Rows × bins: each row's ``p − y`` in the column of its calibration bin (zeros elsewhere)."""
+def _bin_gaps(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Rows × bins: each row's ``p − y`` in the column of its calibration bin (zeros elsewhere).
+
+    Bins of equal count by score, or with ``weights`` of equal weight (``models.evaluation``'s weighted ECE).
+    """
     order = np.argsort(p, kind="stable")
     gaps = np.zeros((len(p), BINS))
-    for b, chunk in enumerate(np.array_split(order, BINS)):
-        gaps[chunk, b] = p[chunk] - y[chunk]
+    if weights is None:
+        for b, chunk in enumerate(np.array_split(order, BINS)):
+            gaps[chunk, b] = p[chunk] - y[chunk]
+        return gaps
+    ordered = weights[order]
+    before = np.cumsum(ordered) - ordered
+    which = np.minimum((before / ordered.sum() * BINS).astype(int), BINS - 1)
+    gaps[order, which] = p[order] - y[order]
     return gaps

@@ -376,8 +376,8 @@ def gate_churn(
     The champion is loaded from the registry (as served, not as remembered) and scored on the same rows; the
     paired interval of the AUC gain is drawn over the test month's accounts (``pipelines.promotion``), and
     ``changes(champion, challenger)`` says how the lists would change. With ``weights`` (a case-control
-    sample's test month) both models' figures are weighted, the book's; the bootstrap intervals are drawn
-    unweighted over the sample's accounts.
+    sample's test month) both models' figures are weighted, the book's, and so are the challenger's own
+    bootstrap intervals; the paired interval of the AUC gain is drawn unweighted over the sample's accounts.
 
     Returns:
         The decision, and the champion it was compared with (None when there was none).
@@ -403,22 +403,26 @@ def gate_churn(
         interval=interval,
         reason=reason,
         list_changes=listed,
-        intervals=own_intervals(test["churn"], model.predict_proba(test), test["account_id"], rules),
+        intervals=own_intervals(test["churn"], model.predict_proba(test), test["account_id"], rules, weights),
     )
     tracker.apply_gate(name, version, decision)
     return decision, champion
 
 
 def own_intervals(
-    labels: pd.Series, scores: np.ndarray, accounts: pd.Series, rules: GateRules
+    labels: pd.Series, scores: np.ndarray, accounts: pd.Series, rules: GateRules, weights: np.ndarray | None = None
 ) -> dict[str, MetricInterval] | None:
-    """The bootstrap intervals of a model's AUC and ECE on its test rows, drawn as ``rules`` say (None: one class)."""
+    """The bootstrap intervals of a model's AUC and ECE on its test rows, drawn as ``rules`` say (None: one class).
+
+    With ``weights`` (a case-control sample's test month) the intervals are of the weighted figures the gate
+    compares them with.
+    """
     from models.score_intervals import score_intervals
 
     if labels.nunique() < 2:
         return None
     return score_intervals(labels.astype(int).to_numpy(), scores, accounts.to_numpy(), rounds=rules.bootstrap_rounds,
-                           level=rules.interval_level, seed=rules.bootstrap_seed)  # fmt: skip
+                           level=rules.interval_level, seed=rules.bootstrap_seed, weights=weights)  # fmt: skip
 
 
 def _params(

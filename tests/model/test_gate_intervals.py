@@ -15,6 +15,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.churn import ChurnModel
+from models.evaluation import weighted_auc, weighted_calibration_error
 from models.gate import GateRules, decide
 from models.metrics import expected_calibration_error
 from models.score_intervals import MetricInterval, score_intervals
@@ -92,6 +93,38 @@ def test_clearly_miscalibrated_and_clearly_weak_models_are_refused() -> None:
     blind = score_intervals(y, noise, np.arange(len(y)), rounds=200, seed=0)
     refused = decide({"auc": blind["auc"].value, "ece": 0.0}, None, GateRules(min_auc=0.65), intervals=blind)
     assert not refused.promote and blind["auc"].high < 0.65
+
+
+def test_a_case_control_samples_intervals_are_of_its_weighted_figures() -> None:
+    """A calibrated model judged on every churner and a quarter of the stayed accounts, each stayed row weighing 4.
+
+    Unweighted, the sample's churn rate is four times the book's and the model looks badly miscalibrated; the
+    weighted intervals hold ``models.evaluation``'s weighted figures and pass the gate as the whole book would.
+    """
+    rng = np.random.default_rng(8)
+    p = rng.beta(1, 12, 40_000)
+    y = (rng.random(len(p)) < p).astype(int)
+    kept = (y == 1) | (rng.random(len(p)) < 0.25)
+    y, p = y[kept], p[kept]
+    weights, accounts = np.where(y == 1, 1.0, 4.0), np.arange(len(y))
+    found = score_intervals(y, p, accounts, rounds=200, seed=0, weights=weights)
+    blind = score_intervals(y, p, accounts, rounds=200, seed=0)
+
+    assert found["auc"].value == pytest.approx(weighted_auc(y, p, weights))
+    assert found["ece"].value == pytest.approx(weighted_calibration_error(y, p, weights))
+    assert found["auc"].low < found["auc"].value < found["auc"].high
+    assert found["ece"].low <= found["ece"].value <= found["ece"].high
+    rules = GateRules(min_auc=0.6, max_ece=0.03)
+    assert decide({"auc": found["auc"].value, "ece": found["ece"].value}, None, rules, intervals=found).promote
+    assert blind["ece"].low > rules.max_ece  # what the gate saw when the intervals ignored the weights
+
+
+def test_weights_must_be_one_per_account() -> None:
+    y, p = sample(100, 0.0, 9)
+    with pytest.raises(ValueError, match="same for every row of an account"):
+        score_intervals(y, p, np.arange(100) // 2, rounds=10, weights=np.arange(100, dtype=float))
+    even = score_intervals(y, p, np.arange(100) // 2, rounds=50, seed=2, weights=np.ones(100))
+    assert even["auc"] == score_intervals(y, p, np.arange(100) // 2, rounds=50, seed=2)["auc"]
 
 
 def interval(metric: str, value: float, low: float, high: float, rows: int = 127) -> MetricInterval:
