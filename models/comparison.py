@@ -60,6 +60,7 @@ def paired_auc_interval(
     rounds: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    weights: np.ndarray | pd.Series | None = None,
 ) -> AucInterval:
     """The paired bootstrap interval of AUC(challenger) − AUC(champion) over the same rows.
 
@@ -71,9 +72,11 @@ def paired_auc_interval(
         rounds: Bootstrap draws.
         level: Coverage of the interval (0.95: the 2.5th to the 97.5th percentile).
         seed: Seed of the draws.
+        weights: Each row's weight, the same for every row of an account (a case-control sample's), or None:
+            the AUCs are then the weighted ones, each draw weighing an account by its weight times its count.
 
     Raises:
-        ValueError: Lengths differ, or the rows hold only one class (no AUC).
+        ValueError: Lengths differ, the rows hold only one class (no AUC), or an account's rows weigh differently.
     """
     y = np.asarray(labels, dtype=float)
     first, second = np.asarray(champion_scores, dtype=float), np.asarray(challenger_scores, dtype=float)
@@ -82,17 +85,35 @@ def paired_auc_interval(
     if y.min(initial=1.0) == y.max(initial=0.0):
         raise ValueError("the rows hold only one class: no AUC to compare")
     codes, uniques = pd.factorize(pd.Series(np.asarray(accounts)), sort=False)
+    weight = account_weights(codes, len(uniques), weights)
     champion, challenger = Ranking.of(y, first, codes), Ranking.of(y, second, codes)
     draws = [
-        challenger.auc(counts) - champion.auc(counts) for counts in account_draws(len(uniques), len(y), rounds, seed)
+        challenger.auc(counts * weight) - champion.auc(counts * weight)
+        for counts in account_draws(len(uniques), len(y), rounds, seed)
     ]
     gains = np.concatenate(draws)
     gains = gains[np.isfinite(gains)]  # a draw with one class only has no AUC
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(gains, [tail, 1.0 - tail])
-    once = np.ones((1, len(uniques)))
+    once = weight[None, :]
     difference = float(challenger.auc(once)[0] - champion.auc(once)[0])
     return AucInterval(difference, float(low), float(high), level, rounds, seed, len(uniques), len(y))
+
+
+def account_weights(codes: np.ndarray, accounts: int, weights: np.ndarray | pd.Series | None) -> np.ndarray:
+    """Each account's weight from its rows' (``codes`` number each row's account); all ones without weights.
+
+    Raises:
+        ValueError: Not one weight per row, or an account's rows weigh differently.
+    """
+    if weights is None:
+        return np.ones(accounts)
+    w = np.asarray(weights, dtype=float)
+    weight = np.zeros(accounts)
+    weight[codes] = w if len(w) == len(codes) else np.nan
+    if not np.array_equal(weight[codes], w):
+        raise ValueError("weights must give one weight per row, the same for every row of an account")
+    return weight
 
 
 def account_draws(accounts: int, rows: int, rounds: int, seed: int) -> Iterator[np.ndarray]:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.comparison import Ranking, account_draws  # one weighted AUC and one draw for both intervals
+from models.comparison import Ranking, account_draws, account_weights  # one AUC, one draw and weights for both
 
 BINS = 10
 """Calibration bins, as ``expected_calibration_error`` counts them."""
@@ -98,11 +98,8 @@ def score_intervals(
     if y.min(initial=1.0) == y.max(initial=0.0):
         raise ValueError("the rows hold only one class: no AUC to judge")
     codes, uniques = pd.factorize(pd.Series(np.asarray(accounts)), sort=False)
-    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    account_weight = np.zeros(len(uniques))
-    account_weight[codes] = w
-    if len(w) != len(y) or not np.array_equal(account_weight[codes], w):
-        raise ValueError("weights must give one weight per row, the same for every row of an account")
+    account_weight = account_weights(codes, len(uniques), weights)
+    w = account_weight[codes]
     ranking = Ranking.of(y, p, codes)
     gaps = _bin_gaps(y, p, None if weights is None else w)
     aucs, eces = [], []

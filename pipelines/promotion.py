@@ -22,8 +22,17 @@ from models.list_changes import ListChanges, churn_list_changes, offer_changes
 from serving.roster import Roster
 
 
-def churn_interval(champion: ChurnModel, challenger: ChurnModel, test: pd.DataFrame, rules: GateRules) -> AucInterval:
-    """The paired interval of the challenger's AUC gain over the champion on the test rows (accounts drawn)."""
+def churn_interval(
+    champion: ChurnModel,
+    challenger: ChurnModel,
+    test: pd.DataFrame,
+    rules: GateRules,
+    weights: np.ndarray | None = None,
+) -> AucInterval:
+    """The paired interval of the challenger's AUC gain over the champion on the test rows (accounts drawn).
+
+    With ``weights`` (a case-control sample's test month) the AUCs are the weighted ones the gate compares.
+    """
     return paired_auc_interval(
         test["churn"].astype(int).to_numpy(),
         champion.predict_proba(test),
@@ -32,6 +41,7 @@ def churn_interval(champion: ChurnModel, challenger: ChurnModel, test: pd.DataFr
         rounds=rules.bootstrap_rounds,
         level=rules.interval_level,
         seed=rules.bootstrap_seed,
+        weights=weights,
     )
 
 

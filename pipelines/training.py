@@ -376,8 +376,7 @@ def gate_churn(
     The champion is loaded from the registry (as served, not as remembered) and scored on the same rows; the
     paired interval of the AUC gain is drawn over the test month's accounts (``pipelines.promotion``), and
     ``changes(champion, challenger)`` says how the lists would change. With ``weights`` (a case-control
-    sample's test month) both models' figures are weighted, the book's, and so are the challenger's own
-    bootstrap intervals; the paired interval of the AUC gain is drawn unweighted over the sample's accounts.
+    sample's test month) both models' figures are weighted, the book's, and so are the bootstrap intervals.
 
     Returns:
         The decision, and the champion it was compared with (None when there was none).
@@ -391,7 +390,7 @@ def gate_churn(
         incumbent = tracker.load_churn_model(champion.model_uri)
         judged = evaluate_scores(test, incumbent.predict_proba(test), empc, weights=weights)
         champion_metrics, champion_segments = judged.metrics, judged.segment_aucs()
-        interval = churn_interval(incumbent, model, test, rules)
+        interval = churn_interval(incumbent, model, test, rules, weights)
         listed = changes(incumbent, model) if changes is not None else None
     decision = decide(
         mine.metrics,

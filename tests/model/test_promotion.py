@@ -89,6 +89,17 @@ def test_the_interval_refuses_mismatched_or_one_class_rows() -> None:
         paired_auc_interval(np.zeros(50), weak, strong, np.arange(50))
 
 
+def test_a_case_control_samples_interval_is_of_the_weighted_gain() -> None:
+    y, weak, strong = synthetic(rows=3000, seed=4)
+    weights = np.where(y == 1, 1.0, 4.0)  # stayed accounts drawn one in four, weighing four
+    interval = paired_auc_interval(y, weak, strong, np.arange(len(y)), rounds=300, seed=3, weights=weights)
+    weighted = roc_auc_score(y, strong, sample_weight=weights) - roc_auc_score(y, weak, sample_weight=weights)
+    assert interval.difference == pytest.approx(weighted, abs=1e-12)
+    assert interval.low < interval.difference < interval.high
+    with pytest.raises(ValueError, match="same for every row of an account"):
+        paired_auc_interval(y, weak, strong, np.arange(len(y)) // 2, rounds=10, weights=np.arange(len(y)) % 2 + 1.0)
+
+
 # --- the gate's rule --------------------------------------------------------------------------------------------------
 
 
