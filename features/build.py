@@ -149,14 +149,17 @@ def features_of(
     accounts: pl.DataFrame,
     shards: int = 1,
     territory: pl.DataFrame | None = None,
+    first_invoice: date | None = None,
 ) -> pl.DataFrame:
     """The rows of ``build_features(tables, as_of)`` of ``accounts`` (those in service), built for them alone.
 
     The territory figures are the whole book's: ``territory`` when the caller computed them, else
-    ``territory_part`` over ``shards`` account shards, one after another. Every other feature is an account's
-    own, built from the rows of ``accounts`` only.
+    ``territory_part`` over ``shards`` account shards, one after another. So is the extract's first invoice:
+    ``first_invoice`` when the caller found it (``book_start`` of the book; ``tables`` may then be one account
+    shard's), else ``book_start(tables)``. Every other feature is an account's own, built from the rows of
+    ``accounts`` only.
     """
-    first_invoice = book_start(tables, as_of)
+    first_invoice = first_invoice or book_start(tables, as_of)
     if territory is None:
         parts = [territory_part(restrict(tables, k, shards), as_of) for k in range(shards)]
         territory = book_territory(parts, tables)

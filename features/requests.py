@@ -152,6 +152,7 @@ def request_decisions(
     spec: LabelSpec = DEFAULT_LABELS,
     contexts: dict[date, pd.DataFrame] | None = None,
     territory: Callable[[date], pl.DataFrame | None] | None = None,
+    first_invoice: Callable[[date], date | None] | None = None,
 ) -> pd.DataFrame:
     """Every answered cancellation request dated in ``[start, end]`` with the context it was decided on.
 
@@ -166,6 +167,9 @@ def request_decisions(
             rows, the book's territory figures: ``features.build.features_of``), joined and dropped.
         territory: The book's territory figures as of a date, when the caller computes them (by account shard);
             default: from the whole tables at once.
+        first_invoice: The extract's first invoice as of a date (``features.build.book_start`` of the book),
+            when the caller finds it; default: from ``tables``. With it and ``territory``, ``tables`` may be one
+            account shard's: every other figure of a request is its account's own.
 
     Returns:
         ``REQUEST_COLUMNS``, ``LOGGED_COLUMNS``, then the account context
@@ -203,7 +207,8 @@ def request_decisions(
                 {"account_id": group["account_id"].unique().tolist()}, schema={"account_id": pl.String}
             )
             figures = territory(as_of) if territory is not None else None
-            built = features_of(tables, as_of, asking, territory=figures)
+            opened = first_invoice(as_of) if first_invoice is not None else None
+            built = features_of(tables, as_of, asking, territory=figures, first_invoice=opened)
             context = account_context(only(tables, asking), as_of, built)
         else:
             kept = contexts.get(as_of)

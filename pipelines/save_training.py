@@ -18,6 +18,7 @@ import pandas as pd
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
+from features.build import book_start
 from features.labels import LabelSpec
 from features.registry import BY_NAME
 from features.requests import request_decisions
@@ -67,22 +68,50 @@ def request_split(settings: Settings, workspace: Workspace) -> RequestSplit:
 def load_requests(
     settings: Settings, workspace: Workspace, split: RequestSplit, test_only: bool = False
 ) -> pd.DataFrame:
-    """Every labelled request up to the end of the test period (or only the test period's), with its context."""
+    """Every labelled request up to the end of the test period (or only the test period's), with its context.
+
+    With ``nightly.shards`` > 1 the requests are decided one account shard at a time, each from its shard's own
+    rows, with the book's territory figures and first invoice of each month computed once: the process holds
+    one shard's rows, never the book's (a 5 M book's invoices joined to its requests took a 4 GB worker past its
+    cap). The rows are those of the one-process build (``tests/unit/test_shard_features.py``).
+    """
     spec = LabelSpec(durable_days=settings.save.durable_days)
     start = split.test_start + timedelta(days=1) if test_only else workspace.start
     source = BookSource.of(workspace, settings.clean_dir)
     shards = settings.nightly.shards
-    decisions = request_decisions(
-        workspace.tables,
-        workspace.end,
-        start,
-        split.test_end,
-        spec,
-        territory=lambda day: month_territory(source, day, shards),
-    )
+    decisions = sharded_decisions(source, shards, workspace.end, start, split.test_end, spec)
     decisions = decisions[decisions["durable_save"].notna()].copy()
     decisions["durable_save"] = decisions["durable_save"].astype(bool)
     return with_logged_propensity(decisions, workspace.tables)
+
+
+def sharded_decisions(
+    source: BookSource, shards: int, extract_end: date, start: date, end: date, spec: LabelSpec
+) -> pd.DataFrame:
+    """``request_decisions`` of the book, one account shard after another (the whole tables at once for one)."""
+    territories: dict[date, pl.DataFrame | None] = {}
+    firsts: dict[date, date | None] = {}
+
+    def territory(day: date) -> pl.DataFrame | None:
+        if day not in territories:
+            territories[day] = month_territory(source, day, shards)
+        return territories[day]
+
+    def first_invoice(day: date) -> date | None:
+        if day not in firsts:
+            firsts[day] = book_start(source.tables, day)
+        return firsts[day]
+
+    if shards == 1:
+        return request_decisions(source.tables, extract_end, start, end, spec, territory=territory)
+    parts = [
+        request_decisions(
+            source.shard(k, shards), extract_end, start, end, spec, territory=territory, first_invoice=first_invoice
+        )
+        for k in range(shards)
+    ]
+    decided = [part for part in parts if len(part)] or parts[:1]  # a shard without a decision has no context columns
+    return pd.concat(decided, ignore_index=True).sort_values("request_id", ignore_index=True)
 
 
 def with_logged_propensity(decisions: pd.DataFrame, tables: Tables) -> pd.DataFrame:
