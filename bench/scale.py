@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python bench/scale.py [--books data/scale/m1,data/scale/m2,data/scale/m5]
         [--stages validate,features,train,nightly] [--workers 2] [--memory-limit 4GB] [--work data/h20t/scale]
-        [--max-training-rows 1000000] [--models TRAINED_WORKSPACE]
+        [--max-training-rows 1000000] [--models TRAINED_WORKSPACE] [--reuse] [--record FIGURES.jsonl]
 
 For each book (a simulated workspace; its ``raw`` and ``truth`` folders are linked into a fresh workspace under
 ``--work``, so the book itself is never written) it runs the real commands one after another, each in its own
@@ -20,7 +20,9 @@ Without a train stage, ``--models`` lends the nightly a trained workspace's regi
 trained on a smaller book of the same simulator).
 
 Prints one row per book and stage, then the growth of each stage's time and peak memory per doubling of the
-book ((t₂ / t₁) ^ (log 2 / log(n₂ / n₁)): 2.0 is linear).
+book ((t₂ / t₁) ^ (log 2 / log(n₂ / n₁)): 2.0 is linear). ``--record F`` adds the rows to the JSON-lines file F
+and prints the table and the growth over F's latest row of each book and stage: books measured in separate runs
+(a stage rerun after a fix) share one table.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
@@ -47,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 GIB = 1024**3
 SAMPLE_SECONDS = 0.2
+STAGES = ["validate", "features", "train", "nightly"]
 
 
 @dataclass
@@ -205,9 +208,24 @@ def row(f: StageFigures, cap: int) -> str:
             f"{'YES' if over else 'no':<4} |{status}")  # fmt: skip
 
 
+def recorded(path: Path, figures: list[StageFigures]) -> list[StageFigures]:
+    """Add ``figures`` to the JSON-lines file at ``path``; return its latest row of each book size and stage."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        for f in figures:
+            out.write(json.dumps({**asdict(f), "worker_peaks": list(f.worker_peaks.items())}) + "\n")
+    latest: dict[tuple[int, str], StageFigures] = {}
+    for line in path.read_text().splitlines():
+        fields = json.loads(line)
+        peaks = {int(pid): int(peak) for pid, peak in fields.pop("worker_peaks")}
+        f = StageFigures(**fields, worker_peaks=peaks)
+        latest[(f.accounts, f.stage)] = f
+    return list(latest.values())
+
+
 def growth(figures: list[StageFigures]) -> None:
     """Each stage's time and flow memory growth per doubling between consecutive books."""
-    stages = sorted({f.stage for f in figures}, key=["validate", "features", "train", "nightly"].index)
+    stages = sorted({f.stage for f in figures}, key=STAGES.index)
     for stage in stages:
         ordered = sorted((f for f in figures if f.stage == stage and f.exit_code == 0), key=lambda f: f.accounts)
         for small, large in zip(ordered, ordered[1:], strict=False):
@@ -232,6 +250,9 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=None,
                         help="A trained workspace whose registry (and uplift model) the nightly uses when the run has "
                         "no train stage")  # fmt: skip
+    parser.add_argument("--record", type=Path, default=None,
+                        help="A JSON-lines file this run's rows are added to; the growth is then printed over its "
+                        "latest row of each book and stage, so books run apart share one table")  # fmt: skip
     parser.add_argument(
         "--reuse",
         action="store_true",
@@ -266,6 +287,11 @@ def main() -> None:
         for stage in args.stages.split(","):
             figures.append(run_stage(stage, workspace, extract_end(workspace), client, book_env, book.name))
             print(row(figures[-1], cap), flush=True)
+    if args.record is not None:
+        figures = recorded(args.record, figures)
+        print(f"every row in {args.record}:")
+        for f in sorted(figures, key=lambda f: (f.accounts, STAGES.index(f.stage))):
+            print(row(f, cap))
     growth(figures)
     client.close()
     cluster.close()
