@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.build import account_part, book_start, book_territory, finish, only, territory_part
+from features.build import book_start, book_territory, features_of, finish, only, territory_part
 from features.labels import DEFAULT_LABELS, LabelSpec, LabelWindowError, churn_labels
 from features.snapshots import labelled, month_ends
 from pipelines.book import BookSource, FeatureShard, feature_shard, territory_figures
@@ -162,9 +162,9 @@ def cut_snapshot(
     kept = []
     for k in range(shards):
         tables = source.shard(k, shards)
-        cut = only(tables, keep(tables["accounts"].select("account_id").collect()))
-        features = finish(account_part(cut, as_of, first).features, territory, source.tables)
-        kept.append(keep(labelled(features, churn_labels(cut, as_of, workspace.end, spec), as_of)))
+        accounts = keep(tables["accounts"].select("account_id").collect())
+        features = features_of(tables, as_of, accounts, territory=territory, first_invoice=first)
+        kept.append(keep(labelled(features, churn_labels(only(tables, accounts), as_of, workspace.end, spec), as_of)))
     return pl.concat(kept, how="vertical_relaxed").sort("account_id")
 
 
