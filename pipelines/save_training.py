@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache, partial
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from models.policy_value import PolicyValues, evaluate_policy
 from models.save import SaveModel, train_save_model
 from pipelines.book import BookSource
 from pipelines.settings import Settings
-from pipelines.snapshots import month_territory
+from pipelines.snapshots import month_territory, territories_kept
 from pipelines.training import GateOutcome, own_intervals
 from pipelines.workspace import Workspace
 
@@ -88,28 +89,24 @@ def load_requests(
 def sharded_decisions(
     source: BookSource, shards: int, extract_end: date, start: date, end: date, spec: LabelSpec
 ) -> pd.DataFrame:
-    """``request_decisions`` of the book, one account shard after another (the whole tables at once for one)."""
-    territories: dict[date, pl.DataFrame | None] = {}
-    firsts: dict[date, date | None] = {}
+    """``request_decisions`` of the book, one account shard after another (the whole tables at once for one).
+
+    Each month's territory figures and first invoice are the book's, computed once for every shard.
+    """
 
     def territory(day: date) -> pl.DataFrame | None:
-        if day not in territories:
-            territories[day] = month_territory(source, day, shards)
-        return territories[day]
-
-    def first_invoice(day: date) -> date | None:
-        if day not in firsts:
-            firsts[day] = book_start(source.tables, day)
-        return firsts[day]
+        return month_territory(source, day, shards)
 
     if shards == 1:
         return request_decisions(source.tables, extract_end, start, end, spec, territory=territory)
-    parts = [
-        request_decisions(
-            source.shard(k, shards), extract_end, start, end, spec, territory=territory, first_invoice=first_invoice
-        )
-        for k in range(shards)
-    ]
+    first_invoice = cache(partial(book_start, source.tables))
+    with territories_kept():
+        parts = [
+            request_decisions(
+                source.shard(k, shards), extract_end, start, end, spec, territory=territory, first_invoice=first_invoice
+            )
+            for k in range(shards)
+        ]
     decided = [part for part in parts if len(part)] or parts[:1]  # a shard without a decision has no context columns
     return pd.concat(decided, ignore_index=True).sort_values("request_id", ignore_index=True)
 
