@@ -112,8 +112,15 @@ def render_flow_training(summary: dict[str, Any], console: Console) -> None:
         return
     value = save.get("policy_value_ratio")
     policy = f", policy value {value:.3f} of the oracle's" if value is not None else ""
-    console.print(f"Save model: AUC {save['auc']:.4f}{policy}.")
+    trained = _save_rows(save["training_requests"], save["training_share"])
+    console.print(f"Save model: AUC {save['auc']:.4f} on the test requests{policy}, trained on {trained}.")
     _render_verdict(SAVE_MODEL, save, console)
+
+
+def _save_rows(requests: int, share: float) -> str:
+    """How many requests the save model was trained on and, under a row budget, whose."""
+    rows = f"{requests:,} requests"
+    return rows if share >= 1.0 else f"{rows} (those of a seeded {share:.0%} of the accounts)"
 
 
 def _render_verdict(name: str, reported: dict[str, Any], console: Console) -> None:
@@ -177,6 +184,7 @@ def render_save_training(training: Any, outcome: Any, console: Console) -> None:
 
     figures = flat_figures(training)
     render_figures({k: v for k, v in figures.items() if k.startswith("save.") and ".reason." not in k}, console)
+    console.print(f"Save model trained on {_save_rows(len(training.train), training.split.training_share)}.")
     render_policy_values(figures, console)
     verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted[/yellow]"
     console.print(f"Registered savedesk-save v{outcome.version} ({outcome.model_uri}): {verdict}")

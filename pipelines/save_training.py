@@ -10,7 +10,8 @@ holds it, and by the doubly robust estimate from the history alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import cache, partial
 
@@ -31,6 +32,7 @@ from models.offer_propensity import LOGGED_PROPENSITY
 from models.policy import plan_offers
 from models.policy_value import PolicyValues, evaluate_policy
 from models.save import SaveModel, train_save_model
+from models.training_sample import draw_keys
 from pipelines.book import BookSource
 from pipelines.settings import Settings
 from pipelines.snapshots import month_territory, territories_kept
@@ -40,11 +42,16 @@ from pipelines.workspace import Workspace
 
 @dataclass(frozen=True)
 class RequestSplit:
-    """Request dates of each step: training requests up to ``train_end``, test in ``(test_start, test_end]``."""
+    """Request dates of each step: training requests up to ``train_end``, test in ``(test_start, test_end]``.
+
+    ``training_share`` below 1: the training requests are those of a seeded draw of accounts, that share of them
+    (``training_requests``); the test period's are all kept.
+    """
 
     train_end: date
     test_start: date
     test_end: date
+    training_share: float = 1.0
 
     @classmethod
     def ending(cls, test_end: date, test_months: int, durable_days: int) -> RequestSplit:
@@ -55,15 +62,48 @@ class RequestSplit:
 
     def describe(self) -> dict[str, str]:
         """The split as run parameters."""
-        return {f"requests.{k}": getattr(self, k).isoformat() for k in ("train_end", "test_start", "test_end")}
+        dates = {f"requests.{k}": getattr(self, k).isoformat() for k in ("train_end", "test_start", "test_end")}
+        return {**dates, "requests.training_share": f"{self.training_share:.6g}"}
 
 
 def request_split(settings: Settings, workspace: Workspace) -> RequestSplit:
-    """The split of the workspace's requests: the test period ends where durable labels stop."""
+    """The split of the workspace's requests: the test period ends where durable labels stop.
+
+    Under ``churn.training = "sample"`` (a book too large for one process) the training requests are those of a
+    seeded share of the accounts, the share that brings the book's training requests within
+    ``save.max_training_requests`` (1 when they fit).
+    """
     test_end = workspace.end - timedelta(days=settings.save.durable_days)
     split = RequestSplit.ending(test_end, settings.save.test_months, settings.save.durable_days)
     workspace.check_as_of(split.train_end)
-    return split
+    if settings.churn.training != "sample":
+        return split
+    source = BookSource.of(workspace, settings.clean_dir)
+    if "cancellation_requests" not in source.tables:
+        return split
+    asked = (
+        source.tables["cancellation_requests"]
+        .filter(pl.col("request_date") <= split.train_end)
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    share = min(1.0, settings.save.max_training_requests / max(1, asked))
+    return replace(split, training_share=share)
+
+
+def training_requests(decisions: pd.DataFrame, split: RequestSplit, seed: int) -> pd.DataFrame:
+    """The decisions kept: every request after ``train_end``, and the training requests of a seeded share.
+
+    The share is the split's ``training_share`` of the accounts, by their place in the seeded draw
+    (``models.training_sample.draw_keys``): an account is trained on with all its requests or none, on every
+    machine and run.
+    """
+    if split.training_share >= 1.0 or decisions.empty:
+        return decisions
+    place = draw_keys(decisions["account_id"].tolist(), seed) / float(2**64)
+    kept = (decisions["request_date"] > pd.Timestamp(split.train_end)).to_numpy() | (place < split.training_share)
+    return decisions[kept].reset_index(drop=True)
 
 
 def load_requests(
@@ -74,39 +114,49 @@ def load_requests(
     With ``nightly.shards`` > 1 the requests are decided one account shard at a time, each from its shard's own
     rows, with the book's territory figures and first invoice of each month computed once: the process holds
     one shard's rows, never the book's (a 5 M book's invoices joined to its requests took a 4 GB worker past its
-    cap). The rows are those of the one-process build (``tests/unit/test_shard_features.py``).
+    cap). The rows are those of the one-process build (``tests/unit/test_shard_features.py``). With a
+    ``training_share`` below 1 each shard keeps its drawn accounts' training requests (``training_requests``).
     """
     spec = LabelSpec(durable_days=settings.save.durable_days)
     start = split.test_start + timedelta(days=1) if test_only else workspace.start
     source = BookSource.of(workspace, settings.clean_dir)
     shards = settings.nightly.shards
-    decisions = sharded_decisions(source, shards, workspace.end, start, split.test_end, spec)
+    keep = partial(training_requests, split=split, seed=settings.churn.sample_seed)
+    decisions = sharded_decisions(source, shards, workspace.end, start, split.test_end, spec, keep)
     decisions = decisions[decisions["durable_save"].notna()].copy()
     decisions["durable_save"] = decisions["durable_save"].astype(bool)
     return with_logged_propensity(decisions, workspace.tables)
 
 
 def sharded_decisions(
-    source: BookSource, shards: int, extract_end: date, start: date, end: date, spec: LabelSpec
+    source: BookSource,
+    shards: int,
+    extract_end: date,
+    start: date,
+    end: date,
+    spec: LabelSpec,
+    keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """``request_decisions`` of the book, one account shard after another (the whole tables at once for one).
 
-    Each month's territory figures and first invoice are the book's, computed once for every shard.
+    Each month's territory figures and first invoice are the book's, computed once for every shard; ``keep``
+    (default: every decision) is applied to each shard's decisions before the next shard is decided.
     """
 
     def territory(day: date) -> pl.DataFrame | None:
         return month_territory(source, day, shards)
 
+    kept = keep or (lambda decisions: decisions)
     if shards == 1:
-        return request_decisions(source.tables, extract_end, start, end, spec, territory=territory)
+        return kept(request_decisions(source.tables, extract_end, start, end, spec, territory=territory))
     first_invoice = cache(partial(book_start, source.tables))
     with territories_kept():
         parts = [
-            request_decisions(
+            kept(request_decisions(
                 source.shard(k, shards), extract_end, start, end, spec, territory=territory, first_invoice=first_invoice
-            )
+            ))
             for k in range(shards)
-        ]
+        ]  # fmt: skip
     decided = [part for part in parts if len(part)] or parts[:1]  # a shard without a decision has no context columns
     return pd.concat(decided, ignore_index=True).sort_values("request_id", ignore_index=True)
 

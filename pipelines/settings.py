@@ -106,6 +106,10 @@ class SaveSettings(BaseModel):
     """Days a saved account must stay active and billed for the save to count."""
     test_months: int = 3
     """Months of the latest fully labelled requests the save model and the policy are judged on."""
+    max_training_requests: int = Field(default=500_000, ge=100)
+    """Under ``churn.training = "sample"`` (a book too large for one process): the most training requests the
+    save model is fit on. Past it, the requests of a seeded share of the accounts (``churn.sample_seed``), every
+    training request of each drawn account; the test period's are all kept. A uniform draw: no weights needed."""
     params: SaveParams = SaveParams()
     gate: GateRules = SAVE_GATE
     offers: OfferCatalog = OfferCatalog()

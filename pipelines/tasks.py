@@ -277,4 +277,5 @@ def train_save_task(settings: Settings, workspace: Workspace, reason: str | None
         gate_refused(settings, SAVE_MODEL, outcome.version, outcome.summary, run_link())
     value = training.policy.flat()["policy.value_ratio"] if training.policy is not None else None
     return {"version": outcome.version, "promoted": outcome.promoted, "auc": training.metrics["auc"],
-            "policy_value_ratio": value, "gate": outcome.summary, "model_uri": outcome.model_uri}  # fmt: skip
+            "policy_value_ratio": value, "gate": outcome.summary, "model_uri": outcome.model_uri,
+            "training_requests": len(training.train), "training_share": split.training_share}  # fmt: skip

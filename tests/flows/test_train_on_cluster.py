@@ -23,7 +23,10 @@ from pipelines.services import open_tracker
 from pipelines.settings import NightlySettings, load_settings
 from sources.simulator import SimulationConfig, simulate_hauler, write_hauler
 
-SAMPLED = '\n[churn]\ntraining = "sample"\nmax_training_rows = 10000\n\n[nightly]\nshards = 3\n'
+SAMPLED = (
+    '\n[churn]\ntraining = "sample"\nmax_training_rows = 10000\n\n[save]\nmax_training_requests = 300\n'
+    "\n[nightly]\nshards = 3\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +76,13 @@ def test_the_models_are_fitted_on_the_workers_and_equal_those_fitted_in_the_comm
     for output in (in_process, on_cluster):
         assert "savedesk-churn v1 (models:/savedesk-churn/1): promoted" in output
         assert "savedesk-save v1 (models:/savedesk-save/1): promoted" in output
+        assert "requests (those of a seeded " in output and "% of the accounts)" in output
     assert "a case-control sample: " in on_cluster and "of the training rows, " in on_cluster
     aucs = _test_aucs(here)
     assert {key.split()[0] for key in aucs} == {"savedesk-churn", "savedesk-save"}
     assert _test_aucs(there) == aucs
     for copy in (here, there):
+        tracker = open_tracker(load_settings(copy))
+        (save_run,) = tracker.client.search_runs([tracker.experiment_id("savedesk-save")])
+        assert 0.3 < float(save_run.data.params["requests.training_share"]) < 1  # a share of the accounts' requests
         assert uplift_path(load_settings(copy)).is_file()  # the uplift model is kept for the nightly either way

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from features.view import Tables, from_frames, scan_tables, shard_layout
 from models.drift import add_counts, bin_counts, profile, psi, psi_of_counts
 from pipelines.book import BookSource, NightBook, context_shard, feature_shard, territory_figures
 from pipelines.nightly import shard
-from pipelines.save_training import sharded_decisions
+from pipelines.save_training import RequestSplit, sharded_decisions, training_requests
 from pipelines.snapshots import month_territory, territories_kept, write_snapshots
 from pipelines.workspace import Workspace
 from sources.keys import stable_bucket
@@ -168,3 +169,30 @@ def test_a_months_territory_figures_are_computed_once_inside_a_training_run(
         assert figures is not None and alone is not None
         assert figures.sort("territory").equals(alone.sort("territory"))
     assert not before.sort("territory").equals(first.sort("territory"))
+
+
+def test_a_training_share_keeps_every_test_request_and_the_drawn_accounts_training_requests(clean: Path) -> None:
+    # The save model's row budget on a national book: a seeded share of the accounts is trained on, each with all
+    # its training requests, the same accounts however the book is sharded; the test period is kept whole.
+    source = BookSource(scan_tables(clean), clean, shard_layout(clean))
+    end, start = date(2026, 10, 31), date(2025, 3, 1)
+    whole = sharded_decisions(source, 1, end, start, end, LabelSpec())
+    split = RequestSplit(train_end=date(2026, 4, 30), test_start=date(2026, 7, 31), test_end=end, training_share=0.5)
+    keep = partial(training_requests, split=split, seed=7)
+    kept = {shards: sharded_decisions(source, shards, end, start, end, LabelSpec(), keep) for shards in (1, SHARDS)}
+    for frame in kept.values():
+        pd.testing.assert_frame_equal(frame, kept[1], check_exact=False, rtol=1e-12, atol=0)
+
+    training = whole["request_date"] <= pd.Timestamp(split.train_end)
+    later = kept[1][kept[1]["request_date"] > pd.Timestamp(split.train_end)]
+    assert later["request_id"].tolist() == whole.loc[~training, "request_id"].tolist()
+    trained = kept[1][kept[1]["request_date"] <= pd.Timestamp(split.train_end)]
+    asked = whole.loc[training, "account_id"]
+    drawn = set(trained["account_id"])
+    assert 0.35 < len(drawn) / asked.nunique() < 0.65  # about the share, of accounts
+    # An account is in with every training request or out with all of them.
+    of_drawn = whole.loc[training & whole["account_id"].isin(drawn), "request_id"]
+    assert trained["request_id"].tolist() == of_drawn.tolist()
+    other = training_requests(whole, split, seed=8)
+    assert set(other.loc[other["request_date"] <= pd.Timestamp(split.train_end), "account_id"]) != drawn  # seeded
+    assert training_requests(whole, RequestSplit(split.train_end, split.test_start, end), seed=7) is whole
