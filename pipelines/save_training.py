@@ -45,7 +45,7 @@ class RequestSplit:
     """Request dates of each step: training requests up to ``train_end``, test in ``(test_start, test_end]``.
 
     ``training_share`` below 1: the training requests are those of a seeded draw of accounts, that share of them
-    (``training_requests``); the test period's are all kept.
+    (``training_requests``); the test period's are all kept, the requests between the periods none.
     """
 
     train_end: date
@@ -93,17 +93,19 @@ def request_split(settings: Settings, workspace: Workspace) -> RequestSplit:
 
 
 def training_requests(decisions: pd.DataFrame, split: RequestSplit, seed: int) -> pd.DataFrame:
-    """The decisions kept: every request after ``train_end``, and the training requests of a seeded share.
+    """The decisions kept: every test request, and the training requests of a seeded share of the accounts.
 
     The share is the split's ``training_share`` of the accounts, by their place in the seeded draw
     (``models.training_sample.draw_keys``): an account is trained on with all its requests or none, on every
-    machine and run.
+    machine and run. The requests between the two periods (their outcomes not known when the test period began)
+    serve neither and are left out.
     """
     if split.training_share >= 1.0 or decisions.empty:
         return decisions
+    day = decisions["request_date"]
     place = draw_keys(decisions["account_id"].tolist(), seed) / float(2**64)
-    kept = (decisions["request_date"] > pd.Timestamp(split.train_end)).to_numpy() | (place < split.training_share)
-    return decisions[kept].reset_index(drop=True)
+    drawn = (day <= pd.Timestamp(split.train_end)).to_numpy() & (place < split.training_share)
+    return decisions[drawn | (day > pd.Timestamp(split.test_start)).to_numpy()].reset_index(drop=True)
 
 
 def load_requests(
