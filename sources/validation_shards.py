@@ -40,7 +40,11 @@ from sources.keys import stable_bucket, text_buckets
 POSITION = "__position__"
 """Column of a piece holding each row's position in its file (from 0)."""
 ACCOUNT = "account_id"
-BATCH_ROWS = 1_000_000
+BATCH_ROWS = 500_000
+"""Rows read, hashed and placed at a time by each splitting thread: what the flow's process holds. Splitting a
+5 M-account book's tables on two threads peaked at 1.38 GiB with batches of a million rows, 0.85 GiB with
+500,000 and 0.62 GiB with 250,000, in 117, 120 and 128 s (``split_table`` alone over the raw tables, beside
+another job); ``bench/scale.py`` reports the flow's whole peak."""
 PIECE_COMPRESSION: str | None = None
 """Pieces are written uncompressed and memory-mapped when read: no CPU spent on them. Where the workspace is on
 a network filesystem, ``"lz4"`` trades some CPU for less traffic."""
