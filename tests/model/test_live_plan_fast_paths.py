@@ -14,6 +14,7 @@ from conftest import Months
 from test_save_policy import CATALOG, RULES, Desk, desk  # noqa: F401  (the session's trained save model)
 
 import models.churn as churn_module
+import models.policy as policy_module
 import models.reason_model as reason_module
 import models.save as save_module
 from models.churn import FEW_VALUES, ChurnModel, category_codes, matrix, platt_probability, prepare_frame
@@ -153,7 +154,10 @@ def test_a_few_rows_score_and_explain_as_many_do(desk: Desk, monkeypatch: pytest
     assert list(contributions.columns) == [*model.outcome.columns, "bias"]
 
 
-def test_a_plan_of_a_few_decisions_is_that_of_the_same_decisions_among_many(desk: Desk) -> None:  # noqa: F811
+def test_a_plan_of_a_few_decisions_is_that_of_the_same_decisions_among_many(
+    desk: Desk,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     k = len(CATALOG.offers)
     requests = desk.requests.head(700)
     accounts = desk.requests.drop(columns=["request_id", "reason"]).drop_duplicates("account_id").head(600)
@@ -163,6 +167,10 @@ def test_a_plan_of_a_few_decisions_is_that_of_the_same_decisions_among_many(desk
         for start in (0, 13, 341):
             few = plan_offers(decisions.iloc[start : start + 3], CATALOG, RULES, desk.model.predict_proba)
             pd.testing.assert_frame_equal(few, many.iloc[start * k : (start + 3) * k].reset_index(drop=True))
+        # A frame past PLAN_DECISIONS is planned in parts of that many decisions: the same plans.
+        monkeypatch.setattr(policy_module, "PLAN_DECISIONS", 97)
+        pd.testing.assert_frame_equal(plan_offers(decisions, CATALOG, RULES, desk.model.predict_proba), many)
+        monkeypatch.undo()
     chosen = decide(candidates(requests.head(5), CATALOG), np.full(5 * k, 0.4), RULES)  # every offer equal: ties
     assert (chosen.groupby("request_id")["choice"].agg(lambda c: (c == "recommended").sum()) == 1).all()
     assert set(chosen.loc[chosen["choice"] == "recommended", "offer"]) <= set(CATALOG.offers)
