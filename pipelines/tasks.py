@@ -26,6 +26,7 @@ from models.talking_points import POINT_COLUMNS, talking_points
 from pipelines import nightly
 from pipelines.alerts import STALE_EXTRACT, alert, gate_refused, run_link
 from pipelines.book import NightBook
+from pipelines.cluster import memory_returned
 from pipelines.faults import retry_transient
 from pipelines.freshness import check_extract
 from pipelines.left_out import LeftOut, merged
@@ -242,8 +243,15 @@ def train_churn_task(
     """Snapshots → churn model → record → gate, then the uplift model on the new churn model, kept for the nightly.
 
     Returns what the flow reports, small (the rows and the model stay where the task ran; the uplift model is
-    written to the workspace).
+    written to the workspace). What the task held goes back to the system when it ends (``memory_returned``).
     """
+    with memory_returned():
+        return _churn_and_uplift(settings, workspace, as_of, reason)
+
+
+def _churn_and_uplift(
+    settings: Settings, workspace: Workspace, as_of: str | None, reason: str | None
+) -> dict[str, Any]:
     split = time_split(settings, workspace, date.fromisoformat(as_of) if as_of else None)
     with territories_kept():  # the uplift rows' months are mostly the churn model's
         training = fit_and_evaluate(settings, split, load_snapshots(settings, workspace, split))
@@ -263,7 +271,12 @@ def train_churn_task(
 
 @task
 def train_save_task(settings: Settings, workspace: Workspace, reason: str | None = None) -> dict[str, Any]:
-    """Requests → save model → policy values → record → gate."""
+    """Requests → save model → policy values → record → gate; what the task held goes back to the system."""
+    with memory_returned():
+        return _save_model(settings, workspace, reason)
+
+
+def _save_model(settings: Settings, workspace: Workspace, reason: str | None) -> dict[str, Any]:
     split = request_split(settings, workspace)
     decisions = load_requests(settings, workspace, split)
     if decisions.empty:
