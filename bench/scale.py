@@ -75,6 +75,8 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.process, self.client, self.figures = process, client, figures
         self.done = threading.Event()
+        self.cpu_seen: dict[int, float] = {}
+        """Each worker's CPU seconds at its latest sample: a worker replaced mid-stage keeps what it had used."""
 
     def run(self) -> None:
         """Sample every ``SAMPLE_SECONDS`` until ``done``."""
@@ -93,6 +95,7 @@ class Sampler(threading.Thread):
             pass
         for pid in worker_pids(self.client):
             figures.worker_peaks[pid] = max(figures.worker_peaks.get(pid, 0), _rss(psutil.Process(pid)))
+            self.cpu_seen[pid] = max(self.cpu_seen.get(pid, 0.0), worker_cpu([pid]))
 
 
 def _rss(process: psutil.Process) -> int:
@@ -139,7 +142,7 @@ def run_stage(stage: str, workspace: Path, end: str, client: Client, env: dict[s
     """Run one stage's command and measure it."""
     figures = StageFigures(book, accounts_of(workspace), stage)
     before_pids = worker_pids(client)
-    cpu_before = worker_cpu(before_pids)
+    cpu_before = {pid: worker_cpu([pid]) for pid in before_pids}
     log = (workspace / f"bench-{stage}.log").open("w")
     started = time.perf_counter()
     command = stage_command(stage, workspace, end, int(env["SAVEDESK_NIGHTLY__SHARDS"]))
@@ -151,9 +154,9 @@ def run_stage(stage: str, workspace: Path, end: str, client: Client, env: dict[s
     sampler.done.set()
     sampler.join()
     log.close()
-    after_pids = worker_pids(client)
-    figures.worker_cpu_s = worker_cpu([p for p in after_pids if p in before_pids]) - cpu_before
-    figures.worker_cpu_s += sum(worker_cpu([p]) for p in after_pids if p not in before_pids)
+    for pid in worker_pids(client):
+        sampler.cpu_seen[pid] = max(sampler.cpu_seen.get(pid, 0.0), worker_cpu([pid]))
+    figures.worker_cpu_s = sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in sampler.cpu_seen.items())
     figures.restarts = len(set(figures.worker_peaks) - set(before_pids))
     return figures
 
